@@ -1,0 +1,69 @@
+// swift-tools-version: 6.1
+import PackageDescription
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The scan core lives on explicit SIMD (SIMD8<Float> with fused multiply-add). Swift compiles for
+/// baseline x86-64 (SSE2, no FMA) by default, where `addingProduct` becomes a libm call per lane; so on
+/// an x86-64 build host with AVX2+FMA we target Haswell-class CPUs. `SSM_TARGET_CPU=x86-64` (or any
+/// CPU name swiftc knows) overrides it, e.g. to build for an older machine.
+func targetCPUFlags() -> [String] {
+    #if arch(x86_64)
+    if let cpu = Context.environment["SSM_TARGET_CPU"], !cpu.isEmpty {
+        return cpu == "x86-64" ? [] : ["-target-cpu", cpu]
+    }
+    #if canImport(Glibc)
+    if let f = fopen("/proc/cpuinfo", "r") {
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 8192)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let s = String(decoding: line.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if s.hasPrefix("flags") {
+                let flags = Set(s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }))
+                return flags.contains("avx2") && flags.contains("fma") ? ["-target-cpu", "haswell"] : []
+            }
+        }
+    }
+    #endif
+    #endif
+    return []
+}
+
+let fast: [SwiftSetting] = [.unsafeFlags(targetCPUFlags()), .unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "ssm-stream",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "SSM", targets: ["SSM"]),
+        .executable(name: "ssm-stream", targets: ["ssm-stream"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, libsndfile1-dev, libasound2-dev, libsystemd-dev).
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSndfile", pkgConfig: "sndfile",
+                       providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CALSA", pkgConfig: "alsa",
+                       providers: [.apt(["libasound2-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd",
+                       providers: [.apt(["libsystemd-dev"])]),
+
+        .target(name: "SSM", dependencies: [
+            "COpenBLAS", .product(name: "Numerics", package: "swift-numerics"),
+        ], swiftSettings: fast),
+        .target(name: "SSMIO", dependencies: ["SSM", "CSndfile", "CALSA"], swiftSettings: fast),
+        .target(name: "SSMService", dependencies: ["SSM", "SSMIO", "CSystemd"]),
+        .executableTarget(name: "ssm-stream", dependencies: [
+            "SSM", "SSMIO", "SSMService",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fast),
+        .testTarget(name: "SSMTests", dependencies: ["SSM"], swiftSettings: fast),
+        .testTarget(name: "SSMIOTests", dependencies: ["SSMIO", "SSM"]),
+    ]
+)

@@ -1,0 +1,243 @@
+// The scan core: the one recurrence every family runs on.
+//
+//     h_k = a_k ⊙ h_{k-1} + b_k                      (forward,  k = 0 … L-1)
+//     g_k = conj(a_{k+1}) ⊙ g_{k+1} + dh_k            (adjoint,  k = L-1 … 0)
+//
+// It knows nothing of S4 or Mamba. Glossary of shapes (used across the package):
+//   B batch · L length · H channels (d_model) · P state lanes · E expanded width · W lane width
+// A lane is one real number (RealLanes, W = 1) or one complex number stored split (ComplexLanes,
+// W = 2): a vector of P complex lanes is 2P floats laid out [Re(0..<P); Im(0..<P)], so that every
+// SIMD register holds independent lanes and no shuffles are needed.
+//
+// Coefficients `a` are time-invariant (one vector, `aStride = 0`) or time-varying (one vector per
+// step, `aStride = W·P`). Block buffers are row-major (L, W·P): row k is b_k on entry, h_k on exit.
+// Everything works in place on caller-owned memory: nothing here allocates (except parallelScan's
+// per-chunk carries, which are O(threads·W·P) and only used offline).
+
+#if canImport(Dispatch)
+import Dispatch
+#endif
+
+/// Arithmetic of one kind of lane. The scan algorithms below are written once over this.
+public protocol ScanLanes {
+    /// Floats per lane: 1 (real) or 2 (complex, split halves).
+    static var width: Int { get }
+    /// h ← a ⊙ h + b over P lanes.
+    static func step(_ a: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ P: Int)
+    /// g ← conj(a) ⊙ g over P lanes (the adjoint's carry).
+    static func conjugateMultiply(_ a: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ P: Int)
+    /// p ← a ⊙ p over P lanes.
+    static func multiply(_ a: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>, _ P: Int)
+}
+
+@usableFromInline typealias V8 = SIMD8<Float>
+
+@inline(__always) @usableFromInline
+func load8(_ p: UnsafePointer<Float>) -> V8 {
+    UnsafeRawPointer(p).loadUnaligned(as: V8.self)
+}
+@inline(__always) @usableFromInline
+func store8(_ v: V8, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: V8.self)
+}
+
+/// Real diagonal lanes (S4D-Real, S6, RG-LRU): h ← a·h + b.
+public enum RealLanes: ScanLanes {
+    public static var width: Int { 1 }
+
+    @inlinable @inline(__always)
+    public static func step(_ a: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ P: Int) {
+        var i = 0
+        while i + 8 <= P {
+            store8(load8(b + i).addingProduct(load8(a + i), load8(h + i)), h + i)
+            i += 8
+        }
+        while i < P { h[i] = a[i] * h[i] + b[i]; i += 1 }
+    }
+
+    @inlinable @inline(__always)
+    public static func conjugateMultiply(_ a: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ P: Int) {
+        multiply(a, g, P)  // conj is the identity on reals
+    }
+
+    @inlinable @inline(__always)
+    public static func multiply(_ a: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>, _ P: Int) {
+        for i in 0..<P { p[i] *= a[i] }
+    }
+}
+
+/// Complex diagonal lanes (S4, S4D, S5, LRU), split storage [Re; Im]:
+/// Re h ← Re a·Re h − Im a·Im h + Re b,  Im h ← Re a·Im h + Im a·Re h + Im b.
+public enum ComplexLanes: ScanLanes {
+    public static var width: Int { 2 }
+
+    @inlinable @inline(__always)
+    public static func step(_ a: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ P: Int) {
+        let ai = a + P, hi = h + P, bi = b + P
+        var i = 0
+        while i + 8 <= P {
+            let ar = load8(a + i), aim = load8(ai + i), hr = load8(h + i), him = load8(hi + i)
+            let nr = load8(b + i).addingProduct(ar, hr).addingProduct(-aim, him)
+            let ni = load8(bi + i).addingProduct(ar, him).addingProduct(aim, hr)
+            store8(nr, h + i); store8(ni, hi + i)
+            i += 8
+        }
+        while i < P {
+            let hr = h[i], him = hi[i]
+            h[i] = a[i] * hr - ai[i] * him + b[i]
+            hi[i] = a[i] * him + ai[i] * hr + bi[i]
+            i += 1
+        }
+    }
+
+    @inlinable @inline(__always)
+    public static func conjugateMultiply(_ a: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ P: Int) {
+        let ai = a + P, gi = g + P
+        for i in 0..<P {
+            let gr = g[i], gim = gi[i]
+            g[i] = a[i] * gr + ai[i] * gim
+            gi[i] = a[i] * gim - ai[i] * gr
+        }
+    }
+
+    @inlinable @inline(__always)
+    public static func multiply(_ a: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>, _ P: Int) {
+        let ai = a + P, pi = p + P
+        for i in 0..<P {
+            let pr = p[i], pim = pi[i]
+            p[i] = a[i] * pr - ai[i] * pim
+            pi[i] = a[i] * pim + ai[i] * pr
+        }
+    }
+}
+
+/// The four scan entry points, written once for any lane kind.
+public enum Scan<Lanes: ScanLanes> {
+    /// One sample (the streaming path): h ← a ⊙ h + b. `a`, `h`, `b`: (W·P).
+    @inlinable @inline(__always)
+    public static func step(a: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>, b: UnsafePointer<Float>, lanes P: Int) {
+        Lanes.step(a, h, b, P)
+    }
+
+    /// A block of L samples, sequentially: exactly the arithmetic of L calls to `step`.
+    /// - Parameters:
+    ///   - a: (W·P) if `aStride == 0`, else (L, W·P) time-varying coefficients.
+    ///   - h: (W·P) the carried state, updated to h_{L-1}.
+    ///   - x: (L, W·P) b_k on entry, h_k on exit.
+    @inlinable
+    public static func scan(a: UnsafePointer<Float>, aStride: Int, h: UnsafeMutablePointer<Float>,
+                            x: UnsafeMutablePointer<Float>, length L: Int, lanes P: Int) {
+        let w = Lanes.width * P
+        for k in 0..<L {
+            let row = x + k * w
+            Lanes.step(a + k * aStride, h, row, P)
+            row.update(from: h, count: w)
+        }
+    }
+
+    /// The adjoint (reverse) recurrence used by training: g_k = conj(a_{k+1}) ⊙ g_{k+1} + dh_k.
+    /// - Parameters:
+    ///   - a: coefficients as in `scan` (a_k at row k).
+    ///   - g: (W·P) on entry conj(a_L) ⊙ g_L carried in from the next block (zero for the last block);
+    ///        on exit conj(a_0) ⊙ g_0, ready to carry into the previous block.
+    ///   - dh: (L, W·P) dL/dh_k on entry, g_k on exit.
+    @inlinable
+    public static func adjointScan(a: UnsafePointer<Float>, aStride: Int, g: UnsafeMutablePointer<Float>,
+                                   dh: UnsafeMutablePointer<Float>, length L: Int, lanes P: Int) {
+        let w = Lanes.width * P
+        var k = L - 1
+        while k >= 0 {
+            let row = dh + k * w
+            for i in 0..<w { g[i] += row[i] }                 // g_k = carry + dh_k
+            row.update(from: g, count: w)
+            Lanes.conjugateMultiply(a + k * aStride, g, P)    // carry to k-1: conj(a_k) ⊙ g_k
+            k -= 1
+        }
+    }
+
+    /// The associative scan, chunked over time: each of T chunks is scanned from a zero state in
+    /// parallel, the chunk end states are combined serially (h_end(c) += Π_c a ⊙ h_end(c-1)), and each
+    /// chunk then adds the decayed carry of the chunk before it, in parallel. Same result as `scan`
+    /// to round-off; it pays off for long offline blocks on several cores.
+    public static func parallelScan(a: UnsafePointer<Float>, aStride: Int, h: UnsafeMutablePointer<Float>,
+                                    x: UnsafeMutablePointer<Float>, length L: Int, lanes P: Int,
+                                    threads: Int = Scan.defaultThreads) {
+        let w = Lanes.width * P
+        let T = max(1, min(threads, L / 64))
+        if T == 1 { scan(a: a, aStride: aStride, h: h, x: x, length: L, lanes: P); return }
+        let bounds = (0...T).map { $0 * L / T }
+        // Per chunk: the product of its coefficients (W·P) — the combine needs it.
+        let products = UnsafeMutablePointer<Float>.allocate(capacity: T * w)
+        let zero = UnsafeMutablePointer<Float>.allocate(capacity: w)
+        defer { products.deallocate(); zero.deallocate() }
+        zero.initialize(repeating: 0, count: w)
+        let hIn = UnsafeMutablePointer<Float>.allocate(capacity: w)
+        defer { hIn.deallocate() }
+        hIn.initialize(from: h, count: w)
+        let hInC = UnsafePointer(hIn), zeroC = UnsafePointer(zero)
+        // Phase 1: local scans (chunk 0 starts from the real state) and chunk products.
+        concurrentPerform(T) { c in
+            let lo = bounds[c], hi = bounds[c + 1]
+            let local = UnsafeMutablePointer<Float>.allocate(capacity: w)
+            defer { local.deallocate() }
+            local.initialize(from: c == 0 ? hInC : zeroC, count: w)
+            scan(a: a + lo * aStride, aStride: aStride, h: local, x: x + lo * w, length: hi - lo, lanes: P)
+            let prod = products + c * w
+            prod.initialize(repeating: 0, count: w)
+            prod.initialize(repeating: 1, count: P)  // 1 + 0i (or 1 for real lanes)
+            for k in lo..<hi { Lanes.multiply(a + k * aStride, prod, P) }
+        }
+        // Phase 2 (serial, T steps): true chunk ends, end(c) = Π_c a ⊙ end(c-1) + local_end(c).
+        let ends = UnsafeMutablePointer<Float>.allocate(capacity: T * w)
+        defer { ends.deallocate() }
+        ends.initialize(from: x + (bounds[1] - 1) * w, count: w)
+        for c in 1..<T {
+            let e = ends + c * w
+            e.initialize(from: ends + (c - 1) * w, count: w)
+            Lanes.step(products + c * w, e, x + (bounds[c + 1] - 1) * w, P)
+        }
+        // Phase 3: chunk c ≥ 1 adds the previous chunk's end, decayed step by step (carry ← a_k ⊙ carry).
+        let endsC = UnsafePointer(ends)
+        concurrentPerform(T - 1) { j in
+            let c = j + 1
+            let carry = UnsafeMutablePointer<Float>.allocate(capacity: w)
+            defer { carry.deallocate() }
+            carry.initialize(from: endsC + (c - 1) * w, count: w)
+            for k in bounds[c]..<bounds[c + 1] {
+                Lanes.multiply(a + k * aStride, carry, P)
+                let row = x + k * w
+                for i in 0..<w { row[i] += carry[i] }
+            }
+        }
+        h.update(from: x + (L - 1) * w, count: w)
+    }
+
+    public static var defaultThreads: Int { systemCoreCount() }
+}
+
+/// Runs body(0..<n) on all cores. The bodies write disjoint parts of caller-owned buffers, which
+/// the type system cannot see through raw pointers; hence the unchecked box.
+func concurrentPerform(_ n: Int, _ body: (Int) -> Void) {
+    if n <= 0 { return }
+    #if canImport(Dispatch)
+    struct Box: @unchecked Sendable { let f: (Int) -> Void }
+    withoutActuallyEscaping(body) { f in
+        let box = Box(f: f)
+        DispatchQueue.concurrentPerform(iterations: n) { box.f($0) }
+    }
+    #else
+    for i in 0..<n { body(i) }
+    #endif
+}
+
+func systemCoreCount() -> Int {
+    #if canImport(Glibc)
+    return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+    #else
+    return 1
+    #endif
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,53 @@
+/// The families of sequence layer ssm-stream runs.
+public enum Family: String, Codable, Sendable, CaseIterable {
+    case s4d, s5, lru
+
+    public init(from decoder: Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let f = Family(rawValue: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription:
+                "unknown family '\(name)' (this build runs \(Family.allCases.map(\.rawValue).joined(separator: ", ")))"))
+        }
+        self = f
+    }
+}
+
+/// One sequence layer's architecture, as stored in a model file's JSON description. Fields that a
+/// family does not use are ignored by it; every family documents which it reads.
+public struct LayerSpec: Codable, Sendable, Equatable {
+    public var family: Family
+    /// H: input and output channels.
+    public var dModel: Int
+    /// S4D: N (the stored complex axis holds N/2). S5: P after conjugate-symmetric halving. LRU: N.
+    public var dState: Int
+    /// S4D, S5 (default zoh). The LRU is parametrized directly in discrete time.
+    public var discretization: Discretization?
+    /// Initialization used by `ssm-stream` when it creates a model (not needed to load one):
+    /// S4D: legs | lin | inv | real; S5: legs; LRU: ring.
+    public var initialization: String?
+    /// S5: y = 2·Re(C x) (true, default) or Re(C x).
+    public var conjSym: Bool?
+    /// S4D: "fftconv" (state-spaces/s4 FFTConv names, default) or "minimal" (the teaching S4D module).
+    public var parametrization: String?
+    /// S5: number of HiPPO blocks in the init (default 1).
+    public var blocks: Int?
+    /// Δ range of the init (default 1e-3 … 1e-1).
+    public var dtMin: Double?
+    public var dtMax: Double?
+    /// LRU ring init: r_min, r_max, max_phase (defaults 0.9, 0.999, π/10).
+    public var rMin: Double?
+    public var rMax: Double?
+    public var maxPhase: Double?
+
+    public init(family: Family, dModel: Int, dState: Int, discretization: Discretization? = nil,
+                initialization: String? = nil) {
+        self.family = family; self.dModel = dModel; self.dState = dState
+        self.discretization = discretization; self.initialization = initialization
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case family, dModel = "d_model", dState = "d_state", discretization, initialization = "init"
+        case conjSym = "conj_sym", parametrization, blocks, dtMin = "dt_min", dtMax = "dt_max"
+        case rMin = "r_min", rMax = "r_max", maxPhase = "max_phase"
+    }
+}

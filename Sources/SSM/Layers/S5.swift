@@ -1,0 +1,63 @@
+import ComplexModule
+import RealModule
+
+/// S5 (Smith, Warrington, Linderman 2023: "Simplified State Space Layers for Sequence Modeling"):
+/// one MIMO diagonal system of P complex lanes shared by all H channels.
+///
+///     Λ = Lambda_re + i·Lambda_im,  Δ_p = exp(log_step[p, 0])
+///     ZOH: Λ̄ = exp(ΛΔ), B̄ = ((Λ̄ − 1)/Λ) ⊙_rows B̃;  bilinear: Λ̄ = (1 − ΔΛ/2)⁻¹(1 + ΔΛ/2), B̄ = (1 − ΔΛ/2)⁻¹ Δ B̃
+///     x_k = Λ̄ ⊙ x_{k-1} + B̄ u_k,  y_k = 2·Re(C̃ x_k) + D ⊙ u_k   (conj_sym; Re(C̃ x_k) otherwise)
+///
+/// Tensors (lindermanlab/S5 names): Lambda_re, Lambda_im (P) · B (P,H,2) · C (H,P,2) · D (H) ·
+/// log_step (P,1). P counts the lanes after conjugate-symmetric halving.
+public enum S5 {
+    public static func load(_ spec: LayerSpec, _ r: TensorReader, prefix p: String, arena: Arena) throws(ModelError) -> DiagonalSSM {
+        let H = spec.dModel, P = spec.dState
+        let disc = spec.discretization ?? .zoh
+        let lre = try r.take(p + "Lambda_re", [P]), lim = try r.take(p + "Lambda_im", [P])
+        let B = try r.takeComplex(p + "B", [P, H]), C = try r.takeComplex(p + "C", [H, P])
+        let D = try r.take(p + "D", [H]), logStep = try r.take(p + "log_step", [P, 1])
+        var lam = [Complex<Double>](), bBar = [[Complex<Double>]]()
+        for q in 0..<P {
+            let (a, f) = disc.discretize(Complex(Double(lre[q]), Double(lim[q])), dt: Double.exp(Double(logStep[q])))
+            lam.append(a)
+            bBar.append((0..<H).map { f * Complex(B[q * H + $0].re, B[q * H + $0].im) })
+        }
+        let c = (0..<H).map { h in (0..<P).map { Complex(C[h * P + $0].re, C[h * P + $0].im) } }
+        return DiagonalSSM(lambdaBar: lam, bBar: bBar, c: c, outputScale: (spec.conjSym ?? true) ? 2 : 1,
+                           d: D.map(Double.init), arena: arena)
+    }
+
+    /// A fresh layer: HiPPO-LegS eigenvalues in `blocks` blocks (S5 §4.3), B̃ = Vᴴ·lecun_normal,
+    /// C̃ = complex N(0, ½), D ~ N(0, 1), log Δ ~ U[log dt_min, log dt_max].
+    public static func initialize(_ spec: LayerSpec, rng: inout SeededRandom) throws(ModelError) -> [String: Tensor] {
+        let H = spec.dModel, P = spec.dState, blocks = spec.blocks ?? 1
+        guard P % blocks == 0, (2 * P / blocks) % 2 == 0 else {
+            throw ModelError("s5: d_state \(P) is not divisible into \(blocks) blocks")
+        }
+        let blockFull = 2 * P / blocks
+        let (lBlock, V) = Initialization.hippoLegSNormal(blockFull)
+        var lre = [Double](), lim = [Double](), B = [Double](), C = [Double]()
+        for _ in 0..<blocks {
+            lre += lBlock.map(\.real); lim += lBlock.map(\.imaginary)
+            // B̃ = Vᴴ B_full with B_full (blockFull, H) ~ lecun_normal (std 1/√H).
+            let Bfull = (0..<blockFull).map { _ in (0..<H).map { _ in rng.normal() / Double.sqrt(Double(H)) } }
+            for j in 0..<lBlock.count {
+                for h in 0..<H {
+                    var s = Complex<Double>.zero
+                    for r in 0..<blockFull { s += V[r][j].conjugate * Complex<Double>(Bfull[r][h], 0) }
+                    B += [s.real, s.imaginary]
+                }
+            }
+        }
+        for _ in 0..<H { for _ in 0..<P { C += [rng.normal() * Double.sqrt(0.5), rng.normal() * Double.sqrt(0.5)] } }
+        let (lo, hi) = (spec.dtMin ?? 1e-3, spec.dtMax ?? 1e-1)
+        // B was built block by block as (P, H, 2) rows; C as (H, P, 2).
+        return [
+            "Lambda_re": Tensor(lre, shape: [P]), "Lambda_im": Tensor(lim, shape: [P]),
+            "B": Tensor(B, shape: [P, H, 2]), "C": Tensor(C, shape: [H, P, 2]),
+            "D": Tensor((0..<H).map { _ in rng.normal() }, shape: [H]),
+            "log_step": Tensor((0..<P).map { _ in Double.log(rng.logUniform(lo, hi)) }, shape: [P, 1]),
+        ]
+    }
+}

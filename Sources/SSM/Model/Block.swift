@@ -1,0 +1,107 @@
+/// A sequence layer inside its scaffold (see `BlockSpec` for the equations and tensor names).
+public struct Block: Sendable {
+    public let spec: BlockSpec
+    public let H: Int
+    public let layer: SequenceLayer
+    let norm: Norm
+    let out1: Linear?   // linear (H→H), glu (H→2H), mlp fc1 (H→E)
+    let out2: Linear?   // mlp fc2 (E→H)
+    /// Offset of this block's recurrent state in the model state.
+    let stateOffset: Int
+
+    init(_ spec: BlockSpec, _ r: TensorReader, prefix p: String, stateOffset: Int, arena: Arena) throws(ModelError) {
+        self.spec = spec
+        let H = spec.layer.dModel
+        self.H = H
+        self.stateOffset = stateOffset
+        layer = try SequenceLayer.load(spec.layer, r, prefix: p + (spec.layerPrefix ?? "layer."), arena: arena)
+        norm = try Norm(spec.norm, r, prefix: p + "norm.", H: H, eps: spec.normEps ?? 1e-5, arena: arena)
+        switch spec.output {
+        case .none: out1 = nil; out2 = nil
+        case .linear: out1 = try Linear(r, prefix: p + "output_linear.0.", inputs: H, outputs: H, arena: arena); out2 = nil
+        case .glu: out1 = try Linear(r, prefix: p + "output_linear.0.", inputs: H, outputs: 2 * H, arena: arena); out2 = nil
+        case .mlp:
+            let E = (spec.mlpExpand ?? 2) * H
+            out1 = try Linear(r, prefix: p + "mlp.fc1.", inputs: H, outputs: E, arena: arena)
+            out2 = try Linear(r, prefix: p + "mlp.fc2.", inputs: E, outputs: H, arena: arena)
+        }
+    }
+
+    static func initialize(_ spec: BlockSpec, _ t: inout [String: Tensor], prefix p: String, rng: inout SeededRandom) throws(ModelError) {
+        let H = spec.layer.dModel
+        for (k, v) in try SequenceLayer.initialize(spec.layer, rng: &rng) { t[p + (spec.layerPrefix ?? "layer.") + k] = v }
+        Norm.initialize(spec.norm, &t, prefix: p + "norm.", H: H)
+        switch spec.output {
+        case .none: break
+        case .linear: Linear.initialize(&t, prefix: p + "output_linear.0.", inputs: H, outputs: H, rng: &rng)
+        case .glu: Linear.initialize(&t, prefix: p + "output_linear.0.", inputs: H, outputs: 2 * H, rng: &rng)
+        case .mlp:
+            let E = (spec.mlpExpand ?? 2) * H
+            Linear.initialize(&t, prefix: p + "mlp.fc1.", inputs: H, outputs: E, rng: &rng)
+            Linear.initialize(&t, prefix: p + "mlp.fc2.", inputs: E, outputs: H, rng: &rng)
+        }
+    }
+
+    /// Width of the output-projection work vector (2H for GLU, E for the MLP).
+    var workWidth: Int { max(out1?.outputs ?? 0, H) }
+
+    /// One sample, in place on x (H). `w` holds the work vectors.
+    func step(_ x: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>, _ w: StepWork) {
+        if spec.prenorm { norm.apply(x, w.t) } else { w.t.update(from: x, count: H) }
+        layer.step(w.t, w.y, state: state + stateOffset, scratch: w.s)
+        spec.activation.apply(w.y, H)
+        let z: UnsafeMutablePointer<Float>
+        switch spec.output {
+        case .none: z = w.y
+        case .linear: out1!.apply(w.y, w.z); z = w.z
+        case .glu: out1!.apply(w.y, w.v); glu(w.v, w.z, H); z = w.z
+        case .mlp:
+            out1!.apply(w.y, w.v); BlockSpec.Activation.gelu.apply(w.v, out1!.outputs); out2!.apply(w.v, w.z); z = w.z
+        }
+        if spec.residual { for i in 0..<H { x[i] += z[i] } } else { x.update(from: z, count: H) }
+        if !spec.prenorm { norm.apply(x, x) }
+    }
+
+    /// L samples, in place on X (L, H): the same arithmetic as L steps, with the projections batched.
+    func forward(_ X: UnsafeMutablePointer<Float>, length L: Int, state: UnsafeMutablePointer<Float>, _ w: BlockWork, mode: ForwardMode) {
+        let n = L * H
+        for k in 0..<L {
+            if spec.prenorm { norm.apply(X + k * H, w.t + k * H) } else { (w.t + k * H).update(from: X + k * H, count: H) }
+        }
+        layer.forward(w.t, w.y, length: L, state: state + stateOffset, scratch: w.s, mode: mode)
+        spec.activation.apply(w.y, n)
+        let z: UnsafeMutablePointer<Float>
+        switch spec.output {
+        case .none: z = w.y
+        case .linear: out1!.apply(w.y, w.z, length: L); z = w.z
+        case .glu:
+            out1!.apply(w.y, w.v, length: L)
+            for k in 0..<L { glu(w.v + k * 2 * H, w.z + k * H, H) }
+            z = w.z
+        case .mlp:
+            out1!.apply(w.y, w.v, length: L); BlockSpec.Activation.gelu.apply(w.v, L * out1!.outputs)
+            out2!.apply(w.v, w.z, length: L); z = w.z
+        }
+        if spec.residual { for i in 0..<n { X[i] += z[i] } } else { X.update(from: z, count: n) }
+        if !spec.prenorm { for k in 0..<L { norm.apply(X + k * H, X + k * H) } }
+    }
+
+    public var parameterCount: Int {
+        (out1?.parameterCount ?? 0) + (out2?.parameterCount ?? 0) + (spec.norm == .none ? 0 : spec.norm == .layer ? 2 * H : H)
+    }
+
+    public var flopsPerSample: Int {
+        layer.flopsPerSample + 2 * (out1.map { $0.inputs * $0.outputs } ?? 0) + 2 * (out2.map { $0.inputs * $0.outputs } ?? 0)
+            + (spec.norm == .none ? 0 : 5 * H) + (spec.residual ? H : 0)
+    }
+}
+
+/// Work vectors for one sample (owned by `ModelState`).
+@usableFromInline struct StepWork {
+    @usableFromInline let t, y, v, z, s: UnsafeMutablePointer<Float>
+}
+
+/// Work buffers for a block of up to `maxBlock` samples (owned by `ModelState`).
+struct BlockWork {
+    let t, y, v, z, s: UnsafeMutablePointer<Float>
+}

@@ -1,0 +1,149 @@
+/// A model: optional linear encoder → a stack of blocks → optional linear decoder (llama2.c-style:
+/// everything it needs is allocated when it is loaded; running it allocates nothing).
+///
+/// Shapes: one sample x (d_input) → y (d_output); a block X (L, d_input) → Y (L, d_output).
+/// The model is immutable and may be shared; each stream owns a `ModelState`.
+public final class Model: @unchecked Sendable {
+    public let spec: ModelSpec
+    public let blocks: [Block]
+    let encoder: Linear?
+    let decoder: Linear?
+    let arena: Arena
+    /// Floats of recurrent state for one stream.
+    public let stateCount: Int
+
+    /// Builds the model from its architecture and tensors (names as in `ModelSpec`/`BlockSpec`).
+    /// Refuses missing, misshapen, non-finite and unexpected tensors, inconsistent sizes and
+    /// unstable layers (a discretized eigenvalue with |λ| ≥ 1 would grow without bound on a stream).
+    public init(spec: ModelSpec, tensors: [String: Tensor]) throws(ModelError) {
+        guard spec.format == ModelSpec.currentFormat else {
+            throw ModelError("unsupported model format '\(spec.format)' (this build reads '\(ModelSpec.currentFormat)')")
+        }
+        guard spec.dInput >= 1, spec.dModel >= 1, spec.dOutput >= 1 else {
+            throw ModelError("d_input, d_model and d_output must be positive")
+        }
+        guard spec.sampleRate > 0 else { throw ModelError("sample_rate must be positive (got \(spec.sampleRate))") }
+        if !spec.encoder && spec.dInput != spec.dModel {
+            throw ModelError("without an encoder d_input (\(spec.dInput)) must equal d_model (\(spec.dModel))")
+        }
+        if !spec.decoder && spec.dOutput != spec.dModel {
+            throw ModelError("without a decoder d_output (\(spec.dOutput)) must equal d_model (\(spec.dModel))")
+        }
+        if spec.task == .classify, let labels = spec.labels, labels.count != spec.dOutput {
+            throw ModelError("\(labels.count) labels for \(spec.dOutput) outputs")
+        }
+        self.spec = spec
+        let r = TensorReader(tensors)
+        let arena = Arena()
+        self.arena = arena
+        encoder = spec.encoder ? try Linear(r, prefix: "encoder.", inputs: spec.dInput, outputs: spec.dModel, arena: arena) : nil
+        var blocks: [Block] = []
+        var offset = 0
+        for (i, b) in spec.blocks.enumerated() {
+            guard b.layer.dModel == spec.dModel else {
+                throw ModelError("block \(i): layer d_model \(b.layer.dModel) differs from the model's \(spec.dModel)")
+            }
+            let block: Block
+            do { block = try Block(b, r, prefix: "layers.\(i).", stateOffset: offset, arena: arena) }
+            catch { throw ModelError("block \(i) (\(b.layer.family.rawValue)): \(error.message)") }
+            if let worst = block.layer.eigenvalueMagnitudes.max(), worst >= 1 {
+                throw ModelError("block \(i) (\(b.layer.family.rawValue)): unstable, a discretized eigenvalue has |λ| = \(worst) ≥ 1"
+                                 + (b.layer.discretization == .euler ? " (forward Euler is only conditionally stable: use zoh or bilinear)" : ""))
+            }
+            offset += block.layer.stateCount
+            blocks.append(block)
+        }
+        self.blocks = blocks
+        stateCount = offset
+        decoder = spec.decoder ? try Linear(r, prefix: "decoder.", inputs: spec.dModel, outputs: spec.dOutput, arena: arena) : nil
+        if let extra = r.unexpected.first {
+            throw ModelError("unexpected tensor '\(extra)'" + (r.unexpected.count > 1 ? " (and \(r.unexpected.count - 1) more)" : "")
+                             + ": not part of the architecture in the metadata")
+        }
+    }
+
+    /// Fresh parameters for `spec` from the families' initializations (reproducible from `seed`).
+    public static func initialize(_ spec: ModelSpec, seed: UInt64) throws(ModelError) -> [String: Tensor] {
+        var rng = SeededRandom(seed: seed)
+        var t: [String: Tensor] = [:]
+        if spec.encoder { Linear.initialize(&t, prefix: "encoder.", inputs: spec.dInput, outputs: spec.dModel, rng: &rng) }
+        for (i, b) in spec.blocks.enumerated() { try Block.initialize(b, &t, prefix: "layers.\(i).", rng: &rng) }
+        if spec.decoder { Linear.initialize(&t, prefix: "decoder.", inputs: spec.dModel, outputs: spec.dOutput, rng: &rng) }
+        return t
+    }
+
+    /// A new stream's state (zero) and work buffers for blocks of up to `maxBlock` samples.
+    public func makeState(maxBlock: Int = 256) -> ModelState { ModelState(self, maxBlock: max(1, maxBlock)) }
+
+    /// One sample: x (d_input) → y (d_output). Allocates nothing.
+    public func step(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, state: ModelState) {
+        let h = state.step.x
+        if let e = encoder { e.apply(x, h) } else { h.update(from: x, count: spec.dModel) }
+        for b in blocks { b.step(h, state: state.state, state.stepWork) }
+        if let d = decoder { d.apply(h, y) } else { y.update(from: h, count: spec.dModel) }
+    }
+
+    /// L samples: X (L, d_input) → Y (L, d_output), in chunks of the state's `maxBlock`. Same
+    /// result as L calls to `step` (to float round-off: projections are batched into sgemm).
+    /// `.convolution` needs a zero state and a `maxBlock` ≥ L to be exact (each chunk starts from zero).
+    public func forward(_ X: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int,
+                        state: ModelState, mode: ForwardMode = .scan) {
+        var start = 0
+        while start < L {
+            let n = min(state.maxBlock, L - start)
+            let h = state.block.x
+            let xin = X + start * spec.dInput, yout = Y + start * spec.dOutput
+            if let e = encoder { e.apply(xin, h, length: n) } else { h.update(from: xin, count: n * spec.dModel) }
+            for b in blocks { b.forward(h, length: n, state: state.state, state.blockWork, mode: mode) }
+            if let d = decoder { d.apply(h, yout, length: n) } else { yout.update(from: h, count: n * spec.dModel) }
+            start += n
+        }
+    }
+
+    public var parameterCount: Int {
+        (encoder?.parameterCount ?? 0) + (decoder?.parameterCount ?? 0) + blocks.reduce(0) { $0 + $1.parameterCount }
+    }
+
+    public var flopsPerSample: Int {
+        2 * ((encoder.map { $0.inputs * $0.outputs } ?? 0) + (decoder.map { $0.inputs * $0.outputs } ?? 0))
+            + blocks.reduce(0) { $0 + $1.flopsPerSample }
+    }
+}
+
+/// One stream's recurrent state — a single allocation of `stateCount` floats, sized by the model and
+/// never by the stream's length — plus the work buffers its steps and blocks write through.
+public final class ModelState: @unchecked Sendable {
+    public let stateCount: Int
+    public let maxBlock: Int
+    @usableFromInline let state: UnsafeMutablePointer<Float>
+    @usableFromInline let stepWork: StepWork
+    let blockWork: BlockWork
+    @usableFromInline let step: (x: UnsafeMutablePointer<Float>, Void)
+    let block: (x: UnsafeMutablePointer<Float>, Void)
+    private let arena = Arena()
+
+    init(_ m: Model, maxBlock: Int) {
+        stateCount = m.stateCount
+        self.maxBlock = maxBlock
+        state = arena.floats(m.stateCount)
+        let H = m.spec.dModel
+        let wide = m.blocks.map(\.workWidth).max() ?? H
+        let scratch = m.blocks.map(\.layer.scratchCount).max() ?? 0
+        let blockScratch = m.blocks.map { $0.layer.blockScratchCount(maxBlock) }.max() ?? 0
+        let io = max(H, m.spec.dInput, m.spec.dOutput)
+        step = (arena.floats(io), ())
+        stepWork = StepWork(t: arena.floats(H), y: arena.floats(H), v: arena.floats(wide), z: arena.floats(H), s: arena.floats(scratch))
+        block = (arena.floats(maxBlock * io), ())
+        blockWork = BlockWork(t: arena.floats(maxBlock * H), y: arena.floats(maxBlock * H), v: arena.floats(maxBlock * wide),
+                              z: arena.floats(maxBlock * H), s: arena.floats(blockScratch))
+    }
+
+    /// The recurrent state in bytes (what a stream costs, whatever its length).
+    public var stateBytes: Int { stateCount * MemoryLayout<Float>.stride }
+
+    /// Back to the zero state (a new stream).
+    public func reset() { state.update(repeating: 0, count: stateCount) }
+
+    /// A copy of the recurrent state (for tests and checkpoints).
+    public var snapshot: [Float] { Array(UnsafeBufferPointer(start: state, count: stateCount)) }
+}

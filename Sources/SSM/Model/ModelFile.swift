@@ -1,0 +1,76 @@
+import FoundationEssentials
+
+/// A model file is one safetensors file: the tensors, named as `ModelSpec` says, and the
+/// architecture as JSON in `__metadata__["ssm_stream"]`. A PyTorch or JAX model exports to it with
+/// plain `safetensors` (`save_file(tensors, path, metadata={"ssm_stream": json.dumps(spec)})`).
+public enum ModelFile {
+    public static let metadataKey = "ssm_stream"
+
+    /// The architecture and tensors of a model file's bytes; every problem is a `ModelError`.
+    public static func parse(_ bytes: [UInt8]) throws(ModelError) -> (spec: ModelSpec, tensors: [String: Tensor]) {
+        let st: SafeTensors
+        do { st = try SafeTensors(bytes: bytes) } catch { throw ModelError(error.message) }
+        return try parse(st)
+    }
+
+    public static func parse(_ st: SafeTensors) throws(ModelError) -> (spec: ModelSpec, tensors: [String: Tensor]) {
+        guard let json = st.metadata[metadataKey] else {
+            throw ModelError("no architecture: __metadata__ has no '\(metadataKey)' entry, so this is not an ssm-stream model file")
+        }
+        let spec = try decodeSpec(json)
+        var tensors: [String: Tensor] = [:]
+        for (name, info) in st.tensors {
+            do { tensors[name] = Tensor(shape: info.shape, values: try st.floats(name)) }
+            catch { throw ModelError(error.message) }
+        }
+        return (spec, tensors)
+    }
+
+    /// Parses and builds the model (see `Model.init` for what is refused).
+    public static func load(_ bytes: [UInt8]) throws(ModelError) -> Model {
+        let (spec, tensors) = try parse(bytes)
+        return try Model(spec: spec, tensors: tensors)
+    }
+
+    public static func load(path: String) throws(ModelError) -> Model {
+        let st: SafeTensors
+        do { st = try SafeTensors(contentsOfFile: path) } catch { throw ModelError(error.message) }
+        do {
+            let (spec, tensors) = try parse(st)
+            return try Model(spec: spec, tensors: tensors)
+        } catch { throw ModelError("model '\(path)': \(error.message)") }
+    }
+
+    /// The bytes of a model file for `spec` and `tensors` (F32, names sorted, metadata JSON).
+    public static func serialize(spec: ModelSpec, tensors: [String: Tensor]) -> [UInt8] {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        let json = (try? enc.encode(spec)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let list = tensors.keys.sorted().map { (name: $0, shape: tensors[$0]!.shape, values: tensors[$0]!.values) }
+        return SafeTensors.serialize(list, metadata: [metadataKey: json])
+    }
+
+    /// The architecture from its JSON, with decoding errors turned into one readable line.
+    public static func decodeSpec(_ json: String) throws(ModelError) -> ModelSpec {
+        do {
+            return try JSONDecoder().decode(ModelSpec.self, from: Data(json.utf8))
+        } catch let error as DecodingError {
+            throw ModelError("architecture metadata: " + describe(error))
+        } catch {
+            throw ModelError("architecture metadata: \(error)")
+        }
+    }
+
+    static func describe(_ e: DecodingError) -> String {
+        func path(_ c: [CodingKey]) -> String {
+            c.isEmpty ? "top level" : c.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined().drop(while: { $0 == "." }).description
+        }
+        switch e {
+        case .keyNotFound(let k, let c): return "missing field '\(k.stringValue)' at \(path(c.codingPath))"
+        case .typeMismatch(_, let c): return "wrong type at \(path(c.codingPath)): \(c.debugDescription)"
+        case .valueNotFound(_, let c): return "missing value at \(path(c.codingPath))"
+        case .dataCorrupted(let c): return "\(c.debugDescription) at \(path(c.codingPath))"
+        @unknown default: return "\(e)"
+        }
+    }
+}

@@ -1,0 +1,92 @@
+/// What a model file's `__metadata__["ssm_stream"]` holds: the architecture, as JSON.
+///
+///     { "format": "ssm-stream/1", "task": "filter", "sample_rate": 16000,
+///       "d_input": 1, "d_model": 16, "d_output": 1, "encoder": true, "decoder": true,
+///       "blocks": [ { "layer": { "family": "s5", "d_model": 16, "d_state": 16, "discretization": "zoh" },
+///                     "norm": "layer", "prenorm": true, "residual": true,
+///                     "activation": "gelu", "output": "glu" } ],
+///       "labels": [] }
+public struct ModelSpec: Codable, Sendable, Equatable {
+    public enum Task: String, Codable, Sendable { case filter, classify }
+
+    public var format: String = ModelSpec.currentFormat
+    public var task: Task = .filter
+    /// Sample rate the model was designed or trained for, in Hz.
+    public var sampleRate: Int
+    public var dInput: Int
+    public var dModel: Int
+    public var dOutput: Int
+    /// Linear encoder d_input → d_model (`encoder.weight` (d_model, d_input), `encoder.bias`).
+    public var encoder: Bool
+    /// Linear decoder d_model → d_output (`decoder.weight` (d_output, d_model), `decoder.bias`).
+    public var decoder: Bool
+    public var blocks: [BlockSpec]
+    /// Class names of a classifier, in decoder output order.
+    public var labels: [String]?
+    /// Free text: where the model came from.
+    public var description: String?
+
+    public static let currentFormat = "ssm-stream/1"
+
+    public init(task: Task = .filter, sampleRate: Int, dInput: Int, dModel: Int, dOutput: Int,
+                encoder: Bool, decoder: Bool, blocks: [BlockSpec], labels: [String]? = nil, description: String? = nil) {
+        self.task = task; self.sampleRate = sampleRate; self.dInput = dInput; self.dModel = dModel
+        self.dOutput = dOutput; self.encoder = encoder; self.decoder = decoder; self.blocks = blocks
+        self.labels = labels; self.description = description
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case format, task, sampleRate = "sample_rate", dInput = "d_input", dModel = "d_model", dOutput = "d_output"
+        case encoder, decoder, blocks, labels, description
+    }
+}
+
+/// One residual block around a sequence layer (S4/S4D/S5 papers' scaffold):
+///
+///     z = SSM(prenorm ? norm(x) : x);  z = activation(z);  z = output(z)
+///     x = residual ? x + z : z;        if !prenorm: x = norm(x)
+///
+/// output: "none" · "linear" (H→H) · "glu" (H→2H, first half · σ(second half)) · "mlp"
+/// (H→E→H with GELU, E = mlp_expand·H). norm: "none" · "layer" (LayerNorm) · "rms" (RMSNorm).
+/// Tensors under `layers.{i}.`: the layer's own under `layer_prefix` (default "layer."),
+/// `norm.weight` (+ `norm.bias` for LayerNorm), `output_linear.0.weight|bias` (linear, glu),
+/// `mlp.fc1.weight|bias`, `mlp.fc2.weight|bias` (mlp). Linear weights are (out, in), as in PyTorch.
+public struct BlockSpec: Codable, Sendable, Equatable {
+    public enum Norm: String, Codable, Sendable { case none, layer, rms }
+    public enum Activation: String, Codable, Sendable { case none, gelu, geluTanh = "gelu_tanh", silu, relu }
+    public enum Output: String, Codable, Sendable { case none, linear, glu, mlp }
+
+    public var layer: LayerSpec
+    public var norm: Norm = .none
+    public var prenorm: Bool = true
+    public var residual: Bool = true
+    public var activation: Activation = .gelu
+    public var output: Output = .glu
+    public var mlpExpand: Int?
+    public var normEps: Float?
+    public var layerPrefix: String?
+
+    public init(layer: LayerSpec, norm: Norm = .none, prenorm: Bool = true, residual: Bool = true,
+                activation: Activation = .gelu, output: Output = .glu) {
+        self.layer = layer; self.norm = norm; self.prenorm = prenorm; self.residual = residual
+        self.activation = activation; self.output = output
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case layer, norm, prenorm, residual, activation, output
+        case mlpExpand = "mlp_expand", normEps = "norm_eps", layerPrefix = "layer_prefix"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        layer = try c.decode(LayerSpec.self, forKey: .layer)
+        norm = try c.decodeIfPresent(Norm.self, forKey: .norm) ?? .none
+        prenorm = try c.decodeIfPresent(Bool.self, forKey: .prenorm) ?? true
+        residual = try c.decodeIfPresent(Bool.self, forKey: .residual) ?? true
+        activation = try c.decodeIfPresent(Activation.self, forKey: .activation) ?? .gelu
+        output = try c.decodeIfPresent(Output.self, forKey: .output) ?? .glu
+        mlpExpand = try c.decodeIfPresent(Int.self, forKey: .mlpExpand)
+        normEps = try c.decodeIfPresent(Float.self, forKey: .normEps)
+        layerPrefix = try c.decodeIfPresent(String.self, forKey: .layerPrefix)
+    }
+}
