@@ -1,0 +1,220 @@
+import CSndfile
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An I/O problem, with the category that decides the exit code and a message a user can act on.
+public struct IOError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable { case noInput, dataError, cantCreate, ioError }
+    public let kind: Kind
+    public let message: String
+    public init(_ kind: Kind, _ message: String) { self.kind = kind; self.message = message }
+    public var description: String { message }
+}
+
+/// What an audio stream is: rate, channels and libsndfile's container/encoding word.
+public struct AudioFormat: Sendable, Equatable {
+    public var sampleRate: Int
+    public var channels: Int
+    /// libsndfile format (major container | minor encoding), e.g. WAV | PCM_16.
+    public var format: Int32
+
+    public init(sampleRate: Int, channels: Int, format: Int32) {
+        self.sampleRate = sampleRate; self.channels = channels; self.format = format
+    }
+
+    public static let wav16 = Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)
+    public static let wavFloat = Int32(SF_FORMAT_WAV | SF_FORMAT_FLOAT)
+
+    /// "WAV, 16-bit PCM"-style names for messages.
+    public var formatName: String {
+        func name(_ f: Int32) -> String {
+            var info = SF_FORMAT_INFO(format: f, name: nil, extension: nil)
+            guard sf_command(nil, Int32(SFC_GET_FORMAT_INFO), &info, Int32(MemoryLayout<SF_FORMAT_INFO>.size)) == 0,
+                  let n = info.name else { return "0x" + String(f, radix: 16) }
+            return String(cString: n)
+        }
+        return name(format & Int32(SF_FORMAT_TYPEMASK)) + ", " + name(format & Int32(SF_FORMAT_SUBMASK))
+    }
+}
+
+/// Reads any format libsndfile knows (WAV, FLAC, OGG/Vorbis, AIFF, AU, …) from a path or, for "-",
+/// from standard input, as interleaved Float frames in [-1, 1).
+public final class AudioReader {
+    public let format: AudioFormat
+    public let path: String
+    /// Frames in the file, when known (not for pipes).
+    public let frameCount: Int?
+    private let file: OpaquePointer
+
+    public init(path: String) throws(IOError) {
+        self.path = path
+        var info = SF_INFO()
+        let f: OpaquePointer?
+        if path == "-" {
+            f = sf_open_fd(0, Int32(SFM_READ), &info, 0)
+        } else {
+            if access(path, R_OK) != 0 {
+                throw IOError(.noInput, "input '\(path)': \(String(cString: strerror(errno)))")
+            }
+            f = sf_open(path, Int32(SFM_READ), &info)
+        }
+        guard let f else {
+            let why = String(cString: sf_strerror(nil))
+            throw IOError(.dataError, "input '\(path == "-" ? "stdin" : path)': not a readable audio stream (\(why))")
+        }
+        guard info.channels > 0, info.samplerate > 0 else {
+            sf_close(f)
+            throw IOError(.dataError, "input '\(path)': invalid header (\(info.channels) channels at \(info.samplerate) Hz)")
+        }
+        file = f
+        format = AudioFormat(sampleRate: Int(info.samplerate), channels: Int(info.channels), format: info.format)
+        frameCount = info.frames > 0 && info.frames < Int64.max / 2 ? Int(info.frames) : nil
+    }
+
+    /// Reads up to `frames` frames into `buffer` (frames × channels floats). Returns the number read;
+    /// 0 at the end of the stream.
+    public func read(into buffer: UnsafeMutablePointer<Float>, frames: Int) throws(IOError) -> Int {
+        let n = sf_readf_float(file, buffer, sf_count_t(frames))
+        if n < 0 || (n == 0 && sf_error(file) != 0) {
+            throw IOError(.ioError, "input '\(path)': read failed (\(String(cString: sf_strerror(file))))")
+        }
+        return Int(n)
+    }
+
+    deinit { sf_close(file) }
+}
+
+/// Writes interleaved Float frames to a path or, for "-", to standard output, in any format
+/// libsndfile writes. Samples beyond [-1, 1] are clipped for integer encodings.
+///
+/// libsndfile cannot write WAV to a pipe (it seeks back to fill in the sizes), so WAV to a
+/// non-seekable stdout is written here as a streaming WAV whose RIFF and data sizes are
+/// 0xFFFFFFFF — what arecord and sox write to pipes, and what aplay, sox and ffmpeg read.
+public final class AudioWriter {
+    public let format: AudioFormat
+    public let path: String
+    private enum Backend { case sndfile(OpaquePointer), wavStream(StreamingWAV), closed }
+    private var backend: Backend
+
+    public init(path: String, format: AudioFormat) throws(IOError) {
+        self.path = path
+        self.format = format
+        var info = SF_INFO(frames: 0, samplerate: Int32(format.sampleRate), channels: Int32(format.channels),
+                           format: format.format, sections: 0, seekable: 0)
+        guard sf_format_check(&info) != 0 else {
+            throw IOError(.cantCreate, "output '\(path)': libsndfile cannot write \(format.formatName) with \(format.channels) channels at \(format.sampleRate) Hz")
+        }
+        if path == "-" && lseek(1, 0, SEEK_CUR) < 0 && format.format & Int32(SF_FORMAT_TYPEMASK) == Int32(SF_FORMAT_WAV) {
+            guard let w = StreamingWAV(fd: 1, format: format) else {
+                throw IOError(.cantCreate, "output 'stdout': \(format.formatName) cannot be streamed to a pipe (use 16-, 24- or 32-bit PCM or float WAV)")
+            }
+            backend = .wavStream(w)
+            try w.writeHeader()
+            return
+        }
+        let f: OpaquePointer? = path == "-" ? sf_open_fd(1, Int32(SFM_WRITE), &info, 0)
+                                            : sf_open(path, Int32(SFM_WRITE), &info)
+        guard let f else {
+            throw IOError(.cantCreate, "output '\(path == "-" ? "stdout" : path)': cannot write (\(String(cString: sf_strerror(nil))))")
+        }
+        sf_command(f, Int32(SFC_SET_CLIPPING), nil, 1)
+        backend = .sndfile(f)
+    }
+
+    /// Writes `frames` frames from `buffer` (frames × channels floats); a pipe downstream sees
+    /// every block as soon as it is computed.
+    public func write(_ buffer: UnsafePointer<Float>, frames: Int) throws(IOError) {
+        let name = path == "-" ? "stdout" : path
+        switch backend {
+        case .sndfile(let f):
+            if sf_writef_float(f, buffer, sf_count_t(frames)) != frames {
+                throw IOError(.ioError, "output '\(name)': write failed (\(String(cString: sf_strerror(f))))")
+            }
+            if path == "-" { sf_write_sync(f) }
+        case .wavStream(let w):
+            try w.write(buffer, samples: frames * format.channels)
+        case .closed:
+            throw IOError(.ioError, "output '\(name)': already closed")
+        }
+    }
+
+    /// Finalizes the header (sizes) and closes. Called by deinit too.
+    public func close() throws(IOError) {
+        let b = backend
+        backend = .closed
+        if case .sndfile(let f) = b, sf_close(f) != 0 { throw IOError(.ioError, "output '\(path)': close failed") }
+    }
+
+    deinit { try? close() }
+}
+
+/// PCM or float WAV to a file descriptor that cannot seek.
+final class StreamingWAV {
+    let fd: Int32
+    let format: AudioFormat
+    let bytesPerSample: Int
+    let isFloat: Bool
+    private var bytes: [UInt8] = []
+
+    init?(fd: Int32, format: AudioFormat) {
+        self.fd = fd
+        self.format = format
+        switch format.format & Int32(SF_FORMAT_SUBMASK) {
+        case Int32(SF_FORMAT_PCM_16): bytesPerSample = 2; isFloat = false
+        case Int32(SF_FORMAT_PCM_24): bytesPerSample = 3; isFloat = false
+        case Int32(SF_FORMAT_PCM_32): bytesPerSample = 4; isFloat = false
+        case Int32(SF_FORMAT_FLOAT): bytesPerSample = 4; isFloat = true
+        default: return nil
+        }
+    }
+
+    func writeHeader() throws(IOError) {
+        var h: [UInt8] = []
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { h += $0 } }
+        func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { h += $0 } }
+        let ch = UInt16(format.channels), bps = UInt16(bytesPerSample)
+        h += Array("RIFF".utf8); u32(0xFFFF_FFFF); h += Array("WAVE".utf8)
+        h += Array("fmt ".utf8); u32(16)
+        u16(isFloat ? 3 : 1); u16(ch); u32(UInt32(format.sampleRate))
+        u32(UInt32(format.sampleRate) * UInt32(ch) * UInt32(bps)); u16(ch * bps); u16(bps * 8)
+        h += Array("data".utf8); u32(0xFFFF_FFFF)
+        try put(h)
+    }
+
+    func write(_ x: UnsafePointer<Float>, samples n: Int) throws(IOError) {
+        bytes.removeAll(keepingCapacity: true)
+        bytes.reserveCapacity(n * bytesPerSample)
+        for i in 0..<n {
+            let v = x[i]
+            if isFloat {
+                withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 }
+                continue
+            }
+            // libsndfile's convention with clipping on (so pipe and file outputs are identical):
+            // scale by 2^(bits-1), round down, clip.
+            let full = Double(1 << (bytesPerSample * 8 - 1))
+            let q = (Double(v) * full).rounded(.down)
+            let c = q.isNaN ? 0 : Int64(min(max(q, -full), full - 1))
+            for b in 0..<bytesPerSample { bytes.append(UInt8(truncatingIfNeeded: c >> (8 * b))) }
+        }
+        try put(bytes)
+    }
+
+    private func put(_ b: [UInt8]) throws(IOError) {
+        var off = 0
+        while off < b.count {
+            let r = b.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + off, b.count - off) }
+            if r < 0 {
+                if errno == EINTR { continue }
+                throw IOError(.ioError, "output 'stdout': write failed (\(String(cString: strerror(errno))))")
+            }
+            off += r
+        }
+    }
+}
+
+/// Versions of the C libraries this build links, for `ssm-stream --version`-style reports.
+public enum LinkedLibraries {
+    public static var sndfile: String { String(cString: sf_version_string()) }
+}
