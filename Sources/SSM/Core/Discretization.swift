@@ -46,6 +46,7 @@ public enum Discretization: String, Codable, Sendable, CaseIterable {
         }
     }
 
-    /// Whether Re Λ < 0 ⇒ |Ā| < 1 for every Δ > 0.
-    public var isAStable: Bool { self != .euler }
+    /// Whether Re Λ < 0 ⇒ |Ā| < 1 for every Δ > 0. Not for forward Euler, and not for `none`,
+    /// whose Λ is already discrete (stable iff |Λ| < 1).
+    public var isAStable: Bool { self != .euler && self != .none }
 }

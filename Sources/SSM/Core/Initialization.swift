@@ -36,8 +36,9 @@ public enum Initialization {
                 let d = zip(u, v).reduce(0) { $0 + $1.0 * $1.1 }
                 for r in 0..<N { v[r] -= d * u[r] }
             }
+            // A partner of a plane already taken projects to ~0; a new eigenvector keeps norm ~1.
             let norm = Double.sqrt(v.reduce(0) { $0 + $1 * $1 })
-            if norm < 1e-6 { continue }
+            if norm < 0.5 { continue }
             v = v.map { $0 / norm }
             let omega = Double.sqrt(max(evals[idx], 0))
             var w = [Double](repeating: 0, count: N)
@@ -101,7 +102,8 @@ public enum Initialization {
         for _ in 0..<100 {
             var off = 0.0
             for i in 0..<n { for j in (i + 1)..<max(n, i + 1) { off += A[i][j] * A[i][j] } }
-            if off < 1e-22 * max(1, A.indices.reduce(0) { $0 + A[$1][$1] * A[$1][$1] }) { break }
+            // Converge to round-off: degenerate pairs need exact vectors to be told apart.
+            if off < 1e-32 * max(1, A.indices.reduce(0) { $0 + A[$1][$1] * A[$1][$1] }) { break }
             for p in 0..<n {
                 for q in (p + 1)..<max(n, p + 1) where abs(A[p][q]) > 1e-300 {
                     let theta = (A[q][q] - A[p][p]) / (2 * A[p][q])

@@ -241,3 +241,62 @@ func systemCoreCount() -> Int {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+extension Scan where Lanes == ComplexLanes {
+    /// One sample with the input projection fused in (MIMO layers): h ← a ⊙ h + Wᵀu, where
+    /// W (R, 2P) holds row r = [Re b_r; Im b_r]. While W fits in L1 each 32-lane tile of h stays in
+    /// eight registers (4 Re + 4 Im) from a ⊙ h through all R rows, so h is loaded and stored once;
+    /// larger W streams row-wise into `scratch` (2P) and then takes the plain `step`.
+    @inlinable
+    public static func step(a: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>, input u: UnsafePointer<Float>,
+                            rows R: Int, weights W: UnsafePointer<Float>, lanes P: Int,
+                            scratch: UnsafeMutablePointer<Float>) {
+        let n = 2 * P
+        if R * n * 4 > vecMatTileLimitBytes || P % 8 != 0 {
+            vecMat(u, rows: R, W, columns: n, scratch, accumulate: false)
+            ComplexLanes.step(a, h, UnsafePointer(scratch), P)
+            return
+        }
+        let ai = a + P, hi = h + P
+        var p = 0
+        while p + 32 <= P {
+            // a ⊙ h for 32 lanes.
+            var r0 = V8(), r1 = V8(), r2 = V8(), r3 = V8(), i0 = V8(), i1 = V8(), i2 = V8(), i3 = V8()
+            do {
+                let ar0 = load8(a + p), ar1 = load8(a + p + 8), ar2 = load8(a + p + 16), ar3 = load8(a + p + 24)
+                let aj0 = load8(ai + p), aj1 = load8(ai + p + 8), aj2 = load8(ai + p + 16), aj3 = load8(ai + p + 24)
+                let hr0 = load8(h + p), hr1 = load8(h + p + 8), hr2 = load8(h + p + 16), hr3 = load8(h + p + 24)
+                let hj0 = load8(hi + p), hj1 = load8(hi + p + 8), hj2 = load8(hi + p + 16), hj3 = load8(hi + p + 24)
+                r0 = (ar0 * hr0).addingProduct(-aj0, hj0); i0 = (ar0 * hj0).addingProduct(aj0, hr0)
+                r1 = (ar1 * hr1).addingProduct(-aj1, hj1); i1 = (ar1 * hj1).addingProduct(aj1, hr1)
+                r2 = (ar2 * hr2).addingProduct(-aj2, hj2); i2 = (ar2 * hj2).addingProduct(aj2, hr2)
+                r3 = (ar3 * hr3).addingProduct(-aj3, hj3); i3 = (ar3 * hj3).addingProduct(aj3, hr3)
+            }
+            // + Σ_r u_r · W[r, lanes]
+            var w = W + p
+            for r in 0..<R {
+                let s = V8(repeating: u[r])
+                r0 = r0.addingProduct(s, load8(w)); r1 = r1.addingProduct(s, load8(w + 8))
+                r2 = r2.addingProduct(s, load8(w + 16)); r3 = r3.addingProduct(s, load8(w + 24))
+                i0 = i0.addingProduct(s, load8(w + P)); i1 = i1.addingProduct(s, load8(w + P + 8))
+                i2 = i2.addingProduct(s, load8(w + P + 16)); i3 = i3.addingProduct(s, load8(w + P + 24))
+                w += n
+            }
+            store8(r0, h + p); store8(r1, h + p + 8); store8(r2, h + p + 16); store8(r3, h + p + 24)
+            store8(i0, hi + p); store8(i1, hi + p + 8); store8(i2, hi + p + 16); store8(i3, hi + p + 24)
+            p += 32
+        }
+        while p < P {  // 8-lane tiles for the rest (P % 8 == 0)
+            let ar = load8(a + p), aj = load8(ai + p), hr = load8(h + p), hj = load8(hi + p)
+            var re = (ar * hr).addingProduct(-aj, hj), im = (ar * hj).addingProduct(aj, hr)
+            var w = W + p
+            for r in 0..<R {
+                let s = V8(repeating: u[r])
+                re = re.addingProduct(s, load8(w)); im = im.addingProduct(s, load8(w + P))
+                w += n
+            }
+            store8(re, h + p); store8(im, hi + p)
+            p += 8
+        }
+    }
+}

@@ -70,8 +70,7 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
                      state: UnsafeMutablePointer<Float>, scratch b: UnsafeMutablePointer<Float>) {
         switch projection {
         case .mimo:
-            vecMat(u, rows: H, bw, columns: 2 * P, b, accumulate: false)         // b = B̄ u
-            Scan<ComplexLanes>.step(a: lambda, h: state, b: b, lanes: P)          // x = Λ̄x + b
+            Scan<ComplexLanes>.step(a: lambda, h: state, input: u, rows: H, weights: bw, lanes: P, scratch: b)  // x = Λ̄x + B̄u
             for i in 0..<H { y[i] = d[i] * u[i] }
             vecMat(UnsafePointer(state), rows: 2 * P, cw, columns: H, y, accumulate: true)  // y += C x
         case .siso(let n):
@@ -181,9 +180,25 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
 
     // MARK: inspection
 
+    /// The engine-layout weights (read-only views), for export and for the C reference benchmarks:
+    /// Λ̄ (2P) [Re; Im], B (mimo (H, 2P) · siso (2P)), C (mimo (2P, H) · siso (2P)), D (H).
+    public var weights: (lambda: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafePointer<Float>, d: UnsafePointer<Float>) {
+        (UnsafePointer(lambda), UnsafePointer(bw), UnsafePointer(cw), UnsafePointer(d))
+    }
+
     /// |Λ̄_p| for every lane.
     public var eigenvalueMagnitudes: [Double] {
         (0..<P).map { Double.sqrt(Double(lambda[$0]) * Double(lambda[$0]) + Double(lambda[P + $0]) * Double(lambda[P + $0])) }
+    }
+
+    /// Whether every engine weight is a finite Float (finite parameters can still overflow when
+    /// discretized, e.g. Δ = exp(1000)).
+    public var weightsAreFinite: Bool {
+        let (nb, nc) = projection == .mimo ? (H * 2 * P, 2 * P * H) : (2 * P, 2 * P)
+        func finite(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Bool {
+            UnsafeBufferPointer(start: p, count: n).allSatisfy(\.isFinite)
+        }
+        return finite(lambda, 2 * P) && finite(bw, nb) && finite(cw, nc) && finite(d, H)
     }
 
     /// Multiply-adds counted as 2 FLOPs, per sample.

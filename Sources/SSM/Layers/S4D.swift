@@ -52,7 +52,8 @@ public enum S4D {
         switch spec.initialization ?? "legs" {
         case "legs":
             let (l, V) = Initialization.hippoLegSNormal(N)
-            lambda = l; B = Initialization.hippoLegSB(V)
+            // As upstream: Im B clipped to ±2.
+            lambda = l; B = Initialization.hippoLegSB(V).map { Complex($0.real, min(max($0.imaginary, -2), 2)) }
         case "lin": lambda = Initialization.s4dLin(N); B = Array(repeating: Complex(1, 0), count: n)
         case "inv": lambda = Initialization.s4dInv(N); B = Array(repeating: Complex(1, 0), count: n)
         case "real":

@@ -46,7 +46,10 @@ public final class Model: @unchecked Sendable {
             let block: Block
             do { block = try Block(b, r, prefix: "layers.\(i).", stateOffset: offset, arena: arena) }
             catch { throw ModelError("block \(i) (\(b.layer.family.rawValue)): \(error.message)") }
-            if let worst = block.layer.eigenvalueMagnitudes.max(), worst >= 1 {
+            guard block.layer.weightsAreFinite else {
+                throw ModelError("block \(i) (\(b.layer.family.rawValue)): parameters discretize to non-finite values (NaN or Inf); check the step sizes and eigenvalue parameters for overflow")
+            }
+            if let worst = block.layer.eigenvalueMagnitudes.max(), !(worst < 1) {
                 throw ModelError("block \(i) (\(b.layer.family.rawValue)): unstable, a discretized eigenvalue has |λ| = \(worst) ≥ 1"
                                  + (b.layer.discretization == .euler ? " (forward Euler is only conditionally stable: use zoh or bilinear)" : ""))
             }

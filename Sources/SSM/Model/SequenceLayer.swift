@@ -30,6 +30,7 @@ public enum SequenceLayer: Sendable {
     public func blockScratchCount(_ L: Int) -> Int { switch self { case .diagonal(let l): L * 2 * l.P } }
     public var flopsPerSample: Int { switch self { case .diagonal(let l): l.flopsPerSample } }
     public var eigenvalueMagnitudes: [Double] { switch self { case .diagonal(let l): l.eigenvalueMagnitudes } }
+    public var weightsAreFinite: Bool { switch self { case .diagonal(let l): l.weightsAreFinite } }
 
     public func step(_ u: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                      state: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {

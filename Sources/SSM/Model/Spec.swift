@@ -39,6 +39,22 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         case format, task, sampleRate = "sample_rate", dInput = "d_input", dModel = "d_model", dOutput = "d_output"
         case encoder, decoder, blocks, labels, description
     }
+
+    /// `format` and `task` may be omitted (current format, filter); so may `encoder`/`decoder` (false).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        format = try c.decodeIfPresent(String.self, forKey: .format) ?? ModelSpec.currentFormat
+        task = try c.decodeIfPresent(Task.self, forKey: .task) ?? .filter
+        sampleRate = try c.decode(Int.self, forKey: .sampleRate)
+        dInput = try c.decode(Int.self, forKey: .dInput)
+        dModel = try c.decode(Int.self, forKey: .dModel)
+        dOutput = try c.decode(Int.self, forKey: .dOutput)
+        self.encoder = try c.decodeIfPresent(Bool.self, forKey: .encoder) ?? false
+        self.decoder = try c.decodeIfPresent(Bool.self, forKey: .decoder) ?? false
+        blocks = try c.decode([BlockSpec].self, forKey: .blocks)
+        labels = try c.decodeIfPresent([String].self, forKey: .labels)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
+    }
 }
 
 /// One residual block around a sequence layer (S4/S4D/S5 papers' scaffold):
