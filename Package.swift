@@ -7,11 +7,11 @@ import Glibc
 /// The scan core lives on explicit SIMD (SIMD8<Float> with fused multiply-add). Swift compiles for
 /// baseline x86-64 (SSE2, no FMA) by default, where `addingProduct` becomes a libm call per lane; so on
 /// an x86-64 build host with AVX2+FMA we target Haswell-class CPUs. `SSM_TARGET_CPU=x86-64` (or any
-/// CPU name swiftc knows) overrides it, e.g. to build for an older machine.
+/// CPU name swiftc knows, assumed to have FMA) overrides it, e.g. to build for an older machine.
 func targetCPUFlags() -> [String] {
     #if arch(x86_64)
     if let cpu = Context.environment["SSM_TARGET_CPU"], !cpu.isEmpty {
-        return cpu == "x86-64" ? [] : ["-target-cpu", cpu]
+        return cpu == "x86-64" ? [] : ["-target-cpu", cpu, "-DSSM_TARGET_CPU_FMA"]
     }
     #if canImport(Glibc)
     if let f = fopen("/proc/cpuinfo", "r") {
@@ -21,7 +21,7 @@ func targetCPUFlags() -> [String] {
             let s = String(decoding: line.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if s.hasPrefix("flags") {
                 let flags = Set(s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }))
-                return flags.contains("avx2") && flags.contains("fma") ? ["-target-cpu", "haswell"] : []
+                return flags.contains("avx2") && flags.contains("fma") ? ["-target-cpu", "haswell", "-DSSM_TARGET_CPU_FMA"] : []
             }
         }
     }

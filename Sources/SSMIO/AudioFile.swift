@@ -214,7 +214,3 @@ final class StreamingWAV {
     }
 }
 
-/// Versions of the C libraries this build links, for `ssm-stream --version`-style reports.
-public enum LinkedLibraries {
-    public static var sndfile: String { String(cString: sf_version_string()) }
-}

@@ -116,3 +116,16 @@ public func gemm(_ A: UnsafePointer<Float>, _ B: UnsafePointer<Float>, _ C: Unsa
 
 /// Use one BLAS thread (the engine runs one stream per core; OpenBLAS would otherwise spawn a pool).
 public func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+
+/// OpenBLAS's build description (core, threading), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64".
+public var blasConfiguration: String { String(cString: openblas_get_config()) }
+
+/// What the scan core's SIMD was compiled for (Package.swift defines SSM_TARGET_CPU_FMA when it
+/// targets a CPU with FMA).
+public var simdTarget: String {
+    #if SSM_TARGET_CPU_FMA
+    return "8-lane SIMD with fused multiply-add (AVX2+FMA target)"
+    #else
+    return "baseline target without FMA (slower: see SSM_TARGET_CPU in the README)"
+    #endif
+}

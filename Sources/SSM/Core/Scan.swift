@@ -300,3 +300,41 @@ extension Scan where Lanes == ComplexLanes {
         }
     }
 }
+
+extension Scan where Lanes == ComplexLanes {
+    /// One sample of H independent SISO systems of n lanes each (S4D), projections fused in:
+    ///     h_p ← a_p ⊙ h_p + b_p·u_g,   y_g = d_g·u_g + Σ_{p ∈ g} (c_p · h_p)    (g = p / n)
+    /// with `b` (2P) = [Re b; Im b] and `c` (2P) = [Re-part weights; Im-part weights] so that the
+    /// output is Σ c_re·Re h + c_im·Im h. One pass over the lanes, SIMD across each group's lanes.
+    @inlinable
+    public static func step(a: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>, input u: UnsafePointer<Float>,
+                            groups H: Int, lanesPerGroup n: Int, b: UnsafePointer<Float>, c: UnsafePointer<Float>,
+                            d: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, lanes P: Int) {
+        let ai = a + P, hi = h + P, bi = b + P, ci = c + P
+        for g in 0..<H {
+            let ug = u[g]
+            let us = V8(repeating: ug)
+            var acc = V8()
+            var p = g * n
+            let end = p + n
+            while p + 8 <= end {
+                let ar = load8(a + p), aj = load8(ai + p), hr = load8(h + p), hj = load8(hi + p)
+                let nr = (us * load8(b + p)).addingProduct(ar, hr).addingProduct(-aj, hj)
+                let ni = (us * load8(bi + p)).addingProduct(ar, hj).addingProduct(aj, hr)
+                store8(nr, h + p); store8(ni, hi + p)
+                acc = acc.addingProduct(load8(c + p), nr).addingProduct(load8(ci + p), ni)
+                p += 8
+            }
+            var s = d[g] * ug + acc.sum()
+            while p < end {
+                let hr = h[p], hj = hi[p]
+                let nr = b[p] * ug + a[p] * hr - ai[p] * hj
+                let ni = bi[p] * ug + a[p] * hj + ai[p] * hr
+                h[p] = nr; hi[p] = ni
+                s += c[p] * nr + ci[p] * ni
+                p += 1
+            }
+            y[g] = s
+        }
+    }
+}

@@ -74,16 +74,8 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
             for i in 0..<H { y[i] = d[i] * u[i] }
             vecMat(UnsafePointer(state), rows: 2 * P, cw, columns: H, y, accumulate: true)  // y += C x
         case .siso(let n):
-            for ch in 0..<H {
-                let uc = u[ch]
-                for p in (ch * n)..<(ch * n + n) { b[p] = bw[p] * uc; b[P + p] = bw[P + p] * uc }
-            }
-            Scan<ComplexLanes>.step(a: lambda, h: state, b: b, lanes: P)
-            for ch in 0..<H {
-                var acc = d[ch] * u[ch]
-                for p in (ch * n)..<(ch * n + n) { acc += cw[p] * state[p] + cw[P + p] * state[P + p] }
-                y[ch] = acc
-            }
+            Scan<ComplexLanes>.step(a: lambda, h: state, input: u, groups: H, lanesPerGroup: n,
+                                    b: bw, c: cw, d: d, output: y, lanes: P)
         }
     }
 
@@ -91,11 +83,16 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
 
     /// U, Y: (L, H) row-major; X: (L, 2P) scratch; state (2P) carried in and out.
     /// MIMO projections are two sgemm calls; the recurrence is the scan core's `scan` (or
-    /// `parallelScan` when `parallel`).
+    /// `parallelScan` when `parallel`). A SISO layer has no projection to batch: its sequential
+    /// block is L fused steps (bit-identical to step mode, and no (L, 2P) buffer to stream).
     public func forward(_ U: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int,
                         state: UnsafeMutablePointer<Float>, scratch X: UnsafeMutablePointer<Float>,
                         parallel: Bool = false) {
         let w = 2 * P
+        if case .siso = projection, !parallel {
+            for k in 0..<L { step(U + k * H, Y + k * H, state: state, scratch: X) }
+            return
+        }
         switch projection {
         case .mimo:
             gemm(U, bw, X, M: L, N: w, K: H)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Quick start 2: install what is missing and run the whole test suite (unit, golden
+# conformance, I/O and command-line tests).
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/install-deps.sh
+swift build --build-tests
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+swift test --skip-build --disable-xctest 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One plain closing line: "tests: N passed, N failed".
+total=$(grep -oE 'Test run with [0-9]+ test' "$log" | grep -oE '[0-9]+' | tail -1 || true)
+failed=$(grep -E '^✘ Test ' "$log" | grep -vc '^✘ Test run' || true)
+[ -n "$total" ] || { echo "error: swift test printed no summary" >&2; exit 1; }
+echo "tests: $((total - failed)) passed, $failed failed"
+exit "$status"
