@@ -65,5 +65,6 @@ let package = Package(
         ], swiftSettings: fast),
         .testTarget(name: "SSMTests", dependencies: ["SSM"], swiftSettings: fast),
         .testTarget(name: "SSMIOTests", dependencies: ["SSMIO", "SSM"]),
+        .testTarget(name: "CLITests", dependencies: ["SSMIO"]),
     ]
 )

@@ -61,7 +61,8 @@ public final class AudioReader {
         }
         guard let f else {
             let why = String(cString: sf_strerror(nil))
-            throw IOError(.dataError, "input '\(path == "-" ? "stdin" : path)': not a readable audio stream (\(why))")
+            let hint = path == "-" ? "; from a pipe libsndfile reads WAV, AU and raw-header formats, not FLAC or OGG: convert first, e.g. sox in.flac -t wav -" : ""
+            throw IOError(.dataError, "input '\(path == "-" ? "stdin" : path)': not a readable audio stream (\(why))\(hint)")
         }
         guard info.channels > 0, info.samplerate > 0 else {
             sf_close(f)
@@ -96,6 +97,12 @@ public final class AudioWriter {
     public let path: String
     private enum Backend { case sndfile(OpaquePointer), wavStream(StreamingWAV), closed }
     private var backend: Backend
+    /// A copy of a block with NaN replaced (only used when a block holds NaN).
+    private var clean: [Float] = []
+    private var isIntegerEncoding: Bool {
+        let sub = format.format & Int32(SF_FORMAT_SUBMASK)
+        return sub != Int32(SF_FORMAT_FLOAT) && sub != Int32(SF_FORMAT_DOUBLE)
+    }
 
     public init(path: String, format: AudioFormat) throws(IOError) {
         self.path = path
@@ -113,6 +120,10 @@ public final class AudioWriter {
             try w.writeHeader()
             return
         }
+        if path == "-" && lseek(1, 0, SEEK_CUR) < 0 && format.format & Int32(SF_FORMAT_TYPEMASK) == Int32(SF_FORMAT_FLAC) {
+            // libFLAC rewrites its STREAMINFO at the end, which a pipe turns into trailing garbage.
+            throw IOError(.cantCreate, "output 'stdout': FLAC cannot be written to a pipe (libsndfile seeks back to finish it); write to a file, or pipe WAV")
+        }
         let f: OpaquePointer? = path == "-" ? sf_open_fd(1, Int32(SFM_WRITE), &info, 0)
                                             : sf_open(path, Int32(SFM_WRITE), &info)
         guard let f else {
@@ -128,7 +139,17 @@ public final class AudioWriter {
         let name = path == "-" ? "stdout" : path
         switch backend {
         case .sndfile(let f):
-            if sf_writef_float(f, buffer, sf_count_t(frames)) != frames {
+            let n = frames * format.channels
+            let written: sf_count_t
+            if isIntegerEncoding, UnsafeBufferPointer(start: buffer, count: n).contains(where: { $0.isNaN }) {
+                // libsndfile would write NaN as the most negative code; write 0, as the pipe path does.
+                if clean.count < n { clean = [Float](repeating: 0, count: n) }
+                for i in 0..<n { clean[i] = buffer[i].isNaN ? 0 : buffer[i] }
+                written = clean.withUnsafeBufferPointer { sf_writef_float(f, $0.baseAddress!, sf_count_t(frames)) }
+            } else {
+                written = sf_writef_float(f, buffer, sf_count_t(frames))
+            }
+            if written != frames {
                 throw IOError(.ioError, "output '\(name)': write failed (\(String(cString: sf_strerror(f))))")
             }
             if path == "-" { sf_write_sync(f) }
@@ -191,11 +212,11 @@ final class StreamingWAV {
                 withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes += $0 }
                 continue
             }
-            // libsndfile's convention with clipping on (so pipe and file outputs are identical):
-            // scale by 2^(bits-1), round down, clip.
-            let full = Double(1 << (bytesPerSample * 8 - 1))
-            let q = (Double(v) * full).rounded(.down)
-            let c = q.isNaN ? 0 : Int64(min(max(q, -full), full - 1))
+            // libsndfile's WAV convention with clipping on, so pipe and file outputs are identical:
+            // round x·2^31 to nearest, clip to Int32, keep the top `bits`. NaN is 0 (AudioWriter
+            // cleans it on the libsndfile path too).
+            let q = v.isNaN ? 0 : min(max((Double(v) * 2147483648).rounded(.toNearestOrEven), -2147483648), 2147483647)
+            let c = Int64(q) >> (32 - 8 * bytesPerSample)
             for b in 0..<bytesPerSample { bytes.append(UInt8(truncatingIfNeeded: c >> (8 * b))) }
         }
         try put(bytes)

@@ -25,6 +25,7 @@ struct Conformance: ParsableCommand {
     var verbose = false
 
     func run() throws {
+        let missing = paths.filter { !FileManager.default.fileExists(atPath: $0) }
         let files = paths.flatMap(findCases).sorted()
         guard !files.isEmpty else {
             warn("ssm-stream conformance: no *.safetensors files under \(paths.joined(separator: ", "))")
@@ -46,6 +47,10 @@ struct Conformance: ParsableCommand {
         }
         print("\(files.count - failed) passed, \(failed) failed")
         if failed > 0 { throw ExitCode(ExitStatus.failure) }
+        if !missing.isEmpty {
+            warn("ssm-stream conformance: \(missing.count) path(s) missing: \(missing.joined(separator: ", "))")
+            throw ExitCode(ExitStatus.noInput)
+        }
     }
 
     func findCases(_ path: String) -> [String] {

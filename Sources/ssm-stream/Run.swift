@@ -78,18 +78,22 @@ struct Run: ParsableCommand {
         guard fmt.sampleRate == m.spec.sampleRate else {
             throw IOError(.dataError, "input '\(input)': sample rate \(fmt.sampleRate) Hz, model expects \(m.spec.sampleRate) Hz (resample it first, e.g. sox in.wav -r \(m.spec.sampleRate) out.wav)")
         }
-        let outFormat = AudioFormat(sampleRate: fmt.sampleRate, channels: m.spec.dOutput, format: fmt.format)
-        let writer = try AudioWriter(path: output, format: outFormat)
+        if output != "-" && input != "-" && sameFile(input, output) {
+            throw IOError(.cantCreate, "output '\(output)' is the input file: writing it would destroy the input")
+        }
         let state = m.makeState(maxBlock: block)
         let dIn = m.spec.dInput, dOut = m.spec.dOutput
         let inBuf = UnsafeMutablePointer<Float>.allocate(capacity: block * dIn)
         let outBuf = UnsafeMutablePointer<Float>.allocate(capacity: block * dOut)
         defer { inBuf.deallocate(); outBuf.deallocate() }
+        // Read the first block before creating the output, so an empty input leaves nothing behind.
+        var n = try reader.read(into: inBuf, frames: block)
+        if n == 0 { throw IOError(.dataError, "input '\(input)' holds no audio frames") }
+        let outFormat = AudioFormat(sampleRate: fmt.sampleRate, channels: m.spec.dOutput, format: fmt.format)
+        let writer = try AudioWriter(path: output, format: outFormat)
         var frames = 0, nonFinite = 0
         let start = monotonicSeconds()
-        while true {
-            let n = try reader.read(into: inBuf, frames: block)
-            if n == 0 { break }
+        while n > 0 {
             for i in 0..<(n * dIn) where !inBuf[i].isFinite { inBuf[i] = 0; nonFinite += 1 }
             switch mode {
             case .step:
@@ -99,9 +103,9 @@ struct Run: ParsableCommand {
             }
             try writer.write(outBuf, frames: n)
             frames += n
+            n = try reader.read(into: inBuf, frames: block)
         }
         try writer.close()
-        if frames == 0 { throw IOError(.dataError, "input '\(input)' holds no audio frames") }
         if nonFinite > 0 { warn("ssm-stream run: replaced \(nonFinite) NaN/Inf input sample(s) by 0") }
         if !quiet {
             let secs = monotonicSeconds() - start
@@ -110,6 +114,13 @@ struct Run: ParsableCommand {
                  + "\(fixed(audio / max(secs, 1e-9), 0))× real time, state \(state.stateBytes) bytes → \(output == "-" ? "stdout" : output)")
         }
     }
+}
+
+/// Whether two paths name the same existing file (device and inode).
+func sameFile(_ a: String, _ b: String) -> Bool {
+    var sa = stat(), sb = stat()
+    guard stat(a, &sa) == 0, stat(b, &sb) == 0 else { return false }
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
 }
 
 func monotonicSeconds() -> Double {

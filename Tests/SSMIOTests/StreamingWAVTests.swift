@@ -7,7 +7,8 @@
 //   x ≥ 1 → Int32.max, −Inf and x ≤ −1 → Int32.min, NaN → Int32.min), then an arithmetic shift
 //   right by 32 − bits. For 16/24 bits that is floor(x·2^(bits−1)) except for |x| < 2^−8 within half
 //   a 2^−31 step below a code boundary (e.g. −1e−12 → 0, not −1); for 32 bits it is round-to-nearest.
-//   NaN becomes the most negative code (a full-scale click), not 0.
+//   libsndfile itself writes NaN as the most negative code (a full-scale click); AudioWriter
+//   replaces NaN by 0 for integer encodings on both paths, so the pinned rule below says 0.
 // - float: stored unchanged — no clipping (1.5 stays 1.5), ±Inf and NaN kept.
 
 import CSndfile
@@ -140,9 +141,8 @@ struct StreamingWAVTests {
             let a = e.isFloat ? got.floatBits.map(Int64.init) : got.intSamples.map(Int64.init)
             let b = e.isFloat ? ref.floatBits.map(Int64.init) : ref.intSamples.map(Int64.init)
             let bad = zip(a, b).enumerated().filter { $0.element.0 != $0.element.1 }
-            Issue.record("\(bad.count) of \(x.count) samples differ; first: " + bad.prefix(5).map {
-                "x[\($0.offset)]=\(x[$0.offset]): stream \($0.element.0), libsndfile \($0.element.1)"
-            }.joined(separator: "; "))
+            let first: [String] = bad.prefix(5).map { (i, p) in "x[\(i)]=\(x[i]): stream \(p.0), libsndfile \(p.1)" }
+            Issue.record("\(bad.count) of \(x.count) samples differ; first: \(first.joined(separator: "; "))")
         }
         // And both are the documented libsndfile rule (independent of either writer).
         if !e.isFloat {
@@ -156,14 +156,14 @@ struct StreamingWAVTests {
     func floatSpecials() throws {
         let dir = TempDir()
         let fmt = AudioFormat(sampleRate: 16000, channels: 1, format: wavFloat)
-        let x: [Float] = [.nan, -.nan, .infinity, -.infinity, 3.5, -7, 1e-40, -0.0, .greatestFiniteMagnitude]
+        let x: [Float] = [.nan, -.nan, .infinity, -.infinity, 3.5, -7, Float.leastNonzeroMagnitude * 3, -0.0, .greatestFiniteMagnitude]
         let ref = try Self.sndfileWritten(x, fmt, dir: dir)
         let got = try WAVFile(bytes: try Self.streamed(x, fmt))
         #expect(ref.floatBits == x.map(\.bitPattern), "libsndfile changed float samples")
         #expect(got.floatBits == ref.floatBits)
     }
 
-    @Test("libsndfile's own float → PCM rule, pinned (documents what the stream must imitate)",
+    @Test("AudioWriter's float → PCM rule (libsndfile's rounding, NaN → 0), pinned",
           arguments: intEncodings)
     func libsndfileQuantizer(_ e: Enc) throws {
         let dir = TempDir()
@@ -174,9 +174,8 @@ struct StreamingWAVTests {
         for i in x.indices where ref[i] != model[i] {
             Issue.record("x=\(x[i]): libsndfile wrote \(ref[i]), the documented rule gives \(model[i])")
         }
-        // The two facts the streaming writer gets wrong, stated directly:
-        let minCode = Int32.min >> Int32(32 - e.bits)
-        #expect(ref[x.count - 8] == minCode && ref[x.count - 7] == minCode, "NaN → most negative code")
+        // The two facts that are easy to get wrong, stated directly:
+        #expect(ref[x.count - 8] == 0 && ref[x.count - 7] == 0, "NaN → 0")
         #expect(ref[0] == 0, "−1e−12 → 0 (round first, then shift), not −1")
     }
 
@@ -203,16 +202,12 @@ struct StreamingWAVTests {
         let ref = try Self.sndfileWritten(x, fmt, dir: dir).intSamples
         let got = try WAVFile(bytes: try Self.streamed(x, fmt)).intSamples
         try #require(ref.count == x.count && got.count == x.count)
-        // Known bug: StreamingWAV.write floors x·2^(bits−1) (AudioFile.swift, "round down");
-        // libsndfile rounds x·2^31 to nearest, then shifts. Remove withKnownIssue once fixed.
-        withKnownIssue("StreamingWAV floors x·2^(bits−1); libsndfile rounds x·2^31 to nearest, then shifts") {
-            for i in x.indices where got[i] != ref[i] {
-                Issue.record("\(e.name) x=\(x[i]): stream \(got[i]), libsndfile \(ref[i])")
-            }
+        for i in x.indices where got[i] != ref[i] {
+            Issue.record("\(e.name) x=\(x[i]): stream \(got[i]), libsndfile \(ref[i])")
         }
     }
 
-    @Test("NaN quantizes like libsndfile", arguments: intEncodings)
+    @Test("NaN is written as 0 on both paths", arguments: intEncodings)
     func nanSamples(_ e: Enc) throws {
         let dir = TempDir()
         let fmt = AudioFormat(sampleRate: 16000, channels: 1, format: e.format)
@@ -220,12 +215,8 @@ struct StreamingWAVTests {
         let ref = try Self.sndfileWritten(x, fmt, dir: dir).intSamples
         let got = try WAVFile(bytes: try Self.streamed(x, fmt)).intSamples
         #expect(got[0] == ref[0] && got[2] == ref[2])
-        // Known bug (or an undocumented divergence): StreamingWAV writes NaN as 0, libsndfile as the
-        // most negative code, so pipe and file outputs differ. Either choice would do; they must agree.
-        withKnownIssue("StreamingWAV writes NaN as 0, libsndfile as the most negative code") {
-            #expect(got[1] == ref[1], "NaN: stream \(got[1]), libsndfile \(ref[1])")
-            #expect(got[3] == ref[3], "-NaN: stream \(got[3]), libsndfile \(ref[3])")
-        }
+        #expect(got[1] == 0 && ref[1] == 0, "NaN: stream \(got[1]), file \(ref[1])")
+        #expect(got[3] == 0 && ref[3] == 0, "-NaN: stream \(got[3]), file \(ref[3])")
     }
 
     // MARK: - Readers accept it

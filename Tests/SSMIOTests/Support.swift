@@ -13,7 +13,7 @@ import Testing
 final class TempDir {
     let path: String
     init() {
-        var template = Array((NSTemporaryDirectory() + "/ssmio-test-XXXXXX").utf8CString)
+        var template = Array((URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("ssmio-test-XXXXXX").path).utf8CString)
         let p = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(p != nil, "mkdtemp failed: \(String(cString: strerror(errno)))")
         path = String(cString: p!)
@@ -168,7 +168,8 @@ func sndfileQuantized(_ x: Float, bits: Int) -> Int32 {
     let full = 2147483648.0
     let t = Double(x) * full
     let q: Int32
-    if t.isNaN || t < -full { q = .min }
+    if t.isNaN { q = 0 }            // AudioWriter replaces NaN by 0 before libsndfile sees it
+    else if t < -full { q = .min }
     else if t > full - 1 { q = .max }
     else { q = Int32(t.rounded(.toNearestOrEven)) }
     return q >> Int32(32 - bits)
