@@ -18,11 +18,16 @@ private func threeFamilySpec() -> ModelSpec {
     return ModelSpec(sampleRate: 16000, dInput: 1, dModel: H, dOutput: 2, encoder: true, decoder: true, blocks: blocks)
 }
 
-/// Lanes of a layer, from its spec and the families' documented state sizes.
-private func lanes(_ l: LayerSpec) -> Int {
+/// Floats of recurrent state of a layer, from its spec and the families' documented state sizes.
+private func stateFloats(_ l: LayerSpec) -> Int {
     switch l.family {
-    case .s4d: return l.dModel * l.dState / 2
-    case .s5, .lru: return l.dState
+    case .s4, .s4d: return 2 * l.dModel * l.dState / 2          // H·N/2 complex lanes
+    case .s5, .lru: return 2 * l.dState                          // P (N) complex lanes
+    case .mamba:                                                 // conv history + E·N real lanes
+        let E = (l.expand ?? 2) * l.dModel
+        return (l.dConv ?? 4) * E + E * l.dState
+    case .rglru: return l.dModel + 1                             // W real lanes + segment flag
+    case .hawk: return (l.convWidth ?? 4) * l.dState + l.dState + 1
     }
 }
 
@@ -32,7 +37,7 @@ struct ModelTests {
     func stateIsFixedSize() throws {
         let spec = threeFamilySpec()
         let (m, _) = try makeModel(spec, seed: 9)
-        let expectedFloats = spec.blocks.reduce(0) { $0 + 2 * lanes($1.layer) }
+        let expectedFloats = spec.blocks.reduce(0) { $0 + stateFloats($1.layer) }
         #expect(expectedFloats == 60)
         let s = m.makeState(maxBlock: 64)
         #expect(m.stateCount == expectedFloats)
@@ -62,14 +67,20 @@ struct ModelTests {
         #expect(bits(runSteps(m, u, length: 50, state: s)) == bits(runSteps(m, u, length: 50)))
     }
 
-    @Test("stateBytes of single layers: S4D H·N/2, S5 P, LRU N complex lanes", arguments: [
+    @Test("stateBytes of single layers: S4/S4D H·N/2, S5 P, LRU N complex lanes; Mamba, RG-LRU, Hawk as documented", arguments: [
         LayerSpec(family: .s4d, dModel: 3, dState: 10), LayerSpec(family: .s5, dModel: 5, dState: 7),
-        LayerSpec(family: .lru, dModel: 2, dState: 13),
+        LayerSpec(family: .lru, dModel: 2, dState: 13), LayerSpec(family: .s4, dModel: 3, dState: 8),
+        LayerSpec(family: .mamba, dModel: 4, dState: 6), LayerSpec(family: .rglru, dModel: 6, dState: 6),
+        LayerSpec(family: .hawk, dModel: 4, dState: 8),
     ])
     func singleLayerStateSize(_ layer: LayerSpec) throws {
         let (m, _) = try makeModel(layerOnlySpec(layer), seed: 1)
-        #expect(m.makeState().stateBytes == 4 * 2 * lanes(layer))
-        #expect(try diagonalLayer(m).P == lanes(layer))
+        let s = m.makeState()
+        #expect(s.stateBytes == 4 * stateFloats(layer))
+        // Streaming does not grow it.
+        let u = [Float](repeating: 0.5, count: 1000 * layer.dModel)
+        _ = runSteps(m, u, length: 1000, state: s)
+        #expect(s.snapshot.count == stateFloats(layer))
     }
 
     @Test("forward in chunks of maxBlock == one block == steps, and the state carries across calls")

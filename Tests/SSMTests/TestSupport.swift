@@ -121,5 +121,6 @@ func runForward(_ m: Model, _ u: [Float], length L: Int, mode: ForwardMode, stat
 /// The diagonal layer of block `i`.
 func diagonalLayer(_ m: Model, block i: Int = 0) throws -> DiagonalSSM {
     let layer = try #require(m.blocks.indices.contains(i) ? m.blocks[i].layer : nil)
-    switch layer { case .diagonal(let l): return l }
+    guard case .diagonal(let l) = layer else { throw ModelError("block \(i) is not a diagonal layer") }
+    return l
 }

@@ -10,12 +10,17 @@ let samplesPerIteration = 256
 let benchmarks: @Sendable () -> Void = {
     setBLASThreads(1)
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .throughput, .mallocCountTotal, .instructions],
+        metrics: [.wallClock, .throughput, .mallocCountTotal],
         timeUnits: .microseconds,
-        warmupIterations: 10,
-        maxDuration: .seconds(2),
-        maxIterations: 100_000
+        warmupIterations: 5,
+        maxDuration: .seconds(1),
+        maxIterations: 2_000
     )
+
+    // The harness's own allocations per iteration, to read the others against (expected 0).
+    Benchmark("baseline: empty iteration") { benchmark in
+        for _ in benchmark.scaledIterations { blackHole(0) }
+    }
 
     for size in [16, 64, 256] {
         for family in Family.allCases {

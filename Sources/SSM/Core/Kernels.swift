@@ -106,12 +106,13 @@ func vecMatStreaming(_ x: UnsafePointer<Float>, rows R: Int, _ W: UnsafePointer<
     }
 }
 
-/// C (M, N) = A (M, K) · B (K, N) + beta·C, row-major, through BLAS (single precision).
+/// C (M, N) = A (M, K) · B (K, N) + beta·C, row-major, through BLAS (single precision). Rows of A
+/// are `lda` apart (default K).
 @inlinable
 public func gemm(_ A: UnsafePointer<Float>, _ B: UnsafePointer<Float>, _ C: UnsafeMutablePointer<Float>,
-                 M: Int, N: Int, K: Int, beta: Float = 0) {
+                 M: Int, N: Int, K: Int, beta: Float = 0, lda: Int? = nil) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(M), Int32(N), Int32(K),
-                1, A, Int32(K), B, Int32(N), beta, C, Int32(N))
+                1, A, Int32(lda ?? K), B, Int32(N), beta, C, Int32(N))
 }
 
 /// Use one BLAS thread (the engine runs one stream per core; OpenBLAS would otherwise spawn a pool).

@@ -1,6 +1,6 @@
 /// The families of sequence layer ssm-stream runs.
 public enum Family: String, Codable, Sendable, CaseIterable {
-    case s4d, s5, lru
+    case s4, s4d, s5, lru, mamba, rglru, hawk
 
     public init(from decoder: Decoder) throws {
         let name = try decoder.singleValueContainer().decode(String.self)
@@ -18,7 +18,8 @@ public struct LayerSpec: Codable, Sendable, Equatable {
     public var family: Family
     /// H: input and output channels.
     public var dModel: Int
-    /// S4D: N (the stored complex axis holds N/2). S5: P after conjugate-symmetric halving. LRU: N.
+    /// S4, S4D: N (the stored complex axis holds N/2). S5: P after conjugate-symmetric halving.
+    /// LRU: N. Mamba: N per channel. RG-LRU: its width (= d_model). Hawk: lru_width.
     public var dState: Int
     /// S4D, S5 (default zoh). The LRU is parametrized directly in discrete time.
     public var discretization: Discretization?
@@ -38,6 +39,13 @@ public struct LayerSpec: Codable, Sendable, Equatable {
     public var rMin: Double?
     public var rMax: Double?
     public var maxPhase: Double?
+    /// Mamba: E = expand·d_model (default 2), conv taps (default 4), Δ rank (default ⌈d_model/16⌉).
+    public var expand: Int?
+    public var dConv: Int?
+    public var dtRank: Int?
+    /// RG-LRU / Hawk: gate blocks (default 1); Hawk: conv taps (default 4).
+    public var heads: Int?
+    public var convWidth: Int?
 
     public init(family: Family, dModel: Int, dState: Int, discretization: Discretization? = nil,
                 initialization: String? = nil) {
@@ -49,5 +57,7 @@ public struct LayerSpec: Codable, Sendable, Equatable {
         case family, dModel = "d_model", dState = "d_state", discretization, initialization = "init"
         case conjSym = "conj_sym", parametrization, blocks, dtMin = "dt_min", dtMax = "dt_max"
         case rMin = "r_min", rMax = "r_max", maxPhase = "max_phase"
+        case expand, dConv = "d_conv", dtRank = "dt_rank"
+        case heads = "num_heads", convWidth = "conv1d_temporal_width"
     }
 }

@@ -15,6 +15,14 @@ public struct Linear: @unchecked Sendable {
         bias = hasBias ? arena.copy(try r.take(p + "bias", [outputs])) : arena.floats(outputs)
     }
 
+    /// From a (out, in) weight, no bias.
+    init(weight w: [Float], inputs: Int, outputs: Int, arena: Arena) {
+        self.inputs = inputs; self.outputs = outputs
+        wt = arena.floats(inputs * outputs)
+        for o in 0..<outputs { for i in 0..<inputs { wt[i * outputs + o] = w[o * inputs + i] } }
+        bias = arena.floats(outputs)
+    }
+
     /// PyTorch's default init: U(±1/√in) for weight and bias.
     static func initialize(_ t: inout [String: Tensor], prefix p: String, inputs: Int, outputs: Int, rng: inout SeededRandom) {
         let k = 1 / Double(inputs).squareRoot()
@@ -28,10 +36,10 @@ public struct Linear: @unchecked Sendable {
         vecMat(x, rows: inputs, wt, columns: outputs, y, accumulate: true)
     }
 
-    /// Y (L, out) = X (L, in) Wᵀ + b.
-    public func apply(_ X: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int) {
+    /// Y (L, out) = X (L, in) Wᵀ + b; rows of X are `inputStride` apart (default: contiguous).
+    public func apply(_ X: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int, inputStride: Int? = nil) {
         for k in 0..<L { (Y + k * outputs).update(from: bias, count: outputs) }
-        gemm(X, wt, Y, M: L, N: outputs, K: inputs, beta: 1)
+        gemm(X, wt, Y, M: L, N: outputs, K: inputs, beta: 1, lda: inputStride ?? inputs)
     }
 
     public var parameterCount: Int { inputs * outputs + outputs }

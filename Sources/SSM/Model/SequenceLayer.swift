@@ -1,7 +1,16 @@
 /// A sequence layer of any family, in engine form. An enum, not a protocol: the per-sample path
 /// switches over a closed set of cases (static dispatch, no existential boxes).
 public enum SequenceLayer: Sendable {
+    /// S4D, S5, LRU: diagonal complex LTI.
     case diagonal(DiagonalSSM)
+    /// S4: diagonal plus rank one (DPLR), bilinear; a diagonal scan-core step plus a rank-one feedback.
+    case dplr(DPLRSSM)
+    /// Mamba block mixer around S6, the selective scan.
+    case mamba(MambaMixer)
+    /// RG-LRU alone (width d_model).
+    case rglru(RGLRU)
+    /// Hawk/Griffin recurrent block around the RG-LRU.
+    case hawk(HawkBlock)
 
     /// Builds the layer from its tensors (named as upstream, under `prefix`).
     public static func load(_ spec: LayerSpec, _ r: TensorReader, prefix: String, arena: Arena) throws(ModelError) -> SequenceLayer {
@@ -9,47 +18,137 @@ public enum SequenceLayer: Sendable {
             throw ModelError("\(spec.family.rawValue): d_model and d_state must be positive (got \(spec.dModel), \(spec.dState))")
         }
         switch spec.family {
+        case .s4:
+            guard spec.dState % 2 == 0 else { throw ModelError("s4: d_state must be even (got \(spec.dState))") }
+            return .dplr(try S4.loadDPLR(spec, r, prefix: prefix, arena: arena))
         case .s4d: return .diagonal(try S4D.load(spec, r, prefix: prefix, arena: arena))
         case .s5: return .diagonal(try S5.load(spec, r, prefix: prefix, arena: arena))
         case .lru: return .diagonal(try LRU.load(spec, r, prefix: prefix, arena: arena))
+        case .mamba: return .mamba(try MambaMixer.load(spec, r, prefix: prefix, arena: arena))
+        case .rglru:
+            guard spec.dState == spec.dModel else {
+                throw ModelError("rglru: d_state (its width) must equal d_model (got \(spec.dState), \(spec.dModel))")
+            }
+            return .rglru(try RGLRU.load(spec, r, prefix: prefix, width: spec.dModel, arena: arena))
+        case .hawk: return .hawk(try HawkBlock.load(spec, r, prefix: prefix, arena: arena))
         }
     }
 
     /// Fresh parameters for the layer (family init), named as upstream, without prefix.
     public static func initialize(_ spec: LayerSpec, rng: inout SeededRandom) throws(ModelError) -> [String: Tensor] {
         switch spec.family {
+        case .s4: return try S4.initialize(spec, rng: &rng)
         case .s4d: return try S4D.initialize(spec, rng: &rng)
         case .s5: return try S5.initialize(spec, rng: &rng)
         case .lru: return try LRU.initialize(spec, rng: &rng)
+        case .mamba: return MambaMixer.initialize(spec, rng: &rng)
+        case .rglru: return RGLRU.initialize(spec, width: spec.dModel, rng: &rng)
+        case .hawk: return HawkBlock.initialize(spec, rng: &rng)
         }
     }
 
-    public var stateCount: Int { switch self { case .diagonal(let l): l.stateCount } }
-    public var scratchCount: Int { switch self { case .diagonal(let l): l.scratchCount } }
+    public var stateCount: Int {
+        switch self {
+        case .diagonal(let l): l.stateCount
+        case .dplr(let l): l.stateCount
+        case .mamba(let l): l.stateCount
+        case .rglru(let l): l.stateCount
+        case .hawk(let l): l.stateCount
+        }
+    }
+
+    public var scratchCount: Int {
+        switch self {
+        case .diagonal(let l): l.scratchCount
+        case .dplr(let l): l.scratchCount
+        case .mamba(let l): l.scratchCount
+        case .rglru(let l): l.scratchCount
+        case .hawk(let l): l.scratchCount
+        }
+    }
+
     /// Scratch floats for a block of L samples.
-    public func blockScratchCount(_ L: Int) -> Int { switch self { case .diagonal(let l): L * 2 * l.P } }
-    public var flopsPerSample: Int { switch self { case .diagonal(let l): l.flopsPerSample } }
-    public var eigenvalueMagnitudes: [Double] { switch self { case .diagonal(let l): l.eigenvalueMagnitudes } }
-    public var weightsAreFinite: Bool { switch self { case .diagonal(let l): l.weightsAreFinite } }
+    public func blockScratchCount(_ L: Int) -> Int {
+        switch self {
+        case .diagonal(let l): L * 2 * l.P
+        case .dplr(let l): l.scratchCount
+        case .mamba(let l): l.blockScratchCount(L)
+        case .rglru(let l): l.blockScratchCount(L)
+        case .hawk(let l): l.blockScratchCount(L)
+        }
+    }
+
+    public var flopsPerSample: Int {
+        switch self {
+        case .diagonal(let l): l.flopsPerSample
+        case .dplr(let l): l.flopsPerSample
+        case .mamba(let l): l.flopsPerSample
+        case .rglru(let l): l.flopsPerSample
+        case .hawk(let l): l.flopsPerSample
+        }
+    }
+
+    /// |λ| of the discretized state matrix, for the time-invariant diagonal families (the stability
+    /// check at load). Empty where it is not one fixed diagonal: S4's DPLR matrix (its Λ has Re < 0
+    /// by parametrization) and the selective families (0 < a_t < 1 by construction: exp of a
+    /// negative number, σ-gated powers of σ).
+    public var eigenvalueMagnitudes: [Double] {
+        switch self {
+        case .diagonal(let l): l.eigenvalueMagnitudes
+        case .dplr, .mamba, .rglru, .hawk: []
+        }
+    }
+
+    public var weightsAreFinite: Bool {
+        switch self {
+        case .diagonal(let l): l.weightsAreFinite
+        case .dplr(let l): l.weightsAreFinite
+        case .mamba, .rglru, .hawk: true   // every tensor was checked finite when taken
+        }
+    }
 
     public func step(_ u: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                      state: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         switch self {
         case .diagonal(let l): l.step(u, y, state: state, scratch: scratch)
+        case .dplr(let l): l.step(u, y, state: state, scratch: scratch)
+        case .mamba(let l): l.step(u, y, state: state, scratch: scratch)
+        case .rglru(let l): l.step(u, y, state: state, scratch: scratch)
+        case .hawk(let l): l.step(u, y, state: state, scratch: scratch)
         }
     }
 
+    /// A block. `.convolution` applies to the time-invariant families (S4, S4D, S5, LRU); the
+    /// selective ones have no fixed kernel and run their scan.
     public func forward(_ U: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int,
                         state: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, mode: ForwardMode) {
+        let parallel = mode == .parallelScan
         switch self {
         case .diagonal(let l):
-            switch mode {
-            case .scan, .parallelScan:
-                l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: mode == .parallelScan)
-            case .convolution:
+            if mode == .convolution {
                 let y = l.convolve(Array(UnsafeBufferPointer(start: U, count: L * l.H)), length: L)
                 Y.update(from: y, count: L * l.H)
+            } else {
+                l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)
             }
+        case .dplr(let l):
+            if mode == .convolution {
+                let y = l.convolve(Array(UnsafeBufferPointer(start: U, count: L * l.H)), length: L)
+                Y.update(from: y, count: L * l.H)
+            } else {
+                l.forward(U, Y, length: L, state: state, scratch: scratch)
+            }
+        case .mamba(let l): l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)
+        case .rglru(let l): l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)
+        case .hawk(let l): l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)
+        }
+    }
+
+    /// Whether the layer has a convolution mode (time-invariant).
+    public var hasConvolutionMode: Bool {
+        switch self {
+        case .diagonal, .dplr: true
+        case .mamba, .rglru, .hawk: false
         }
     }
 }

@@ -1,0 +1,84 @@
+// Vectorized elementary functions for the gates of the selective families (S6, RG-LRU): exp, log,
+// sigmoid, SiLU and softplus, 8 lanes at a time. Cephes-style: range reduction by powers of two and
+// minimax polynomials; relative error of a few ulp over the range the gates use, checked in tests
+// against the scalar libm functions.
+
+/// e^x for 8 lanes (x clamped to [−87.3, 88.7]).
+@inline(__always) @usableFromInline
+func exp8(_ x0: V8) -> V8 {
+    let x = x0.clamped(lowerBound: V8(repeating: -87.3), upperBound: V8(repeating: 88.7))
+    let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)       // round(x / ln 2)
+    var r = x.addingProduct(n, V8(repeating: -0.693359375))            // x − n·ln 2 (Cody–Waite, two parts)
+    r = r.addingProduct(n, V8(repeating: 2.12194440e-4))
+    var p = V8(repeating: 1.9875691500e-4)
+    p = p * r + 1.3981999507e-3
+    p = p * r + 8.3334519073e-3
+    p = p * r + 4.1665795894e-2
+    p = p * r + 1.6666665459e-1
+    p = p * r + 5.0000001201e-1
+    let e = (p * (r * r)) + r + 1                                       // e^r on |r| ≤ ln2/2
+    let k = SIMD8<Int32>(n, rounding: .towardZero) &+ 127               // 2^n as float bits
+    return e * unsafeBitCast(k &<< 23, to: V8.self)
+}
+
+/// ln x for 8 lanes, x > 0 and finite.
+@inline(__always) @usableFromInline
+func log8(_ x: V8) -> V8 {
+    let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
+    var e = V8(SIMD8<Int32>(truncatingIfNeeded: bits &>> 23) &- 126)    // exponent, mantissa in [0.5, 1)
+    var m = unsafeBitCast((bits & 0x007F_FFFF) | 0x3F00_0000, to: V8.self)
+    // Fold m into [√½, √2): m < √½ → 2m − 1, e − 1; else m − 1.
+    let small = m .< 0.707106781186547524
+    e = e.replacing(with: e - 1, where: small)
+    m = m.replacing(with: m + m, where: small) - 1
+    let z = m * m
+    var p = V8(repeating: 7.0376836292e-2)
+    p = p * m - 1.1514610310e-1
+    p = p * m + 1.1676998740e-1
+    p = p * m - 1.2420140846e-1
+    p = p * m + 1.4249322787e-1
+    p = p * m - 1.6668057665e-1
+    p = p * m + 2.0000714765e-1
+    p = p * m - 2.4999993993e-1
+    p = p * m + 3.3333331174e-1
+    var y = p * m * z
+    y = y.addingProduct(e, V8(repeating: -2.12194440e-4))
+    y = y - z * 0.5
+    let sum: V8 = m + y
+    return sum.addingProduct(e, V8(repeating: 0.693359375))
+}
+
+/// σ(x) = 1 / (1 + e^−x).
+@inline(__always) @usableFromInline
+func sigmoid8(_ x: V8) -> V8 { 1 / (1 + exp8(-x)) }
+
+/// softplus(x) = log(1 + e^x), computed as max(x, 0) + log(1 + e^−|x|) (no overflow; torch's
+/// threshold 20 is implied: for x > 20 the correction is below float resolution).
+@inline(__always) @usableFromInline
+func softplus8(_ x: V8) -> V8 {
+    let ax = x.replacing(with: -x, where: x .< 0)
+    return x.replacing(with: 0, where: x .< 0) + log8(1 + exp8(-ax))
+}
+
+/// Applies `f` to n floats in place, 8 at a time (the tail through a padded vector).
+@inline(__always) @usableFromInline
+func apply8(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ f: (V8) -> V8) {
+    var i = 0
+    while i + 8 <= n { store8(f(load8(x + i)), x + i); i += 8 }
+    if i < n {
+        var v = V8()
+        for j in 0..<(n - i) { v[j] = x[i + j] }
+        let r = f(v)
+        for j in 0..<(n - i) { x[i + j] = r[j] }
+    }
+}
+
+/// Vector forms over buffers (in place).
+public enum VectorMath {
+    public static func exp(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, exp8) }
+    public static func log(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, log8) }
+    public static func sigmoid(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, sigmoid8) }
+    public static func softplus(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, softplus8) }
+    /// SiLU x·σ(x).
+    public static func silu(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n) { $0 * sigmoid8($0) } }
+}
