@@ -93,37 +93,54 @@ public enum Initialization {
     }
 
     /// Eigen-decomposition of a real symmetric matrix by cyclic Jacobi rotations (robust, exact to
-    /// round-off; O(N³) per sweep, fine for state sizes up to a few hundred). Returns eigenvalues and
-    /// the eigenvectors as columns.
+    /// round-off; O(N³) per sweep, a handful of sweeps). A rotation is skipped once its off-diagonal
+    /// element is negligible next to its diagonal pair (|a_pq| ≤ 1e-17·√|a_pp·a_qq|) or at the
+    /// round-off floor of the matrix (4e-16·max|a_ii|); a rotation sets a_pq to exactly 0. The
+    /// iteration stops after a sweep with no rotation (at most 30): converged to round-off, which
+    /// degenerate pairs (HiPPO's ±iω) need to be told apart. Returns eigenvalues and eigenvectors as columns.
     static func symmetricEigen(_ A0: [[Double]]) -> ([Double], [[Double]]) {
         let n = A0.count
-        var A = A0
-        var V = (0..<n).map { i in (0..<n).map { $0 == i ? 1.0 : 0.0 } }
-        for _ in 0..<100 {
-            var off = 0.0
-            for i in 0..<n { for j in (i + 1)..<max(n, i + 1) { off += A[i][j] * A[i][j] } }
-            // Converge to round-off: degenerate pairs need exact vectors to be told apart.
-            if off < 1e-32 * max(1, A.indices.reduce(0) { $0 + A[$1][$1] * A[$1][$1] }) { break }
-            for p in 0..<n {
-                for q in (p + 1)..<max(n, p + 1) where abs(A[p][q]) > 1e-300 {
-                    let theta = (A[q][q] - A[p][p]) / (2 * A[p][q])
-                    let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + Double.sqrt(theta * theta + 1))
-                    let c = 1 / Double.sqrt(t * t + 1), s = t * c
-                    for k in 0..<n {
-                        let akp = A[k][p], akq = A[k][q]
-                        A[k][p] = c * akp - s * akq; A[k][q] = s * akp + c * akq
+        var a = A0.flatMap { $0 }                       // row-major (n, n)
+        var v = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { v[i * n + i] = 1 }
+        a.withUnsafeMutableBufferPointer { A in
+            v.withUnsafeMutableBufferPointer { V in
+                // Round-off floor: an element this small relative to the largest diagonal is noise.
+                var scale = 0.0
+                for i in 0..<n { scale = max(scale, abs(A[i * n + i])) }
+                let floor = 4e-16 * scale
+                for _ in 0..<30 {
+                    var rotations = 0
+                    for p in 0..<n {
+                        for q in (p + 1)..<max(n, p + 1) {
+                            let apq = A[p * n + q]
+                            let app = A[p * n + p], aqq = A[q * n + q]
+                            if abs(apq) <= floor || abs(apq) <= 1e-17 * (abs(app * aqq)).squareRoot() { continue }
+                            rotations += 1
+                            let theta = (aqq - app) / (2 * apq)
+                            let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
+                            let c = 1 / (t * t + 1).squareRoot(), s = t * c
+                            for k in 0..<n {   // columns p, q
+                                let akp = A[k * n + p], akq = A[k * n + q]
+                                A[k * n + p] = c * akp - s * akq; A[k * n + q] = s * akp + c * akq
+                            }
+                            for k in 0..<n {   // rows p, q
+                                let apk = A[p * n + k], aqk = A[q * n + k]
+                                A[p * n + k] = c * apk - s * aqk; A[q * n + k] = s * apk + c * aqk
+                            }
+                            for k in 0..<n {
+                                let vkp = V[k * n + p], vkq = V[k * n + q]
+                                V[k * n + p] = c * vkp - s * vkq; V[k * n + q] = s * vkp + c * vkq
+                            }
+                            // The rotation annihilates a_pq; set it exactly (round-off would leave a
+                            // residue that the next sweep rotates again, forever).
+                            A[p * n + q] = 0; A[q * n + p] = 0
+                        }
                     }
-                    for k in 0..<n {
-                        let apk = A[p][k], aqk = A[q][k]
-                        A[p][k] = c * apk - s * aqk; A[q][k] = s * apk + c * aqk
-                    }
-                    for k in 0..<n {
-                        let vkp = V[k][p], vkq = V[k][q]
-                        V[k][p] = c * vkp - s * vkq; V[k][q] = s * vkp + c * vkq
-                    }
+                    if rotations == 0 { break }
                 }
             }
         }
-        return ((0..<n).map { A[$0][$0] }, V)
+        return ((0..<n).map { a[$0 * n + $0] }, (0..<n).map { r in Array(v[(r * n)..<((r + 1) * n)]) })
     }
 }

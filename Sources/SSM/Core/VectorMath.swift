@@ -3,10 +3,10 @@
 // minimax polynomials; relative error of a few ulp over the range the gates use, checked in tests
 // against the scalar libm functions.
 
-/// e^x for 8 lanes (x clamped to [−87.3, 88.7]).
+/// e^x for 8 lanes (x clamped to [−87.3, 88.72], ln of the largest float).
 @inline(__always) @usableFromInline
 func exp8(_ x0: V8) -> V8 {
-    let x = x0.clamped(lowerBound: V8(repeating: -87.3), upperBound: V8(repeating: 88.7))
+    let x = x0.clamped(lowerBound: V8(repeating: -87.3), upperBound: V8(repeating: 88.72))
     let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)       // round(x / ln 2)
     var r = x.addingProduct(n, V8(repeating: -0.693359375))            // x − n·ln 2 (Cody–Waite, two parts)
     r = r.addingProduct(n, V8(repeating: 2.12194440e-4))
@@ -17,8 +17,9 @@ func exp8(_ x0: V8) -> V8 {
     p = p * r + 1.6666665459e-1
     p = p * r + 5.0000001201e-1
     let e = (p * (r * r)) + r + 1                                       // e^r on |r| ≤ ln2/2
-    let k = SIMD8<Int32>(n, rounding: .towardZero) &+ 127               // 2^n as float bits
-    return e * unsafeBitCast(k &<< 23, to: V8.self)
+    // 2^n as two float factors 2^⌊n/2⌋·2^(n−⌊n/2⌋): n reaches 128 near the top of the range.
+    let k = SIMD8<Int32>(n, rounding: .towardZero), k1 = k &>> 1, k2 = k &- k1
+    return e * unsafeBitCast((k1 &+ 127) &<< 23, to: V8.self) * unsafeBitCast((k2 &+ 127) &<< 23, to: V8.self)
 }
 
 /// ln x for 8 lanes, x > 0 and finite.
@@ -57,7 +58,10 @@ func sigmoid8(_ x: V8) -> V8 { 1 / (1 + exp8(-x)) }
 @inline(__always) @usableFromInline
 func softplus8(_ x: V8) -> V8 {
     let ax = x.replacing(with: -x, where: x .< 0)
-    return x.replacing(with: 0, where: x .< 0) + log8(1 + exp8(-ax))
+    // log1p(u) without the rounding of 1 + u: log(w)·u/(w − 1) with w = 1 + u (u itself where w == 1).
+    let u = exp8(-ax), w = 1 + u
+    let log1pU = (log8(w) * u / (w - 1)).replacing(with: u, where: w .== 1)
+    return x.replacing(with: 0, where: x .< 0) + log1pU
 }
 
 /// Applies `f` to n floats in place, 8 at a time (the tail through a padded vector).
