@@ -6,8 +6,13 @@
 /// e^x for 8 lanes (x clamped to [−87.3, 88.72], ln of the largest float).
 @inline(__always) @usableFromInline
 func exp8(_ x0: V8) -> V8 {
-    let x = x0.clamped(lowerBound: V8(repeating: -87.3), upperBound: V8(repeating: 88.72))
-    let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)       // round(x / ln 2)
+    let magic = V8(repeating: 12582912.0), magicBits = SIMD8<Int32>(repeating: 0x4B40_0000)  // 1.5·2^23 and its bits
+    let lo = V8(repeating: -87.3), hi = V8(repeating: 88.72)
+    let x = x0.replacing(with: lo, where: x0 .< lo).replacing(with: hi, where: x0 .> hi)
+    // round(x / ln 2) by the 1.5·2^23 trick: the integer lands in the low mantissa bits. (The
+    // stdlib's SIMD rounding/conversion initializers are generic loops, ~40× slower here.)
+    let t = x * 1.44269504088896341 + magic
+    let n = t - magic
     var r = x.addingProduct(n, V8(repeating: -0.693359375))            // x − n·ln 2 (Cody–Waite, two parts)
     r = r.addingProduct(n, V8(repeating: 2.12194440e-4))
     var p = V8(repeating: 1.9875691500e-4)
@@ -18,15 +23,17 @@ func exp8(_ x0: V8) -> V8 {
     p = p * r + 5.0000001201e-1
     let e = (p * (r * r)) + r + 1                                       // e^r on |r| ≤ ln2/2
     // 2^n as two float factors 2^⌊n/2⌋·2^(n−⌊n/2⌋): n reaches 128 near the top of the range.
-    let k = SIMD8<Int32>(n, rounding: .towardZero), k1 = k &>> 1, k2 = k &- k1
+    let k = unsafeBitCast(t, to: SIMD8<Int32>.self) &- magicBits, k1 = k &>> 1, k2 = k &- k1
     return e * unsafeBitCast((k1 &+ 127) &<< 23, to: V8.self) * unsafeBitCast((k2 &+ 127) &<< 23, to: V8.self)
 }
 
 /// ln x for 8 lanes, x > 0 and finite.
 @inline(__always) @usableFromInline
 func log8(_ x: V8) -> V8 {
+    let magic = V8(repeating: 12582912.0), magicBits = SIMD8<Int32>(repeating: 0x4B40_0000)  // 1.5·2^23 and its bits
     let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
-    var e = V8(SIMD8<Int32>(truncatingIfNeeded: bits &>> 23) &- 126)    // exponent, mantissa in [0.5, 1)
+    let ei = SIMD8<Int32>(truncatingIfNeeded: bits &>> 23) &- 126      // exponent, mantissa in [0.5, 1)
+    var e = unsafeBitCast(ei &+ magicBits, to: V8.self) - magic          // Float(ei), by the same trick
     var m = unsafeBitCast((bits & 0x007F_FFFF) | 0x3F00_0000, to: V8.self)
     // Fold m into [√½, √2): m < √½ → 2m − 1, e − 1; else m − 1.
     let small = m .< 0.707106781186547524
