@@ -53,10 +53,35 @@ public func vecMat(_ x: UnsafePointer<Float>, rows R: Int, _ W: UnsafePointer<Fl
         store8(a0, out + c); store8(a1, out + c + 8); store8(a2, out + c + 16); store8(a3, out + c + 24)
         c += 32
     }
+    // Narrow tails (small layers): even and odd rows into separate accumulators, so two (or four)
+    // FMA chains run side by side instead of one chain of R dependent FMAs.
+    while c + 16 <= n {
+        var a0 = accumulate ? load8(out + c) : V8(), a1 = accumulate ? load8(out + c + 8) : V8()
+        var b0 = V8(), b1 = V8()
+        var r = 0
+        while r + 2 <= R {
+            let w = W + r * n + c, s0 = V8(repeating: x[r]), s1 = V8(repeating: x[r + 1])
+            a0 = a0.addingProduct(s0, load8(w)); a1 = a1.addingProduct(s0, load8(w + 8))
+            b0 = b0.addingProduct(s1, load8(w + n)); b1 = b1.addingProduct(s1, load8(w + n + 8))
+            r += 2
+        }
+        if r < R {
+            let w = W + r * n + c, s0 = V8(repeating: x[r])
+            a0 = a0.addingProduct(s0, load8(w)); a1 = a1.addingProduct(s0, load8(w + 8))
+        }
+        store8(a0 + b0, out + c); store8(a1 + b1, out + c + 8)
+        c += 16
+    }
     while c + 8 <= n {
-        var a0 = accumulate ? load8(out + c) : V8()
-        for r in 0..<R { a0 = a0.addingProduct(V8(repeating: x[r]), load8(W + r * n + c)) }
-        store8(a0, out + c)
+        var a0 = accumulate ? load8(out + c) : V8(), b0 = V8()
+        var r = 0
+        while r + 2 <= R {
+            a0 = a0.addingProduct(V8(repeating: x[r]), load8(W + r * n + c))
+            b0 = b0.addingProduct(V8(repeating: x[r + 1]), load8(W + (r + 1) * n + c))
+            r += 2
+        }
+        if r < R { a0 = a0.addingProduct(V8(repeating: x[r]), load8(W + r * n + c)) }
+        store8(a0 + b0, out + c)
         c += 8
     }
     while c < n {
