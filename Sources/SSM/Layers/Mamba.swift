@@ -58,7 +58,7 @@ public struct MambaMixer: @unchecked Sendable {  // read-only weights after init
         t["dt_proj.weight"] = Tensor(uniform(E * R, 1 / Double(R).squareRoot()), shape: [E, R])
         t["dt_proj.bias"] = Tensor((0..<E).map { _ in
             let dt = max(rng.logUniform(spec.dtMin ?? 1e-3, spec.dtMax ?? 1e-1), 1e-4)
-            return dt + Double.log(-Double.expMinusOne(-dt))      // softplus⁻¹(dt)
+            return softplusInverse(dt)
         }, shape: [E])
         t["A_log"] = Tensor((0..<E).flatMap { _ in Initialization.s4dReal(N).map { Double.log(-$0) } }, shape: [E, N])
         t["D"] = Tensor(shape: [E], values: Array(repeating: 1, count: E))

@@ -38,7 +38,7 @@ public struct RGLRU: @unchecked Sendable {  // read-only weights after init
         let rMin = spec.rMin ?? 0.9, rMax = spec.rMax ?? 0.999
         let aParam = (0..<W).map { _ -> Double in
             let v = -0.5 * Double.log(rng.uniform(rMin * rMin, rMax * rMax))
-            return v + Double.log(-Double.expMinusOne(-v))                      // softplus⁻¹(v)
+            return softplusInverse(v)
         }
         func gate() -> Tensor { Tensor((0..<(heads * bw * bw)).map { _ in rng.normal() / Double(bw).squareRoot() }, shape: [heads, bw, bw]) }
         return ["a_param": Tensor(aParam, shape: [W]), "a_gate.w": gate(), "input_gate.w": gate(),
@@ -106,3 +106,6 @@ public struct RGLRU: @unchecked Sendable {  // read-only weights after init
 }
 
 @inline(__always) func softplus(_ x: Double) -> Double { max(x, 0) + Double.log(onePlus: Double.exp(-abs(x))) }
+
+/// softplus⁻¹(y) = log(e^y − 1), for y > 0 (the Δ and decay-rate inits of Mamba and the RG-LRU).
+func softplusInverse(_ y: Double) -> Double { y + Double.log(-Double.expMinusOne(-y)) }

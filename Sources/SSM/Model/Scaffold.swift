@@ -8,19 +8,16 @@ public struct Linear: @unchecked Sendable {
     @usableFromInline let bias: UnsafeMutablePointer<Float>  // (out)
 
     init(_ r: TensorReader, prefix p: String, inputs: Int, outputs: Int, bias hasBias: Bool = true, arena: Arena) throws(ModelError) {
-        self.inputs = inputs; self.outputs = outputs
-        let w = try r.take(p + "weight", [outputs, inputs])
-        wt = arena.floats(inputs * outputs)
-        for o in 0..<outputs { for i in 0..<inputs { wt[i * outputs + o] = w[o * inputs + i] } }
-        bias = hasBias ? arena.copy(try r.take(p + "bias", [outputs])) : arena.floats(outputs)
+        self.init(weight: try r.take(p + "weight", [outputs, inputs]),
+                  bias: hasBias ? try r.take(p + "bias", [outputs]) : nil, inputs: inputs, outputs: outputs, arena: arena)
     }
 
-    /// From a (out, in) weight, no bias.
-    init(weight w: [Float], inputs: Int, outputs: Int, arena: Arena) {
+    /// From a (out, in) weight and an optional bias (zero when nil).
+    init(weight w: [Float], bias b: [Float]? = nil, inputs: Int, outputs: Int, arena: Arena) {
         self.inputs = inputs; self.outputs = outputs
         wt = arena.floats(inputs * outputs)
         for o in 0..<outputs { for i in 0..<inputs { wt[i * outputs + o] = w[o * inputs + i] } }
-        bias = arena.floats(outputs)
+        bias = b.map(arena.copy) ?? arena.floats(outputs)
     }
 
     /// PyTorch's default init: U(±1/√in) for weight and bias.
