@@ -44,7 +44,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
     ],
     targets: [
-        // System libraries (Debian: libopenblas-dev, libsndfile1-dev, libasound2-dev, libsystemd-dev).
+        // System libraries (Debian: libopenblas-dev, libsndfile1-dev, libasound2-dev, libsystemd-dev,
+        // libsamplerate0-dev).
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSndfile", pkgConfig: "sndfile",
@@ -53,18 +54,23 @@ let package = Package(
                        providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CSamplerate", pkgConfig: "samplerate",
+                       providers: [.apt(["libsamplerate0-dev"])]),
+        // printf-style number formatting without allocation (snprintf is variadic).
+        .target(name: "CSupport"),
 
         .target(name: "SSM", dependencies: [
             "COpenBLAS", .product(name: "Numerics", package: "swift-numerics"),
         ], swiftSettings: fast),
-        .target(name: "SSMIO", dependencies: ["SSM", "CSndfile", "CALSA"], swiftSettings: fast),
-        .target(name: "SSMService", dependencies: ["SSM", "SSMIO", "CSystemd"]),
+        .target(name: "SSMIO", dependencies: ["SSM", "CSndfile", "CALSA", "CSamplerate", "CSupport"], swiftSettings: fast),
+        .target(name: "SSMService", dependencies: ["SSM", "SSMIO", "CSystemd"], swiftSettings: fast),
         .executableTarget(name: "ssm-stream", dependencies: [
             "SSM", "SSMIO", "SSMService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         .testTarget(name: "SSMTests", dependencies: ["SSM"], swiftSettings: fast),
         .testTarget(name: "SSMIOTests", dependencies: ["SSMIO", "SSM"]),
-        .testTarget(name: "CLITests", dependencies: ["SSMIO"]),
+        .testTarget(name: "SSMServiceTests", dependencies: ["SSMService", "SSMIO", "SSM"]),
+        .testTarget(name: "CLITests", dependencies: ["SSMIO", "SSM"]),
     ]
 )

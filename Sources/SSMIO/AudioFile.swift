@@ -26,8 +26,13 @@ public struct AudioFormat: Sendable, Equatable {
     public static let wav16 = Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)
     public static let wavFloat = Int32(SF_FORMAT_WAV | SF_FORMAT_FLOAT)
 
+    /// Not a libsndfile format: text lines, one frame per line (`TextReader`, `TextWriter`).
+    public static let text: Int32 = 0
+    public var isText: Bool { format == Self.text }
+
     /// "WAV, 16-bit PCM"-style names for messages.
     public var formatName: String {
+        if isText { return "text lines" }
         func name(_ f: Int32) -> String {
             var info = SF_FORMAT_INFO(format: f, name: nil, extension: nil)
             guard sf_command(nil, Int32(SFC_GET_FORMAT_INFO), &info, Int32(MemoryLayout<SF_FORMAT_INFO>.size)) == 0,
@@ -36,6 +41,24 @@ public struct AudioFormat: Sendable, Equatable {
         }
         return name(format & Int32(SF_FORMAT_TYPEMASK)) + ", " + name(format & Int32(SF_FORMAT_SUBMASK))
     }
+}
+
+/// Headerless little-endian PCM encodings (`--input-format`).
+public enum RawEncoding: String, CaseIterable, Sendable {
+    case s16le, s32le, f32le, f64le
+
+    /// libsndfile's minor format for the encoding.
+    public var subformat: Int32 {
+        switch self {
+        case .s16le: Int32(SF_FORMAT_PCM_16)
+        case .s32le: Int32(SF_FORMAT_PCM_32)
+        case .f32le: Int32(SF_FORMAT_FLOAT)
+        case .f64le: Int32(SF_FORMAT_DOUBLE)
+        }
+    }
+
+    /// The libsndfile format word that writes this encoding as raw little-endian PCM.
+    public var format: Int32 { Int32(SF_FORMAT_RAW) | subformat | Int32(SF_ENDIAN_LITTLE) }
 }
 
 /// Reads any format libsndfile knows (WAV, FLAC, OGG/Vorbis, AIFF, AU, …) from a path or, for "-",
@@ -47,9 +70,22 @@ public final class AudioReader {
     public let frameCount: Int?
     private let file: OpaquePointer
 
-    public init(path: String) throws(IOError) {
-        self.path = path
+    /// Opens a file or stream whose header says what it holds.
+    public convenience init(path: String) throws(IOError) {
         var info = SF_INFO()
+        try self.init(path: path, info: &info)
+    }
+
+    /// Opens headerless interleaved PCM (`arecord -t raw`, `sox -t raw`) of a known encoding,
+    /// rate and channel count.
+    public convenience init(path: String, raw: RawEncoding, sampleRate: Int, channels: Int) throws(IOError) {
+        var info = SF_INFO(frames: 0, samplerate: Int32(sampleRate), channels: Int32(channels),
+                           format: Int32(SF_FORMAT_RAW) | raw.subformat | Int32(SF_ENDIAN_LITTLE), sections: 0, seekable: 0)
+        try self.init(path: path, info: &info)
+    }
+
+    private init(path: String, info: inout SF_INFO) throws(IOError) {
+        self.path = path
         let f: OpaquePointer?
         if path == "-" {
             f = sf_open_fd(0, Int32(SFM_READ), &info, 0)

@@ -1,49 +1,76 @@
 import ArgumentParser
 import SSM
 import SSMIO
+import SSMService
 #if canImport(Glibc)
 import Glibc
 #endif
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Stream audio through a model: a filter model writes the filtered audio.",
+        abstract: "Stream audio or sensor data through a model: filters write the result, classifiers write events.",
         discussion: """
-        Reads any format libsndfile reads (WAV, FLAC, OGG/Vorbis, AIFF, AU …) from a file or '-' \
-        (stdin), pushes every frame through the model in streaming mode with one recurrent state \
-        allocated up front, and writes the result with the input's rate, channel count and sample \
-        format to a file or '-' (stdout). Output is written block by block, so live pipes work.
+        Input: anything libsndfile reads (WAV, FLAC, OGG/Vorbis, AIFF, AU …) from a file or '-' \
+        (stdin); headerless PCM with --input-format s16le|s32le|f32le|f64le --rate --channels; or \
+        text sensor logs (one frame per line, channels separated by commas or spaces; --input-format \
+        text or a .txt/.csv/.tsv/.log name; --rate). Every frame goes through the model in streaming \
+        mode with the recurrent state allocated once, and output is written block by block, so live \
+        pipes work with one block of latency.
+
+        Filter models write audio: by default in the input's container, rate and sample format \
+        (raw in → raw out, text in → text out; an output name's extension picks the container, \
+        e.g. out.flac), or as --format/--encoding say. Classifier models write JSON Lines: one \
+        object per event (class, start/end in seconds and samples, peak and mean score), and with \
+        --posteriors N the scores every N samples.
 
         Examples:
           ssm-stream run models/lowpass-1k.safetensors examples/noisy-tone.wav out.wav
-          sox in.flac -t wav - | ssm-stream run models/lowpass-1k.safetensors - - | sox -t wav - out.flac
+          arecord -q -f S16_LE -r 16000 -c 1 -t raw | ssm-stream run MODEL - - --input-format s16le --rate 16000 --channels 1 | aplay -q -f S16_LE -r 16000 -c 1 -t raw
+          sox in.flac -t wav - | ssm-stream run MODEL - - | sox -t wav - out.flac
+          ssm-stream run MODEL in-48k.wav out.wav --resample
+          ssm-stream run MODEL stereo.wav out.wav --per-channel
+          ssm-stream run MODEL sensors.csv out.csv --rate 100
+          ssm-stream run CLASSIFIER in.wav events.jsonl --threshold 0.6 --min-duration 0.2
 
-        Exit codes: 0 ok · 64 usage · 65 bad input data · 66 input missing · 67 bad model · \
-        73 cannot create output · 74 read/write error mid-stream.
+        Exit codes: 0 ok · 64 usage · 65 bad input data (also NaN with --strict) · 66 input missing \
+        · 67 bad model · 73 cannot create output · 74 read/write error mid-stream (e.g. a closed \
+        output pipe). Whatever was processed before an error has been written.
         """)
 
     @Argument(help: "Model file (.safetensors with ssm_stream metadata).")
     var model: String
 
-    @Argument(help: "Input audio file, or '-' for stdin.")
+    @Argument(help: "Input file, or '-' for stdin.")
     var input: String = "-"
 
-    @Argument(help: "Output audio file, or '-' for stdout.")
+    @Argument(help: "Output file, or '-' for stdout.")
     var output: String = "-"
 
-    @Option(help: "step: one sample at a time (what the daemon does); block: the block scan (same results to float round-off, faster).")
-    var mode: Mode = .step
+    @OptionGroup(title: "Input") var inputOptions: InputOptions
+    @OptionGroup(title: "Output (filter models)") var outputOptions: OutputOptions
+    @OptionGroup(title: "Events (classifier models)") var eventOptions: EventOptions
 
-    @Option(help: "Frames per block read, processed and written.")
+    @Option(help: "step: one sample at a time (what the daemon does); block: the block scan (same results to float round-off, faster).")
+    var mode: StreamEngine.Mode = .step
+
+    @Option(help: "Frames per block read, processed and written (latency in a pipe).")
     var block: Int = 256
 
-    @Flag(name: .shortAndLong, help: "No summary on stderr.")
+    @Flag(help: "Fail (exit 65) on a NaN or Inf input sample instead of replacing it by 0.")
+    var strict = false
+
+    @Flag(name: .shortAndLong, help: "Nothing on stderr but errors (no progress, no summary, no warnings).")
     var quiet = false
 
-    enum Mode: String, ExpressibleByArgument { case step, block }
+    @Flag(name: .shortAndLong, help: "Describe the model, the formats and any resampling before starting.")
+    var verbose = false
 
     func validate() throws {
         guard block >= 1 && block <= 1 << 20 else { throw ValidationError("--block must be between 1 and 1048576") }
+        try inputOptions.validate()
+        try outputOptions.validate()
+        try eventOptions.validate()
+        if quiet && verbose { throw ValidationError("-q and -v exclude each other") }
     }
 
     func run() throws {
@@ -52,85 +79,173 @@ struct Run: ParsableCommand {
         do { m = try ModelFile.load(path: model) } catch {
             warn("ssm-stream run: \(error.message)"); throw ExitCode(ExitStatus.badModel)
         }
-        guard m.spec.task == .filter else {
-            warn("ssm-stream run: model '\(model)' is a classifier; this build writes audio from filter models only")
-            throw ExitCode(ExitStatus.badModel)
-        }
         do {
-            try stream(m)
-        } catch {
-            warn("ssm-stream run: \(error.message)")
-            switch error.kind {
-            case .noInput: throw ExitCode(ExitStatus.noInput)
-            case .dataError: throw ExitCode(ExitStatus.dataError)
-            case .cantCreate: throw ExitCode(ExitStatus.cantCreate)
-            case .ioError: throw ExitCode(ExitStatus.ioError)
-            }
-        }
-    }
-
-    func stream(_ m: Model) throws(IOError) {
-        let reader = try AudioReader(path: input)
-        let fmt = reader.format
-        guard fmt.channels == m.spec.dInput else {
-            throw IOError(.dataError, "input '\(input)' has \(fmt.channels) channel(s), model '\(model)' takes \(m.spec.dInput)")
-        }
-        guard fmt.sampleRate == m.spec.sampleRate else {
-            throw IOError(.dataError, "input '\(input)': sample rate \(fmt.sampleRate) Hz, model expects \(m.spec.sampleRate) Hz (resample it first, e.g. sox in.wav -r \(m.spec.sampleRate) out.wav)")
-        }
-        if output != "-" && input != "-" && sameFile(input, output) {
-            throw IOError(.cantCreate, "output '\(output)' is the input file: writing it would destroy the input")
-        }
-        let state = m.makeState(maxBlock: block)
-        let dIn = m.spec.dInput, dOut = m.spec.dOutput
-        let inBuf = UnsafeMutablePointer<Float>.allocate(capacity: block * dIn)
-        let outBuf = UnsafeMutablePointer<Float>.allocate(capacity: block * dOut)
-        defer { inBuf.deallocate(); outBuf.deallocate() }
-        // Read the first block before creating the output, so an empty input leaves nothing behind.
-        var n = try reader.read(into: inBuf, frames: block)
-        if n == 0 { throw IOError(.dataError, "input '\(input)' holds no audio frames") }
-        let outFormat = AudioFormat(sampleRate: fmt.sampleRate, channels: m.spec.dOutput, format: fmt.format)
-        let writer = try AudioWriter(path: output, format: outFormat)
-        var frames = 0, nonFinite = 0
-        let start = monotonicSeconds()
-        while n > 0 {
-            for i in 0..<(n * dIn) where !inBuf[i].isFinite { inBuf[i] = 0; nonFinite += 1 }
-            switch mode {
-            case .step:
-                for k in 0..<n { m.step(inBuf + k * dIn, outBuf + k * dOut, state: state) }
-            case .block:
-                m.forward(inBuf, outBuf, length: n, state: state)
-            }
-            try writer.write(outBuf, frames: n)
-            frames += n
-            n = try reader.read(into: inBuf, frames: block)
-        }
-        try writer.close()
-        if nonFinite > 0 { warn("ssm-stream run: replaced \(nonFinite) NaN/Inf input sample(s) by 0") }
-        if !quiet {
-            let secs = monotonicSeconds() - start
-            let audio = Double(frames) / Double(fmt.sampleRate)
-            warn("ssm-stream run: \(frames) frames (\(fixed(audio, 2)) s of audio) in \(fixed(secs, 3)) s, "
-                 + "\(fixed(audio / max(secs, 1e-9), 0))× real time, state \(state.stateBytes) bytes → \(output == "-" ? "stdout" : output)")
+            let pipeline = try RunPipeline(self, model: m)
+            try pipeline.run()
+        } catch let e as IOError {
+            warn("ssm-stream run: \(e.message)")
+            throw ExitCode(e.exitStatus)
+        } catch let e as ValidationError {
+            warn("ssm-stream run: \(e.message)")
+            throw ExitCode(ExitStatus.usage)
         }
     }
 }
 
-/// Whether two paths name the same existing file (device and inode).
-func sameFile(_ a: String, _ b: String) -> Bool {
-    var sa = stat(), sb = stat()
-    guard stat(a, &sa) == 0, stat(b, &sb) == 0 else { return false }
-    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
+extension IOError {
+    var exitStatus: Int32 {
+        switch kind {
+        case .noInput: ExitStatus.noInput
+        case .dataError: ExitStatus.dataError
+        case .cantCreate: ExitStatus.cantCreate
+        case .ioError: ExitStatus.ioError
+        }
+    }
 }
 
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+extension StreamEngine.Mode: ExpressibleByArgument {}
+extension Resampler.Quality: ExpressibleByArgument {}
+
+struct InputOptions: ParsableArguments {
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case auto, s16le, s32le, f32le, f64le, text }
+
+    @Option(help: "auto (a header, or text for .txt/.csv/.tsv/.log), headerless PCM (s16le, s32le, f32le, f64le) or text.")
+    var inputFormat: Kind = .auto
+
+    @Option(help: "Sample rate in Hz of raw or text input.")
+    var rate: Int?
+
+    @Option(help: "Channels of raw input (for text input, checked against each line).")
+    var channels: Int?
+
+    @Flag(help: "Run one independent state per channel (or group of d_input channels) of a multichannel input.")
+    var perChannel = false
+
+    @Flag(help: "Convert the input to the model's sample rate (libsamplerate) and filter output back to the input's.")
+    var resample = false
+
+    @Option(help: "Resampler: best, medium, fastest (sinc) or linear.")
+    var resampleQuality: Resampler.Quality = .medium
+
+    func validate() throws {
+        if let rate, rate < 1 || rate > 10_000_000 { throw ValidationError("--rate must be between 1 and 10000000 Hz") }
+        if let channels, channels < 1 || channels > 1024 { throw ValidationError("--channels must be between 1 and 1024") }
+    }
+
+    static let textExtensions: Set<String> = ["txt", "csv", "tsv", "log"]
+
+    /// What the input is, from --input-format or the input's name.
+    func kind(of path: String) -> Kind {
+        guard inputFormat == .auto else { return inputFormat }
+        if let dot = path.lastIndex(of: "."), Self.textExtensions.contains(path[path.index(after: dot)...].lowercased()) {
+            return .text
+        }
+        return .auto
+    }
+
+    func open(_ path: String) throws -> FrameSource {
+        let kind = kind(of: path)
+        switch kind {
+        case .auto:
+            if let dot = path.lastIndex(of: "."), ["raw", "pcm"].contains(path[path.index(after: dot)...].lowercased()) {
+                throw ValidationError("'\(path)' has no header: say what it holds with --input-format s16le|s32le|f32le|f64le --rate HZ --channels N")
+            }
+            let r = try AudioReader(path: path)
+            if let rate, rate != r.format.sampleRate {
+                throw ValidationError("--rate \(rate) contradicts the header of '\(path)' (\(r.format.sampleRate) Hz); --rate is for raw or text input")
+            }
+            if let channels, channels != r.format.channels {
+                throw ValidationError("--channels \(channels) contradicts the header of '\(path)' (\(r.format.channels) channels); --channels is for raw or text input")
+            }
+            return .audio(r)
+        case .text:
+            guard let rate else { throw ValidationError("text input needs its sample rate: --rate HZ") }
+            return .text(try TextReader(path: path, sampleRate: rate, channels: channels))
+        case .s16le, .s32le, .f32le, .f64le:
+            guard let rate, let channels else {
+                throw ValidationError("raw input (--input-format \(kind.rawValue)) needs --rate HZ and --channels N")
+            }
+            return .audio(try AudioReader(path: path, raw: RawEncoding(rawValue: kind.rawValue)!, sampleRate: rate, channels: channels))
+        }
+    }
 }
 
-func fixed(_ x: Double, _ digits: Int) -> String {
-    var buf = [CChar](repeating: 0, count: 64)
-    _ = withVaList([x]) { vsnprintf(&buf, 64, "%.\(digits)f", $0) }
-    return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+struct OutputOptions: ParsableArguments {
+    @Option(help: "Output container: \(OutputFormats.containers.map(\.name).joined(separator: ", ")) (default: the input's, or the output name's extension).")
+    var format: String?
+
+    @Option(help: "Output sample encoding: \(OutputFormats.encodings.map(\.name).joined(separator: ", ")) (default: the input's, when the container holds it).")
+    var encoding: String?
+
+    func validate() throws {
+        if let format, OutputFormats.container(named: format) == nil {
+            throw ValidationError("unknown --format '\(format)' (one of \(OutputFormats.containers.map(\.name).joined(separator: ", ")))")
+        }
+        if let encoding, OutputFormats.encoding(named: encoding) == nil {
+            throw ValidationError("unknown --encoding '\(encoding)' (one of \(OutputFormats.encodings.map(\.name).joined(separator: ", ")))")
+        }
+    }
+
+    /// The output format for a filter model: the input's, changed as the options or the output's
+    /// extension ask.
+    func format(for input: AudioFormat, channels: Int, path: String) throws -> AudioFormat {
+        var base = input
+        base.channels = channels
+        let container = format.flatMap(OutputFormats.container(named:))
+            ?? (path == "-" ? nil : OutputFormats.container(forPath: path))
+        let encoding = encoding.flatMap(OutputFormats.encoding(named:))
+        if container == nil && encoding == nil { return base }
+        let inputContainer = input.isText ? AudioFormat.text : input.format & 0x0FFF_0000
+        let f = OutputFormats.convert(base, to: container ?? inputContainer, encoding: encoding)
+        guard f.isWritable else {
+            throw ValidationError("cannot write \(f.formatName) with \(channels) channel(s) at \(f.sampleRate) Hz (choose another --format/--encoding)")
+        }
+        return f
+    }
+}
+
+struct EventOptions: ParsableArguments {
+    @Option(help: "Score at which an event starts.")
+    var threshold: Float = 0.5
+
+    @Option(help: "Score below which an event ends (hysteresis; default: threshold − 0.1).")
+    var release: Float?
+
+    @Option(help: "Drop events shorter than this, in seconds.")
+    var minDuration: Double = 0
+
+    @Option(help: "Merge events of one class separated by less than this, in seconds.")
+    var minGap: Double = 0
+
+    @Option(help: "A class never to report (e.g. background); repeatable.")
+    var ignore: [String] = []
+
+    @Option(help: "Also write every class's score every N samples (0: never).")
+    var posteriors: Int = 0
+
+    func validate() throws {
+        guard threshold.isFinite, threshold > 0, threshold <= 1 else { throw ValidationError("--threshold must be in (0, 1]") }
+        if let release, !(release.isFinite && release >= 0 && release <= threshold) {
+            throw ValidationError("--release must be between 0 and --threshold (\(threshold))")
+        }
+        guard minDuration >= 0, minDuration.isFinite, minGap >= 0, minGap.isFinite else {
+            throw ValidationError("--min-duration and --min-gap must be non-negative seconds")
+        }
+        guard posteriors >= 0 else { throw ValidationError("--posteriors must be ≥ 0") }
+    }
+
+    func detectorOptions(labels: [String], rate: Int) throws -> EventDetector.Options {
+        var ignored = Set<Int>()
+        for name in ignore {
+            guard let i = labels.firstIndex(of: name) else {
+                throw ValidationError("--ignore \(name): the model has no such class (classes: \(labels.joined(separator: ", ")))")
+            }
+            ignored.insert(i)
+        }
+        return EventDetector.Options(onset: threshold, release: release ?? max(0, threshold - 0.1),
+                                     minDuration: Int((minDuration * Double(rate)).rounded()),
+                                     minGap: Int((minGap * Double(rate)).rounded()), ignored: ignored)
+    }
+
+    var isDefault: Bool { threshold == 0.5 && release == nil && minDuration == 0 && minGap == 0 && ignore.isEmpty && posteriors == 0 }
 }

@@ -23,21 +23,26 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     public var blocks: [BlockSpec]
     /// Class names of a classifier, in decoder output order.
     public var labels: [String]?
+    /// How a classifier's outputs become scores in [0, 1]: "softmax" (mutually exclusive classes,
+    /// the default), "sigmoid" (independent labels) or "identity" (outputs already are scores).
+    public var scores: Scores?
+    public enum Scores: String, Codable, Sendable { case softmax, sigmoid, identity }
     /// Free text: where the model came from.
     public var description: String?
 
     public static let currentFormat = "ssm-stream/1"
 
     public init(task: Task = .filter, sampleRate: Int, dInput: Int, dModel: Int, dOutput: Int,
-                encoder: Bool, decoder: Bool, blocks: [BlockSpec], labels: [String]? = nil, description: String? = nil) {
+                encoder: Bool, decoder: Bool, blocks: [BlockSpec], labels: [String]? = nil,
+                scores: Scores? = nil, description: String? = nil) {
         self.task = task; self.sampleRate = sampleRate; self.dInput = dInput; self.dModel = dModel
         self.dOutput = dOutput; self.encoder = encoder; self.decoder = decoder; self.blocks = blocks
-        self.labels = labels; self.description = description
+        self.labels = labels; self.scores = scores; self.description = description
     }
 
     enum CodingKeys: String, CodingKey {
         case format, task, sampleRate = "sample_rate", dInput = "d_input", dModel = "d_model", dOutput = "d_output"
-        case encoder, decoder, blocks, labels, description
+        case encoder, decoder, blocks, labels, scores, description
     }
 
     /// `format` and `task` may be omitted (current format, filter); so may `encoder`/`decoder` (false).
@@ -53,6 +58,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         self.decoder = try c.decodeIfPresent(Bool.self, forKey: .decoder) ?? false
         blocks = try c.decode([BlockSpec].self, forKey: .blocks)
         labels = try c.decodeIfPresent([String].self, forKey: .labels)
+        scores = try c.decodeIfPresent(Scores.self, forKey: .scores)
         description = try c.decodeIfPresent(String.self, forKey: .description)
     }
 }

@@ -1,0 +1,10 @@
+#ifndef SSM_CSUPPORT_H
+#define SSM_CSUPPORT_H
+#include <stddef.h>
+
+/// Formats `x` as printf's "%.*g" with `digits` significant digits into `buf` (capacity `cap`),
+/// without allocating; returns the number of characters written (excluding the NUL), or -1.
+/// Swift cannot call the variadic snprintf without boxing its arguments in an array.
+int ssm_format_g(char *buf, size_t cap, double x, int digits);
+
+#endif

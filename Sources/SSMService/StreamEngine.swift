@@ -1,0 +1,68 @@
+import SSM
+
+/// Runs a model over interleaved frames, as the daemon and `ssm-stream run` both do: either the
+/// frame's channels are the model's inputs, or (per-channel) the frame holds `groups` independent
+/// streams of `d_input` channels each, every one with its own recurrent state.
+///
+/// Shapes: input frames (T, groups·d_input) → output frames (T, groups·d_output), interleaved.
+/// All buffers and states are allocated at init; `process` allocates nothing.
+public final class StreamEngine {
+    public enum Mode: String, Sendable, CaseIterable {
+        /// One sample at a time (`Model.step`).
+        case step
+        /// The block scan (`Model.forward`): the same numbers to float round-off, faster.
+        case block
+    }
+
+    public let model: Model
+    public let groups: Int
+    public let mode: Mode
+    public let maxFrames: Int
+    private let states: [ModelState]
+    private let gatherIn: UnsafeMutablePointer<Float>
+    private let gatherOut: UnsafeMutablePointer<Float>
+
+    public init(model: Model, groups: Int = 1, mode: Mode, maxFrames: Int) {
+        self.model = model; self.groups = groups; self.mode = mode; self.maxFrames = maxFrames
+        states = (0..<groups).map { _ in model.makeState(maxBlock: maxFrames) }
+        let split = groups > 1 && mode == .block
+        gatherIn = .allocate(capacity: split ? maxFrames * model.spec.dInput : 1)
+        gatherOut = .allocate(capacity: split ? maxFrames * model.spec.dOutput : 1)
+    }
+
+    deinit { gatherIn.deallocate(); gatherOut.deallocate() }
+
+    public var inputChannels: Int { groups * model.spec.dInput }
+    public var outputChannels: Int { groups * model.spec.dOutput }
+    /// Recurrent state of all streams, in bytes (fixed: independent of how long the stream runs).
+    public var stateBytes: Int { states.reduce(0) { $0 + $1.stateBytes } }
+
+    /// Pushes `frames` ≤ `maxFrames` frames through the model(s).
+    public func process(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, frames: Int) {
+        let dIn = model.spec.dInput, dOut = model.spec.dOutput
+        let inStride = groups * dIn, outStride = groups * dOut
+        switch mode {
+        case .step:
+            for k in 0..<frames {
+                for g in 0..<groups {
+                    model.step(x + k * inStride + g * dIn, y + k * outStride + g * dOut, state: states[g])
+                }
+            }
+        case .block where groups == 1:
+            model.forward(x, y, length: frames, state: states[0])
+        case .block:
+            for g in 0..<groups {
+                for k in 0..<frames {
+                    (gatherIn + k * dIn).update(from: x + k * inStride + g * dIn, count: dIn)
+                }
+                model.forward(gatherIn, gatherOut, length: frames, state: states[g])
+                for k in 0..<frames {
+                    (y + k * outStride + g * dOut).update(from: gatherOut + k * dOut, count: dOut)
+                }
+            }
+        }
+    }
+
+    /// Back to the zero state (a new stream).
+    public func reset() { for s in states { s.reset() } }
+}

@@ -1,0 +1,330 @@
+import ArgumentParser
+import SSM
+import SSMIO
+import SSMService
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `ssm-stream run`, wired: source → (NaN check) → (resampler to the model's rate) → engine →
+/// filter sink (through a resampler back to the input's rate) or event detector.
+///
+///     read block ──► sanitize ──► [resample in] ──► StreamEngine ──► [resample out] ──► sink
+///                                                        └─────────► scores ──► detectors ──► JSON Lines
+///
+/// Every buffer is allocated here, before the first sample; the loop in `run` allocates nothing
+/// per block (the sinks format into buffers of their own). Whatever was processed before an error
+/// is written out before the error is reported.
+final class RunPipeline {
+    private let cmd: Run
+    private let model: Model
+    private let source: FrameSource
+    private let engine: StreamEngine
+    private let inResampler: Resampler?
+    private let target: Target
+    private let progress: Progress?
+
+    /// Read block (input frames) and engine block (model-rate frames) buffers.
+    private let readBuf: UnsafeMutablePointer<Float>
+    private let outBuf: UnsafeMutablePointer<Float>
+    private let block: Int
+    private let engineFrames: Int
+
+    /// Frames read from the input, frames pushed through the model, non-finite samples replaced.
+    private var framesRead = 0
+    private var modelFrames = 0
+    private var nonFinite = 0
+
+    private enum Target {
+        case filter(FrameSink, Resampler?)
+        case classify(Classifier)
+    }
+
+    init(_ cmd: Run, model: Model) throws {
+        self.cmd = cmd
+        self.model = model
+        block = cmd.block
+        let spec = model.spec
+        if cmd.output != "-" && cmd.input != "-" && sameFile(cmd.input, cmd.output) {
+            throw IOError(.cantCreate, "output '\(cmd.output)' is the input file: writing it would destroy the input")
+        }
+        if spec.task == .filter && !cmd.eventOptions.isDefault {
+            throw ValidationError("--threshold, --release, --min-duration, --min-gap, --ignore and --posteriors are for classifier models; '\(cmd.model)' is a filter")
+        }
+        if spec.task == .classify && (cmd.outputOptions.format != nil || cmd.outputOptions.encoding != nil) {
+            throw ValidationError("--format and --encoding are for filter models; classifier '\(cmd.model)' writes JSON Lines")
+        }
+        source = try cmd.inputOptions.open(cmd.input)
+        let fmt = source.format
+        let name = cmd.input == "-" ? "stdin" : cmd.input
+
+        // Channels: the frame is the model's input, or (--per-channel) groups of d_input channels.
+        let dIn = spec.dInput
+        let groups: Int
+        if cmd.inputOptions.perChannel {
+            guard fmt.channels % dIn == 0 else {
+                throw IOError(.dataError, "input '\(name)' has \(fmt.channels) channel(s), not a multiple of the \(dIn) model '\(cmd.model)' takes per stream (--per-channel)")
+            }
+            groups = fmt.channels / dIn
+        } else {
+            guard fmt.channels == dIn else {
+                let hint = fmt.channels % dIn == 0 ? " (--per-channel runs one state per channel\(dIn > 1 ? " group" : ""))" : ""
+                throw IOError(.dataError, "input '\(name)' has \(fmt.channels) channel(s), model '\(cmd.model)' takes \(dIn)\(hint)")
+            }
+            groups = 1
+        }
+
+        // Rate: equal, or converted with --resample (and converted back for filter output).
+        let modelRate = spec.sampleRate
+        if fmt.sampleRate != modelRate {
+            guard cmd.inputOptions.resample else {
+                throw IOError(.dataError, "input '\(name)': sample rate \(fmt.sampleRate) Hz, model '\(cmd.model)' expects \(modelRate) Hz (add --resample, or convert first: sox in.wav -r \(modelRate) out.wav)")
+            }
+            inResampler = try Resampler(from: fmt.sampleRate, to: modelRate, channels: fmt.channels,
+                                        maxFrames: block, quality: cmd.inputOptions.resampleQuality)
+        } else {
+            inResampler = nil
+        }
+        let block = cmd.block
+        engineFrames = fmt.sampleRate == modelRate ? block
+            : Int((Double(block) * Double(modelRate) / Double(fmt.sampleRate)).rounded(.up)) + 64
+        engine = StreamEngine(model: model, groups: groups, mode: cmd.mode, maxFrames: engineFrames)
+        readBuf = .allocate(capacity: block * fmt.channels)
+        outBuf = .allocate(capacity: engineFrames * engine.outputChannels)
+
+        // Read the first block before creating the output, so an empty input leaves nothing behind.
+        let first = try source.read(into: readBuf, frames: block)
+        if first == 0 { throw IOError(.dataError, "input '\(name)' holds no audio frames") }
+        pendingFirst = first
+
+        switch spec.task {
+        case .filter:
+            let outFormat = try cmd.outputOptions.format(for: fmt, channels: engine.outputChannels, path: cmd.output)
+            let sink: FrameSink
+            if outFormat.isText {
+                // Text in → text out answers in kind: the same separator, and the header when the
+                // columns still mean the same (as many out as in).
+                var comma = cmd.output.lowercased().hasSuffix(".csv"), header: [String]? = nil
+                if case .text(let r) = source {
+                    comma = r.commaSeparated
+                    if outFormat.channels == fmt.channels { header = r.header }
+                }
+                sink = .text(try TextWriter(path: cmd.output, format: outFormat, commaSeparated: comma, header: header))
+            } else {
+                sink = .audio(try AudioWriter(path: cmd.output, format: outFormat))
+            }
+            let back = inResampler == nil ? nil
+                : try Resampler(from: modelRate, to: fmt.sampleRate, channels: engine.outputChannels,
+                                maxFrames: engineFrames, quality: cmd.inputOptions.resampleQuality)
+            target = .filter(sink, back)
+        case .classify:
+            let labels = spec.labels ?? (0..<spec.dOutput).map { "class\($0)" }
+            let options = try cmd.eventOptions.detectorOptions(labels: labels, rate: modelRate)
+            let writer = EventWriter(out: try LineWriter(path: cmd.output), labels: labels,
+                                     modelRate: modelRate, inputRate: fmt.sampleRate)
+            target = .classify(Classifier(writer: writer, options: options, classes: spec.dOutput, groups: groups,
+                                          scores: spec.scores ?? .softmax, posteriorsEvery: cmd.eventOptions.posteriors))
+        }
+
+        progress = !cmd.quiet && isatty(2) != 0 && cmd.input != "-"
+            ? Progress(totalFrames: source.frameCount, rate: fmt.sampleRate) : nil
+        if cmd.verbose { describe() }
+    }
+
+    deinit { readBuf.deallocate(); outBuf.deallocate() }
+
+    private var pendingFirst = 0
+
+    /// Streams the whole input. On an error mid-stream, everything processed so far is written
+    /// (sinks closed, open events ended) before the error propagates.
+    func run() throws {
+        let start = monotonicSeconds()
+        do {
+            var n = pendingFirst
+            while n > 0 {
+                try push(frames: n)
+                framesRead += n
+                progress?.update(frames: framesRead)
+                n = try source.read(into: readBuf, frames: block)
+            }
+            if let r = inResampler { try r.process(readBuf, frames: 0, end: true) { (y, k) throws(IOError) in try self.consume(y, frames: k) } }
+            try finish()
+        } catch {
+            progress?.clear()
+            try? finish()
+            throw error
+        }
+        progress?.clear()
+        if nonFinite > 0 && !cmd.quiet {
+            warn("ssm-stream run: replaced \(nonFinite) NaN/Inf input sample(s) by 0 (--strict makes this an error)")
+        }
+        if !cmd.quiet { summary(seconds: monotonicSeconds() - start) }
+    }
+
+    /// One block of input frames in `readBuf`: NaN/Inf handled, resampled if asked, consumed.
+    private func push(frames n: Int) throws(IOError) {
+        let ch = source.format.channels
+        var valid = n
+        for i in 0..<(n * ch) where !readBuf[i].isFinite {
+            if cmd.strict { valid = i / ch; break }
+            readBuf[i] = 0
+            nonFinite += 1
+        }
+        if valid > 0 {
+            if let r = inResampler {
+                try r.process(readBuf, frames: valid, end: false) { (y, k) throws(IOError) in try self.consume(y, frames: k) }
+            } else {
+                try consume(readBuf, frames: valid)
+            }
+        }
+        if valid < n {
+            let name = cmd.input == "-" ? "stdin" : cmd.input
+            throw IOError(.dataError, "input '\(name)': frame \(framesRead + valid) holds NaN or Inf (--strict); the \(framesRead + valid) frame(s) before it were processed")
+        }
+    }
+
+    /// Model-rate frames (any count) through the engine, in pieces of at most `engineFrames`.
+    private func consume(_ x: UnsafePointer<Float>, frames: Int) throws(IOError) {
+        let inStride = engine.inputChannels
+        var done = 0
+        while done < frames {
+            let n = min(engineFrames, frames - done)
+            engine.process(x + done * inStride, outBuf, frames: n)
+            switch target {
+            case .filter(let sink, let back):
+                if let back {
+                    try back.process(outBuf, frames: n, end: false) { (y, k) throws(IOError) in try sink.write(y, frames: k) }
+                } else {
+                    try sink.write(outBuf, frames: n)
+                }
+            case .classify(let c):
+                try c.push(outBuf, frames: n, at: modelFrames)
+            }
+            modelFrames += n
+            done += n
+        }
+    }
+
+    private var finished = false
+
+    /// Flushes the output resampler, closes the sink or ends open events. Runs once.
+    private func finish() throws(IOError) {
+        guard !finished else { return }
+        finished = true
+        switch target {
+        case .filter(let sink, let back):
+            if let back { try back.process(outBuf, frames: 0, end: true) { (y, k) throws(IOError) in try sink.write(y, frames: k) } }
+            try sink.close()
+        case .classify(let c):
+            try c.finish(at: modelFrames)
+        }
+    }
+
+    private func describe() {
+        let s = model.spec
+        let layers = s.blocks.map { "\($0.layer.family.rawValue)(H=\($0.layer.dModel), N=\($0.layer.dState))" }.joined(separator: " → ")
+        warn("model: \(cmd.model): \(s.task.rawValue), \(s.dInput) → \(s.dOutput) channel(s) at \(s.sampleRate) Hz, \(layers)")
+        let f = source.format
+        warn("input: \(cmd.input == "-" ? "stdin" : cmd.input): \(f.formatName), \(f.channels) channel(s) at \(f.sampleRate) Hz"
+             + (source.frameCount.map { ", \($0) frames" } ?? ""))
+        if let r = inResampler { warn("resampling: \(r.fromRate) Hz → \(r.toRate) Hz (libsamplerate, \(cmd.inputOptions.resampleQuality.rawValue))") }
+        if engine.groups > 1 { warn("per channel: \(engine.groups) independent streams of \(s.dInput) channel(s)") }
+        switch target {
+        case .filter(let sink, let back):
+            warn("output: \(cmd.output == "-" ? "stdout" : cmd.output): \(sink.format.formatName), \(sink.format.channels) channel(s) at \(sink.format.sampleRate) Hz"
+                 + (back != nil ? " (resampled back)" : ""))
+        case .classify:
+            warn("output: \(cmd.output == "-" ? "stdout" : cmd.output): JSON Lines events")
+        }
+        warn("mode: \(cmd.mode.rawValue), blocks of \(block) frames, state \(engine.stateBytes) bytes")
+    }
+
+    private func summary(seconds: Double) {
+        let rate = Double(source.format.sampleRate)
+        let audio = Double(framesRead) / rate
+        var line = "ssm-stream run: \(framesRead) frames (\(fixed(audio, 2)) s) in \(fixed(seconds, 3)) s, "
+            + "\(fixed(audio / max(seconds, 1e-9), 0))× real time, state \(engine.stateBytes) bytes"
+        if case .classify(let c) = target { line += ", \(c.writer.events) event(s)" }
+        warn(line + " → \(cmd.output == "-" ? "stdout" : cmd.output)")
+    }
+}
+
+/// The classifier end of the pipeline: outputs → scores → one detector per stream → JSON Lines.
+final class Classifier {
+    let writer: EventWriter
+    private let detectors: [EventDetector]
+    private let classes: Int
+    private let scoring: ModelSpec.Scores
+    private let posteriorsEvery: Int
+    private let scratch: UnsafeMutablePointer<Float>
+
+    init(writer: EventWriter, options: EventDetector.Options, classes: Int, groups: Int,
+         scores: ModelSpec.Scores, posteriorsEvery: Int) {
+        self.writer = writer; self.classes = classes; scoring = scores; self.posteriorsEvery = posteriorsEvery
+        detectors = (0..<groups).map { EventDetector(classes: classes, channel: $0, options: options) }
+        scratch = .allocate(capacity: classes)
+    }
+
+    deinit { scratch.deallocate() }
+
+    /// `frames` frames of outputs (frames, groups·classes), the first at model sample `t0`.
+    func push(_ y: UnsafePointer<Float>, frames: Int, at t0: Int) throws(IOError) {
+        let stride = detectors.count * classes
+        for k in 0..<frames {
+            let t = t0 + k
+            for (g, d) in detectors.enumerated() {
+                scratch.update(from: y + k * stride + g * classes, count: classes)
+                Scoring.apply(scoring, scratch, classes)
+                if posteriorsEvery > 0 && t % posteriorsEvery == 0 {
+                    try writer.posteriors(at: t, channel: g, scratch)
+                }
+                try d.push(scratch, at: t) { (e: DetectedEvent) throws(IOError) in try writer.event(e) }
+            }
+        }
+    }
+
+    /// Ends the events still open at sample `t` and flushes.
+    func finish(at t: Int) throws(IOError) {
+        for d in detectors { try d.finish(at: t) { (e: DetectedEvent) throws(IOError) in try writer.event(e) } }
+        try writer.flush()
+    }
+}
+
+/// A one-line progress display on stderr (only when it is a terminal): position, speed, ETA.
+final class Progress {
+    private let total: Int?
+    private let rate: Double
+    private let start = monotonicSeconds()
+    private var last = 0.0
+    private var shown = false
+
+    init(totalFrames: Int?, rate: Int) { total = totalFrames; self.rate = Double(rate) }
+
+    func update(frames: Int) {
+        let now = monotonicSeconds()
+        guard now - last >= 0.1 else { return }
+        last = now
+        let elapsed = max(now - start, 1e-9)
+        let speed = Double(frames) / elapsed
+        var line = "\r\u{1B}[K"
+        if let total, total > 0 {
+            let pct = min(100, Double(frames) * 100 / Double(total))
+            line += "\(fixed(pct, 1)) % \(clock(Double(frames) / rate)) / \(clock(Double(total) / rate))"
+        } else {
+            line += "\(clock(Double(frames) / rate))"
+        }
+        line += "  \(fixed(speed / 1e6, 2)) M samples/s  \(fixed(speed / rate, 0))× real time"
+        if let total, total > 0 { line += "  ETA \(clock(Double(total - frames) / speed))" }
+        var e = StandardError()
+        e.write(line)
+        shown = true
+    }
+
+    /// Erases the line (before the summary or an error message).
+    func clear() {
+        guard shown else { return }
+        var e = StandardError()
+        e.write("\r\u{1B}[K")
+        shown = false
+    }
+}

@@ -1,0 +1,32 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whether two paths name the same existing file (device and inode).
+func sameFile(_ a: String, _ b: String) -> Bool {
+    var sa = stat(), sb = stat()
+    guard stat(a, &sa) == 0, stat(b, &sb) == 0 else { return false }
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// `x` with `digits` digits after the point ("%.*f").
+func fixed(_ x: Double, _ digits: Int) -> String {
+    var buf = [CChar](repeating: 0, count: 64)
+    _ = withVaList([x]) { vsnprintf(&buf, 64, "%.\(digits)f", $0) }
+    return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// "1:02:03" or "2:03" for a number of seconds.
+func clock(_ seconds: Double) -> String {
+    guard seconds.isFinite, seconds >= 0 else { return "--:--" }
+    let s = Int(seconds.rounded())
+    let h = s / 3600, m = s / 60 % 60, r = s % 60
+    let mm = h > 0 && m < 10 ? "0\(m)" : "\(m)", ss = r < 10 ? "0\(r)" : "\(r)"
+    return h > 0 ? "\(h):\(mm):\(ss)" : "\(mm):\(ss)"
+}
