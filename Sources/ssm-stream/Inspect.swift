@@ -1,0 +1,201 @@
+import ArgumentParser
+import Foundation
+import SSM
+import SSMIO
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Describe a model: layers, parameters, state, cost per sample, stability.",
+        discussion: """
+        Prints the task, rate and channels; per block the family and its sizes, discretization, \
+        scaffold (norm, activation, output, residual), parameter count and FLOPs per sample; the \
+        recurrent-state bytes one stream needs; and for the time-invariant diagonal layers (S4D, S5, \
+        LRU) the eigenvalue magnitudes of the discretized state matrix Ā — min and max |λ| and the \
+        slowest time constant τ = −1 / (rate · ln max|λ|), i.e. how long the model remembers. S4's \
+        state matrix is diagonal plus rank one and the selective layers' (Mamba, RG-LRU, Hawk) \
+        depends on the input, so they have no fixed spectrum to print.
+
+        With --bench, times the whole model on this machine (random input, one core) in step and \
+        block mode and prints the real-time factor at the model's rate.
+
+        Examples:
+          ssm-stream inspect models/lowpass-1k.safetensors
+          ssm-stream inspect model.safetensors --bench --json | jq .blocks
+        """)
+
+    @Argument(help: "Model file.")
+    var model: String
+
+    @Flag(help: "Also time the model (about a second).")
+    var bench = false
+
+    @Flag(help: "One JSON object on stdout.")
+    var json = false
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: model) else {
+            warn("ssm-stream inspect: model '\(model)': cannot read the file (\(String(cString: strerror(errno))))")
+            throw ExitCode(ExitStatus.badModel)
+        }
+        let bytes = [UInt8](data)
+        let m: Model
+        let parsed: (spec: ModelSpec, tensors: [String: Tensor])
+        do {
+            parsed = try ModelFile.parse(bytes)
+            m = try Model(spec: parsed.spec, tensors: parsed.tensors)
+        } catch {
+            warn("ssm-stream inspect: model '\(model)': \(error.message)")
+            throw ExitCode(ExitStatus.badModel)
+        }
+        let report = Report(m, tensors: parsed.tensors, fileBytes: bytes.count)
+        let timing = bench ? Timing(m) : nil
+        if json { print(report.json(timing)) } else { print(report.text(timing, path: model)) }
+    }
+}
+
+/// What `inspect` computes, independent of how it is printed.
+struct Report {
+    struct Layer {
+        var index: Int
+        var spec: BlockSpec
+        var parameters: Int
+        var flops: Int
+        var stateBytes: Int
+        /// |λ(Ā)| of the time-invariant diagonal layers; nil where there is no fixed diagonal.
+        var magnitudes: [Double]?
+    }
+
+    let spec: ModelSpec
+    let layers: [Layer]
+    let parameters: Int
+    let flops: Int
+    let stateBytes: Int
+    let fileBytes: Int
+
+    init(_ m: Model, tensors: [String: Tensor], fileBytes: Int) {
+        spec = m.spec
+        func count(_ prefix: String) -> Int {
+            tensors.filter { $0.key.hasPrefix(prefix) }.reduce(0) { $0 + $1.value.values.count }
+        }
+        layers = m.blocks.enumerated().map { i, b in
+            let mags = b.layer.eigenvalueMagnitudes
+            let fixed: Bool
+            switch b.layer { case .diagonal: fixed = true; default: fixed = false }
+            return Layer(index: i, spec: b.spec, parameters: count("layers.\(i)."), flops: b.flopsPerSample,
+                         stateBytes: b.layer.stateCount * MemoryLayout<Float>.stride, magnitudes: fixed ? mags : nil)
+        }
+        parameters = tensors.values.reduce(0) { $0 + $1.values.count }
+        flops = m.flopsPerSample
+        stateBytes = m.makeState(maxBlock: 1).stateBytes
+        self.fileBytes = fileBytes
+    }
+
+    /// Slowest time constant in seconds of eigenvalues with magnitude `r` at `rate`: e^(−t/τ) = r^(rate·t).
+    func timeConstant(_ r: Double) -> Double { r <= 0 ? 0 : -1 / (Double(spec.sampleRate) * log(r)) }
+
+    func describe(_ l: Layer) -> String {
+        let s = l.spec.layer
+        var parts = ["H=\(s.dModel)"]
+        switch s.family {
+        case .s4, .s4d: parts.append("N=\(s.dState)")
+        case .s5, .lru: parts.append("P=\(s.dState)")
+        case .mamba: parts += ["N=\(s.dState)", "E=\((s.expand ?? 2) * s.dModel)", "d_conv=\(s.dConv ?? 4)"]
+        case .rglru: parts.append("heads=\(s.heads ?? 1)")
+        case .hawk: parts += ["lru_width=\(s.dState)", "conv=\(s.convWidth ?? 4)"]
+        }
+        if let d = s.discretization { parts.append(d.rawValue) }
+        return "\(s.family.rawValue)(\(parts.joined(separator: ", ")))"
+    }
+
+    func scaffold(_ b: BlockSpec) -> String {
+        "norm \(b.norm.rawValue)\(b.norm == .none ? "" : b.prenorm ? " (pre)" : " (post)"), activation \(b.activation.rawValue), output \(b.output.rawValue), residual \(b.residual ? "yes" : "no")"
+    }
+
+    func text(_ t: Timing?, path: String) -> String {
+        var out = "\(path): \(spec.task.rawValue) model, \(spec.sampleRate) Hz, \(spec.dInput) → \(spec.dOutput) channel(s), d_model \(spec.dModel)\n"
+        if let d = spec.description { out += "  \(d)\n" }
+        if spec.encoder { out += "  encoder: linear \(spec.dInput) → \(spec.dModel)\n" }
+        for l in layers {
+            out += "  block \(l.index): \(describe(l)); \(scaffold(l.spec))\n"
+            out += "           \(l.parameters) parameters, \(l.flops) FLOP/sample, state \(l.stateBytes) bytes"
+            if let m = l.magnitudes, let lo = m.min(), let hi = m.max() {
+                out += ", |λ(Ā)| \(fixed(lo, 4))…\(fixed(hi, 6)), slowest τ \(fixed(timeConstant(hi) * 1000, 3)) ms"
+            } else if l.spec.layer.family == .s4 {
+                out += ", Ā diagonal plus rank one (stable by construction: Re Λ < 0, bilinear)"
+            } else {
+                out += ", Ā input-dependent (0 < a_t < 1 by construction)"
+            }
+            out += "\n"
+        }
+        if spec.decoder { out += "  decoder: linear \(spec.dModel) → \(spec.dOutput)\n" }
+        if let labels = spec.labels { out += "  classes: \(labels.joined(separator: ", ")) (scores: \((spec.scores ?? .softmax).rawValue))\n" }
+        out += "  total: \(parameters) parameters (\(fileBytes) bytes on disk), \(flops) FLOP/sample, recurrent state \(stateBytes) bytes per stream"
+        if let t {
+            out += "\n  measured: step \(fixed(t.stepNs, 1)) ns/sample (\(fixed(t.stepRTF, 0))× real time), "
+                + "block \(fixed(t.blockNs, 1)) ns/sample (\(fixed(t.blockRTF, 0))× real time) at \(spec.sampleRate) Hz, one core"
+        }
+        return out
+    }
+
+    func json(_ t: Timing?) -> String {
+        func num(_ x: Double) -> String { x.isFinite ? fixed(x, 9) : "null" }
+        func str(_ s: String) -> String { String(decoding: LineWriter.jsonString(s), as: UTF8.self) }
+        let blocks = layers.map { l -> String in
+            var o = "{\"index\":\(l.index),\"family\":\(str(l.spec.layer.family.rawValue)),\"d_model\":\(l.spec.layer.dModel),"
+                + "\"d_state\":\(l.spec.layer.dState),\"discretization\":\(l.spec.layer.discretization.map { str($0.rawValue) } ?? "null"),"
+                + "\"norm\":\(str(l.spec.norm.rawValue)),\"activation\":\(str(l.spec.activation.rawValue)),"
+                + "\"output\":\(str(l.spec.output.rawValue)),\"residual\":\(l.spec.residual),"
+                + "\"parameters\":\(l.parameters),\"flops_per_sample\":\(l.flops),\"state_bytes\":\(l.stateBytes)"
+            if let m = l.magnitudes, let lo = m.min(), let hi = m.max() {
+                o += ",\"eigenvalue_magnitude_min\":\(num(lo)),\"eigenvalue_magnitude_max\":\(num(hi)),\"slowest_time_constant_ms\":\(num(timeConstant(hi) * 1000))"
+            } else {
+                o += ",\"eigenvalue_magnitude_min\":null,\"eigenvalue_magnitude_max\":null,\"slowest_time_constant_ms\":null"
+            }
+            return o + "}"
+        }
+        var o = "{\"task\":\(str(spec.task.rawValue)),\"sample_rate\":\(spec.sampleRate),\"d_input\":\(spec.dInput),"
+            + "\"d_model\":\(spec.dModel),\"d_output\":\(spec.dOutput),\"encoder\":\(spec.encoder),\"decoder\":\(spec.decoder),"
+            + "\"labels\":\(spec.labels.map { "[" + $0.map(str).joined(separator: ",") + "]" } ?? "null"),"
+            + "\"parameters\":\(parameters),\"file_bytes\":\(fileBytes),\"flops_per_sample\":\(flops),\"state_bytes\":\(stateBytes),"
+            + "\"blocks\":[\(blocks.joined(separator: ","))]"
+        if let t {
+            o += ",\"step_ns_per_sample\":\(num(t.stepNs)),\"block_ns_per_sample\":\(num(t.blockNs)),"
+                + "\"step_realtime_factor\":\(num(t.stepRTF)),\"block_realtime_factor\":\(num(t.blockRTF))"
+        }
+        return o + "}"
+    }
+}
+
+/// The whole model timed on random input: step mode sample by sample, block mode 256 at a time.
+struct Timing {
+    let stepNs: Double
+    let blockNs: Double
+    let stepRTF: Double
+    let blockRTF: Double
+
+    init(_ m: Model, seconds: Double = 0.4) {
+        setBLASThreads(1)
+        let L = 256
+        let state = m.makeState(maxBlock: L)
+        var rng = SeededRandom(seed: 1)
+        let x = (0..<(L * m.spec.dInput)).map { _ in Float(rng.normal() * 0.3) }
+        var y = [Float](repeating: 0, count: L * m.spec.dOutput)
+        let dIn = m.spec.dInput, dOut = m.spec.dOutput
+        func time(_ body: () -> Void) -> Double {
+            body()
+            var runs = 0
+            let t0 = monotonicSeconds()
+            repeat { body(); runs += 1 } while monotonicSeconds() - t0 < seconds
+            return (monotonicSeconds() - t0) * 1e9 / Double(runs * L)
+        }
+        stepNs = x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            time { for k in 0..<L { m.step(xp.baseAddress! + k * dIn, yp.baseAddress! + k * dOut, state: state) } }
+        } }
+        blockNs = x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            time { m.forward(xp.baseAddress!, yp.baseAddress!, length: L, state: state) }
+        } }
+        let rate = Double(m.spec.sampleRate)
+        stepRTF = 1e9 / (stepNs * rate)
+        blockRTF = 1e9 / (blockNs * rate)
+    }
+}

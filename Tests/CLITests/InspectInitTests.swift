@@ -1,0 +1,94 @@
+// Black-box tests of `ssm-stream inspect` and `ssm-stream init`.
+
+import Foundation
+import Testing
+import SSM
+
+func jsonObject(_ bytes: [UInt8]) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], "not a JSON object: \(String(decoding: bytes, as: UTF8.self))")
+}
+
+@Suite("ssm-stream inspect and init")
+struct InspectInitTests {
+    /// |z| of the poles of the 4th-order digital Butterworth lowpass (bilinear, pre-warped), from
+    /// the analog poles s_k = ω_a·e^{iπ(2k+n+1)/(2n)}, ω_a = 2·fs·tan(π·fc/fs), z = (1 + s/2fs)/(1 − s/2fs).
+    static func butterworthPoleMagnitudes(n: Int = 4, fc: Double = 1000, fs: Double = 16000) -> [Double] {
+        let wa = 2 * fs * tan(Double.pi * fc / fs)
+        return (0..<n).map { k in
+            let th = Double.pi * Double(2 * k + n + 1) / Double(2 * n)
+            let sr = wa * cos(th) / (2 * fs), si = wa * sin(th) / (2 * fs)
+            let num = ((1 + sr) * (1 + sr) + si * si).squareRoot(), den = ((1 - sr) * (1 - sr) + si * si).squareRoot()
+            return num / den
+        }
+    }
+
+    @Test("inspect --json on the shipped lowpass: sizes, 15 parameters, 16 state bytes, |λ| = |Butterworth poles|, τ")
+    func lowpass() throws {
+        let r = try runCLI(["inspect", "--json", modelPath])
+        expectExit(r, 0)
+        let o = try jsonObject(r.stdout)
+        #expect(o["task"] as? String == "filter" && o["sample_rate"] as? Int == 16000)
+        #expect(o["parameters"] as? Int == 15 && o["state_bytes"] as? Int == 16)
+        let b = try #require((o["blocks"] as? [[String: Any]])?.first)
+        #expect(b["family"] as? String == "s5" && b["d_state"] as? Int == 2)
+        let mags = Self.butterworthPoleMagnitudes()
+        let lo = try #require(b["eigenvalue_magnitude_min"] as? Double), hi = try #require(b["eigenvalue_magnitude_max"] as? Double)
+        #expect(abs(lo - mags.min()!) < 1e-6 && abs(hi - mags.max()!) < 1e-6, "\(lo) \(hi) vs \(mags)")
+        let tau = try #require(b["slowest_time_constant_ms"] as? Double)
+        #expect(abs(tau - (-1000 / (16000 * log(mags.max()!)))) < 1e-4)
+        let text = try runCLI(["inspect", modelPath])
+        expectExit(text, 0)
+        #expect(String(decoding: text.stdout, as: UTF8.self).contains("slowest τ"))
+    }
+
+    @Test("init writes a model whose parameter count and state match the architecture; --seed reproduces; inspect --bench times it")
+    func initModel() throws {
+        let dir = TempDir()
+        let arch = dir.file("arch.json")
+        try """
+        {"sample_rate": 8000, "d_input": 2, "d_model": 8, "d_output": 3, "encoder": true, "decoder": true,
+         "blocks": [{"layer": {"family": "s5", "d_model": 8, "d_state": 4}, "norm": "layer"},
+                    {"layer": {"family": "lru", "d_model": 8, "d_state": 6}, "norm": "rms", "output": "linear"}]}
+        """.write(toFile: arch, atomically: true, encoding: .utf8)
+        let a = dir.file("a.safetensors"), b = dir.file("b.safetensors"), c = dir.file("c.safetensors")
+        expectExit(try runCLI(["init", arch, "-o", a, "--seed", "3"]), 0)
+        expectExit(try runCLI(["init", arch, "-o", b, "--seed", "3", "-q"]), 0)
+        expectExit(try runCLI(["init", arch, "-o", c, "--seed", "4", "-q"]), 0)
+        let da = try Data(contentsOf: URL(fileURLWithPath: a))
+        #expect(da == (try Data(contentsOf: URL(fileURLWithPath: b))))
+        #expect(da != (try Data(contentsOf: URL(fileURLWithPath: c))))
+        let r = try runCLI(["inspect", "--json", "--bench", a])
+        expectExit(r, 0)
+        let o = try jsonObject(r.stdout)
+        let H = 8
+        // encoder (H,2)+H; S5 P=4: Λ 2P, B P·H·2, C H·P·2, D H, log_step P; LayerNorm 2H; GLU (2H,H)+2H;
+        // LRU N=6: ν, θ, γ 3N, B 2·N·H, C 2·H·N, D H; RMSNorm H; linear (H,H)+H; decoder (3,H)+3.
+        let s5 = 2 * 4 + 4 * H * 2 + H * 4 * 2 + H + 4 + 2 * H + 2 * H * H + 2 * H
+        let lru = 3 * 6 + 2 * 6 * H + 2 * H * 6 + H + H + H * H + H
+        #expect(o["parameters"] as? Int == 2 * H + H + s5 + lru + 3 * H + 3)
+        #expect(o["state_bytes"] as? Int == 4 * (2 * 4 + 2 * 6))
+        #expect((o["step_ns_per_sample"] as? Double ?? 0) > 0 && (o["block_realtime_factor"] as? Double ?? 0) > 0)
+    }
+
+    @Test("bad input: a non-model → 67 naming the file; a bad architecture → 65 naming the problem; unwritable output → 73")
+    func errors() throws {
+        let dir = TempDir()
+        var r = try runCLI(["inspect", noisyTonePath])
+        expectExit(r, 67)
+        #expect(r.stderr.contains("noisy-tone.wav"))
+        r = try runCLI(["inspect", dir.file("missing.safetensors")])
+        expectExit(r, 67)
+        let arch = dir.file("arch.json")
+        try #"{"sample_rate": 16000, "d_input": 1, "d_model": 4, "d_output": 1, "blocks": [{"layer": {"family": "s7", "d_model": 4, "d_state": 4}}]}"#
+            .write(toFile: arch, atomically: true, encoding: .utf8)
+        r = try runCLI(["init", arch, "-o", dir.file("x.safetensors")])
+        expectExit(r, 65)
+        #expect(r.stderr.contains("s7"), "\(r.stderr)")
+        r = try runCLI(["init", dir.file("none.json"), "-o", dir.file("x.safetensors")])
+        expectExit(r, 66)
+        try #"{"sample_rate": 16000, "d_input": 1, "d_model": 1, "d_output": 1, "blocks": []}"#
+            .write(toFile: arch, atomically: true, encoding: .utf8)
+        r = try runCLI(["init", arch, "-o", dir.path + "/no/such/dir/x.safetensors"])
+        expectExit(r, 73)
+    }
+}
