@@ -28,6 +28,9 @@ public final class TextReader {
     /// A bad line found after some good frames of a block: those are returned first, the error
     /// on the next call (so the frames before a bad line are processed, not lost).
     private var deferredError: IOError? = nil
+    /// Whether the input is a pipe, terminal or socket: then `read` returns the lines that have
+    /// arrived instead of waiting for a whole block (a 100 Hz sensor must not wait 2.56 s for 256).
+    private let isLive: Bool
 
     /// Opens `path` ("-" for stdin) and reads up to the first data line. `channels`, when given,
     /// must match the number of values on each line.
@@ -74,6 +77,8 @@ public final class TextReader {
         }
         self.header = header
         commaSeparated = comma
+        var st = stat()
+        isLive = fstat(fileno(file), &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG
         pending = first
         format = AudioFormat(sampleRate: sampleRate, channels: first.count, format: AudioFormat.text)
     }
@@ -94,6 +99,7 @@ public final class TextReader {
             n = 1
         }
         while n < frames {
+            if n > 0 && isLive && !lineReady() { break }
             guard let text = Self.nextLine(file, &line, &lineCapacity, &lineNumber) else {
                 if ferror(file) != 0 { throw IOError(.ioError, "input '\(path)': read failed (\(String(cString: strerror(errno))))") }
                 break
@@ -122,6 +128,13 @@ public final class TextReader {
             n += 1
         }
         return n
+    }
+
+    /// Whether the next line can be read without waiting: bytes in stdio's buffer, or in the pipe.
+    private func lineReady() -> Bool {
+        if file.pointee._IO_read_ptr != file.pointee._IO_read_end { return true }
+        var p = pollfd(fd: fileno(file), events: Int16(POLLIN), revents: 0)
+        return poll(&p, 1, 0) > 0
     }
 
     // MARK: - Lines and fields
