@@ -44,6 +44,8 @@ final class RunPipeline {
         self.cmd = cmd
         self.model = model
         block = cmd.block
+        // One stream, one core: OpenBLAS's worker threads only spin (sched_yield) on blocks this small.
+        setBLASThreads(1)
         let spec = model.spec
         if cmd.output != "-" && cmd.input != "-" && sameFile(cmd.input, cmd.output) {
             throw IOError(.cantCreate, "output '\(cmd.output)' is the input file: writing it would destroy the input")

@@ -234,3 +234,40 @@ struct VectorMathTests {
         #expect(x == [3])
     }
 }
+
+@Suite("Vector math: scaffold activations")
+struct ActivationMathTests {
+    /// GELU with the exact erf, and with tanh, in Double at the exact float input.
+    static func geluRef(_ x: Float) -> Double { let d = Double(x); return 0.5 * d * (1 + erf(d / 2.0.squareRoot())) }
+    static func geluTanhRef(_ x: Float) -> Double {
+        let d = Double(x); return 0.5 * d * (1 + tanh((2 / Double.pi).squareRoot() * (d + 0.044715 * d * d * d)))
+    }
+
+    @Test("gelu8 and geluTanh8: |y − ref| ≤ 3e-7·max(|x|, 1e-30) + 1 ulp(ref) over ±12 and at ±1e30")
+    func gelu() {
+        let xs = linearGrid(-12, 12, 200_001) + [1e-30, -1e-30, 1e30, -1e30, 0, 88, -88, 200, -200]
+        for (name, f, ref) in [("gelu", gelu8 as (V8) -> V8, Self.geluRef as (Float) -> Double),
+                               ("geluTanh", geluTanh8, Self.geluTanhRef)] {
+            let ys = kernel(xs, f)
+            var worst = 0.0, at: Float = 0
+            for (x, y) in zip(xs, ys) {
+                let r = ref(x)
+                let excess = abs(Double(y) - r) - (3e-7 * Swift.max(Double(abs(x)), 1e-30) + Double(Float(r).ulp))
+                if excess > worst || !y.isFinite { worst = y.isFinite ? excess : .infinity; at = x }
+            }
+            #expect(worst <= 0, "\(name): error exceeds the bound by \(worst) at x = \(at)")
+        }
+    }
+
+    @Test("GELU/SiLU/GLU buffer forms equal the lane kernels, tails included")
+    func buffers() {
+        let xs = linearGrid(-6, 6, 37)
+        #expect(buffer(xs, VectorMath.gelu) == kernel(xs, gelu8))
+        let silu = buffer(xs, VectorMath.silu)
+        for (x, y) in zip(xs, silu) { #expect(abs(Double(y) - Double(x) / (1 + exp(-Double(x)))) < 1e-6) }
+        var v = xs + xs.reversed(), y = [Float](repeating: .nan, count: 38)
+        glu(&v, &y, 37)
+        for i in 0..<37 { #expect(abs(Double(y[i]) - Double(v[i]) / (1 + exp(-Double(v[37 + i])))) < 1e-6) }
+        #expect(y[37].isNaN, "glu wrote past n")
+    }
+}

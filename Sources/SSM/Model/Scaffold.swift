@@ -92,13 +92,9 @@ extension BlockSpec.Activation {
     public func apply(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
         switch self {
         case .none: return
-        case .gelu: for i in 0..<n { x[i] = 0.5 * x[i] * (1 + Float.erf(x[i] * 0.70710678118654752)) }
-        case .geluTanh:
-            for i in 0..<n {
-                let v = x[i]
-                x[i] = 0.5 * v * (1 + Float.tanh(0.79788456080286536 * (v + 0.044715 * v * v * v)))
-            }
-        case .silu: for i in 0..<n { x[i] = x[i] / (1 + Float.exp(-x[i])) }
+        case .gelu: VectorMath.gelu(x, n)
+        case .geluTanh: VectorMath.geluTanh(x, n)
+        case .silu: VectorMath.silu(x, n)
         case .relu: for i in 0..<n { x[i] = max(x[i], 0) }
         }
     }
@@ -106,5 +102,7 @@ extension BlockSpec.Activation {
 
 /// GLU over a vector of 2n: y[i] = v[i] · σ(v[n + i]).
 func glu(_ v: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    for i in 0..<n { y[i] = v[i] / (1 + Float.exp(-v[n + i])) }
+    var i = 0
+    while i + 8 <= n { store8(load8(v + i) * sigmoid8(load8(v + n + i)), y + i); i += 8 }
+    while i < n { y[i] = v[i] / (1 + Float.exp(-v[n + i])); i += 1 }
 }
