@@ -7,7 +7,7 @@ struct SSMStream: ParsableCommand {
         commandName: "ssm-stream",
         abstract: "Run recurrent state-space models (S4D, S5, LRU) over audio and sensor streams.",
         version: "0.1.0",
-        subcommands: [Run.self, Conformance.self, Bench.self, Version.self]
+        subcommands: [Run.self, Design.self, Conformance.self, Bench.self, Version.self]
     )
 }
 
