@@ -88,7 +88,7 @@ struct Design: ParsableCommand {
         if !quiet {
             let poles = system.poles.count
             warn("ssm-stream design: \(what): \(poles) pole\(poles == 1 ? "" : "s") in \(system.lanes.count) lane\(system.lanes.count == 1 ? "" : "s"), "
-                 + "max |p| = \(fixed(system.maxPoleMagnitude, 6)) → \(output)")
+                 + "max |p| = \(fixed(system.maxPoleMagnitude, 6)), float32 cancellation κ = \(fixed(system.cancellation, 1)) → \(output)")
         }
     }
 

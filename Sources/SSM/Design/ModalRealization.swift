@@ -38,10 +38,9 @@ public struct ModalSystem: Sendable, Equatable {
 
     /// Builds the lanes from every mode of a real system (conjugate modes both present). Modes with
     /// |Im λ| ≤ 1e-9·|λ| are real: λ, b and c are made real, c halved. Refuses (`.data`) poles that
-    /// are not closed under conjugation (complex coefficients), repeated poles (no diagonal form),
-    /// poles with |λ| ≥ 1 (unstable: the loader refuses them too) and non-finite values.
+    /// are not closed under conjugation (complex coefficients), poles with |λ| ≥ 1 (unstable: the loader refuses them too) and non-finite values.
     public init(modes: [Mode], d: [[Double]], inputs: Int, outputs: Int) throws(DesignError) {
-        try ModalSystem.checkPoles(modes.map(\.lambda))
+        try ModalSystem.checkPoles(modes.map(\.lambda), distinct: false)
         var lanes: [Mode] = [], upper = 0, lower = 0
         for m in modes {
             let im = m.lambda.imaginary, tol = 1e-9 * max(m.lambda.length, 1e-300)
@@ -67,18 +66,62 @@ public struct ModalSystem: Sendable, Equatable {
         // Order lanes by pole angle, then magnitude: reads like a pole plot, low frequencies first.
         self.lanes = lanes.sorted { ($0.lambda.phase, $0.lambda.length) < ($1.lambda.phase, $1.lambda.length) }
         self.d = d; self.inputs = inputs; self.outputs = outputs
+        let kappa = cancellation
+        guard kappa <= ModalSystem.maxCancellation else {
+            throw DesignError(.data, "the modal form cancels too much for float32: its lanes' gains add up to \(Float(kappa))× the system's peak gain "
+                              + "(limit \(Int(ModalSystem.maxCancellation))), so float32 would lose ~\(Int(Double.log10(kappa).rounded())) of its 7 digits; "
+                              + "(nearly) repeated poles or a (nearly) defective A? Lower the order, or split the filter into several models")
+        }
     }
 
-    /// Refuses |λ| ≥ 1 and poles closer than 1e-6·max(|λ_i|, |λ_j|) to each other (a repeated
-    /// pole has a Jordan block, not a diagonal form; near-repeated ones give huge, cancelling
-    /// residues that float32 cannot hold).
-    static func checkPoles(_ p: [Complex<Double>]) throws(DesignError) {
+    /// Refuse a modal form whose `cancellation` exceeds this: float32 (2⁻²⁴ ≈ 6e-8 per rounding)
+    /// would then err by more than ~1e-3 of the output's peak.
+    public static let maxCancellation = 1e4
+
+    /// How much the lanes cancel each other, which is what float32 rounding in the lanes is
+    /// amplified by: κ = max_{h,j} Σ_q |c_hq b_qj|·2/(1 − |λ_q|) / max_{h,j,ω} |H_hj(e^{iω})|
+    /// (each lane's peak gain over the system's peak gain; 1 for a single resonance, ≥ 1 always).
+    /// |H| is evaluated on 512 frequencies in [0, π] and at every pole's angle.
+    public var cancellation: Double {
+        var lanePeak = 0.0, peak = 0.0
+        for h in 0..<outputs {
+            for j in 0..<inputs {
+                let sum = lanes.reduce(0.0) { $0 + 2 * ($1.c[h] * $1.b[j]).length / max(1 - $1.lambda.length, 1e-300) }
+                lanePeak = max(lanePeak, sum)
+            }
+        }
+        guard lanePeak > 0 else { return 1 }
+        let grid = (0...512).map { Double.pi * Double($0) / 512 } + lanes.map { Swift.abs($0.lambda.phase) }
+        for w in grid {
+            let zinv = Complex.exp(Complex(0, -w))
+            let one = Complex<Double>(1, 0)
+            let g = lanes.map { (one / (one - $0.lambda * zinv), one / (one - $0.lambda.conjugate * zinv)) }
+            for h in 0..<outputs {
+                for j in 0..<inputs {
+                    var H = Complex(d[h][j], 0)
+                    for (q, m) in lanes.enumerated() {
+                        let cb = m.c[h] * m.b[j]
+                        H = H + cb * g[q].0 + cb.conjugate * g[q].1
+                    }
+                    peak = max(peak, H.length)
+                }
+            }
+        }
+        return peak > 0 ? max(1, lanePeak / peak) : .infinity
+    }
+
+    /// Refuses |λ| ≥ 1 and, with `distinct` (a transfer function's poles), poles closer than
+    /// 1e-6·max(|λ_i|, |λ_j|) to each other: a repeated pole of a transfer function has a Jordan
+    /// block, not a diagonal form, and near-repeated ones give huge, cancelling residues that
+    /// float32 cannot hold. (A state space may repeat an eigenvalue with independent eigenvectors.)
+    static func checkPoles(_ p: [Complex<Double>], distinct: Bool = true) throws(DesignError) {
         for z in p {
             guard z.isFinite else { throw DesignError(.data, "a pole is not finite") }
             guard z.length < 1 else {
                 throw DesignError(.data, "unstable: pole \(show(z)) has |p| = \(z.length) ≥ 1, so the recurrence would grow without bound")
             }
         }
+        guard distinct else { return }
         for i in p.indices {
             for j in p.indices where j > i {
                 let scale = max(p[i].length, p[j].length)

@@ -25,6 +25,13 @@ public struct UserSystem: Sendable, Equatable, Decodable {
     public var discretization: Method?
     public var rate: Double?
 
+    public init(a: [[Double]]? = nil, b: [[Double]]? = nil, c: [[Double]]? = nil, d: [[Double]]? = nil,
+                num: [Double]? = nil, den: [Double]? = nil, domain: Domain? = nil, discretization: Method? = nil,
+                rate: Double? = nil) {
+        self.a = a; self.b = b; self.c = c; self.d = d; self.num = num; self.den = den
+        self.domain = domain; self.discretization = discretization; self.rate = rate
+    }
+
     static let keys: Set<String> = ["a", "b", "c", "d", "num", "den", "domain", "discretization", "rate", "description"]
 
     enum CodingKeys: String, CodingKey { case a, b, c, d, num, den, domain, discretization, rate }
@@ -69,9 +76,10 @@ public struct UserSystem: Sendable, Equatable, Decodable {
 public enum StateSpaceRealization {
     public static let maxStates = 256
     public static let maxChannels = 64
-    /// Refuse an eigenvector matrix with ‖V‖₁‖V⁻¹‖₁ above this: the system is (nearly) defective,
-    /// and a float32 modal form would lose everything to cancellation.
-    public static let maxConditionNumber = 1e6
+    /// Refuse an eigenvector matrix with ‖V‖₁‖V⁻¹‖₁ above this: A is defective to working
+    /// precision. (Milder ill-conditioning is judged by `ModalSystem.cancellation`, which is
+    /// independent of how the state is scaled.)
+    public static let maxConditionNumber = 1e12
 
     /// The modal system and its sample rate (`rateOverride`, else the file's "rate").
     public static func realize(_ u: UserSystem, rateOverride: Int? = nil) throws(DesignError) -> (system: ModalSystem, rate: Int) {
