@@ -28,10 +28,14 @@ struct Design: ParsableCommand {
         a bad JSON file (65); a missing file (66); an unwritable output (73).
 
         Examples:
-          ssm-stream design butterworth lowpass --order 8 --cutoff 1000 --rate 16000 -o lp.safetensors
-          ssm-stream design chebyshev1 bandpass --order 4 --cutoff 300 --cutoff2 3400 --ripple 1 --rate 16000 -o bp.safetensors
-          ssm-stream design butterworth highpass --order 2 --cutoff 80 --rate 48000 -o hp.safetensors --json
-          echo '{"num":[0.2,0.2],"den":[1,-0.6]}' > tf.json && ssm-stream design statespace tf.json --rate 16000 -o tf.safetensors
+          ssm-stream design butterworth lowpass --order 8 --cutoff 1000 \\
+              --rate 16000 -o lp.safetensors
+          ssm-stream design chebyshev1 bandpass --order 4 --cutoff 300 \\
+              --cutoff2 3400 --ripple 1 --rate 16000 -o bp.safetensors
+          ssm-stream design butterworth highpass --order 2 --cutoff 80 \\
+              --rate 48000 -o hp.safetensors --json
+          echo '{"num": [0.2, 0.2], "den": [1, -0.6]}' > tf.json
+          ssm-stream design statespace tf.json --rate 16000 -o tf.safetensors
           ssm-stream run lp.safetensors in.wav out.wav
         """)
 
