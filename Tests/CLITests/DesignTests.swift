@@ -96,6 +96,19 @@ struct DesignTests {
         #expect(e <= 1e-5, "max|Δ|/max|y| = \(e)")
     }
 
+    @Test("the shipped designed models are what their design commands write, byte for byte", arguments: [
+        ("models/butter8-lowpass-1k.safetensors", ["butterworth", "lowpass", "--order", "8", "--cutoff", "1000", "--rate", "16000"]),
+        ("models/cheby1-bandpass-300-3400.safetensors",
+         ["chebyshev1", "bandpass", "--order", "4", "--cutoff", "300", "--cutoff2", "3400", "--ripple", "1", "--rate", "16000"]),
+    ])
+    func shippedModels(_ path: String, _ args: [String]) throws {
+        let dir = TempDir()
+        let out = dir.file("m.safetensors")
+        expectExit(try runCLI(["design"] + args + ["-q", "-o", out]), 0)
+        let shipped = try Data(contentsOf: packageRoot.appendingPathComponent(path))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == shipped, "\(path) differs from `ssm-stream design \(args.joined(separator: " "))`")
+    }
+
     @Test("--help shows working examples")
     func help() throws {
         let r = try runCLI(["design", "--help"])
