@@ -110,7 +110,8 @@ struct Design: ParsableCommand {
             let (s, r) = try StateSpaceRealization.realize(user, rateOverride: rate)
             let form = user.num != nil ? "transfer function" : "state space"
             let domain = (user.domain ?? .discrete) == .discrete ? "discrete" : "continuous, \((user.discretization ?? .bilinear).rawValue)"
-            return (s, r, "\(form) '\(target)' (\(domain)) at \(r) Hz, \(s.inputs) in, \(s.outputs) out")
+            let note = user.description.map { ": \($0)" } ?? ""
+            return (s, r, "\(form) '\(target)' (\(domain)) at \(r) Hz, \(s.inputs) in, \(s.outputs) out\(note)")
         }
         guard let family = FilterDesign.Family(rawValue: kind) else {
             throw DesignError(.usage, "unknown design '\(kind)': use butterworth, chebyshev1 or statespace")

@@ -265,6 +265,17 @@ struct StateSpaceDesignTests {
         #expect(e64 <= 1e-10); #expect(es <= float32Bound(r.system)); #expect(eb <= float32Bound(r.system))
     }
 
+    @Test("discrete 3-state system with 2 inputs and 1 output (decoder keeps output 0)")
+    func discreteMoreInputs() throws {
+        let A: Mat = [[0.2, 0.7, 0], [-0.7, 0.2, 0], [0.1, 0, 0.95]], B: Mat = [[1, 0], [0.5, -1], [0, 0.3]]
+        let C: Mat = [[1, -0.5, 0.2]], D: Mat = [[0.25, -0.75]]
+        let x = impulseAndNoise(Self.L, channels: 2)
+        let ref = stateSpaceFilter(A, B, C, D, x, length: Self.L)
+        let r = try realizeAndRun(UserSystem(a: A, b: B, c: C, d: D, rate: 16000), x, length: Self.L)
+        #expect(maxRelError(r.double, ref) <= 1e-10)
+        #expect(maxRelError(r.step, ref) <= float32Bound(r.system) && maxRelError(r.block, ref) <= float32Bound(r.system))
+    }
+
     @Test("discrete 2×2 system with a full D matrix (off-diagonal D as λ = 0 lanes)")
     func discreteFullD() throws {
         let A: Mat = [[0.9, 0.2], [-0.2, 0.9]], B: Mat = [[1, 0], [0, 1]], C: Mat = [[1, 0], [0.5, 1]], D: Mat = [[0.3, -0.6], [0.8, 0.1]]

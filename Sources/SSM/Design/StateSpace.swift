@@ -24,6 +24,8 @@ public struct UserSystem: Sendable, Equatable, Decodable {
     public var domain: Domain?
     public var discretization: Method?
     public var rate: Double?
+    /// Free text, copied into the model's description.
+    public var description: String?
 
     public init(a: [[Double]]? = nil, b: [[Double]]? = nil, c: [[Double]]? = nil, d: [[Double]]? = nil,
                 num: [Double]? = nil, den: [Double]? = nil, domain: Domain? = nil, discretization: Method? = nil,
@@ -34,7 +36,7 @@ public struct UserSystem: Sendable, Equatable, Decodable {
 
     static let keys: Set<String> = ["a", "b", "c", "d", "num", "den", "domain", "discretization", "rate", "description"]
 
-    enum CodingKeys: String, CodingKey { case a, b, c, d, num, den, domain, discretization, rate }
+    enum CodingKeys: String, CodingKey { case a, b, c, d, num, den, domain, discretization, rate, description }
     struct AnyKey: CodingKey {
         var stringValue: String
         var intValue: Int? { nil }
@@ -58,6 +60,7 @@ public struct UserSystem: Sendable, Equatable, Decodable {
         domain = try c.decodeIfPresent(Domain.self, forKey: .domain)
         discretization = try c.decodeIfPresent(Method.self, forKey: .discretization)
         rate = try c.decodeIfPresent(Double.self, forKey: .rate)
+        description = try c.decodeIfPresent(String.self, forKey: .description)
     }
 
     /// Decodes the JSON file's bytes; every problem is a `.data` error naming the key.
@@ -198,7 +201,7 @@ public enum StateSpaceRealization {
         var M = V
         var W = (0..<n).map { r in (0..<n).map { Complex<Double>($0 == r ? 1 : 0, 0) } }
         func defective(_ kappa: String) -> DesignError {
-            DesignError(.data, "\"a\" is not diagonalizable (a repeated eigenvalue without a full set of eigenvectors; eigenvalues \(values.map(show).joined(separator: ", ")); eigenvector condition number \(kappa)): it has no modal form")
+            DesignError(.data, "\"a\" is not diagonalizable: a repeated eigenvalue (\(closestPair(values))) without a full set of eigenvectors (eigenvector condition number \(kappa)) has no modal form")
         }
         for col in 0..<n {
             guard let piv = (col..<n).max(by: { M[$0][col].length < M[$1][col].length }), M[piv][col].length > 0 else {
@@ -217,6 +220,14 @@ public enum StateSpaceRealization {
         let kappa = norm1(V) * norm1(W)
         guard kappa.isFinite, kappa <= maxConditionNumber else { throw defective("\(Float(kappa))") }
         return W
+    }
+
+    /// "λ ≈ 0.5 twice", or the closest two eigenvalues.
+    static func closestPair(_ v: [Complex<Double>]) -> String {
+        var best = (Double.infinity, 0, 0)
+        for i in v.indices { for j in v.indices where j > i && (v[i] - v[j]).length < best.0 { best = ((v[i] - v[j]).length, i, j) } }
+        guard best.0.isFinite else { return v.first.map(show) ?? "none" }
+        return best.0 == 0 ? "λ = \(show(v[best.1])) twice" : "λ = \(show(v[best.1])) and \(show(v[best.2]))"
     }
 
     // MARK: Discretization and convention
