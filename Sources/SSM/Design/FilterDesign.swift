@@ -141,7 +141,7 @@ public enum FilterDesign {
         return ZPK(zeros: zeros, poles: f.poles.map { w / $0 }, gain: gain)
     }
 
-    /// LP → BP with centre ω₀ = √(ω₁ω₂) and width b = ω₂ − ω₁ (`lp2bp_zpk`): each root r becomes
+    /// LP → BP with centre ω₀ = √(ω₁ω₂) and width b = ω₂ − ω₁ (`lp2bp_zpk`, s → (s² + ω₀²)/(b·s)): each root r becomes
     /// the two roots of s² − r·b·s + ω₀² = 0, r' = rb/2 ± √((rb/2)² − ω₀²); #p − #z zeros at s = 0;
     /// k' = k·b^{#p − #z}. Doubles the order.
     public static func lowpassToBandpass(_ f: ZPK, wo: Double, bw: Double) -> ZPK {
@@ -155,9 +155,9 @@ public enum FilterDesign {
                    gain: f.gain * Double.pow(bw, Double(degree)))
     }
 
-    /// LP → BS with centre ω₀ and width b (`lp2bs_zpk`): each root r becomes the roots of
-    /// s² − (b/2r)·2s + ω₀² … i.e. h = (b/2)/r, r' = h ± √(h² − ω₀²); #p − #z zero pairs at ±iω₀;
-    /// k' = k·Re(Π(−z)/Π(−p)). Doubles the order.
+    /// LP → BS with centre ω₀ and width b (`lp2bs_zpk`, s → b·s/(s² + ω₀²)): each root r becomes
+    /// the two roots of s² − (b/r)·s + ω₀² = 0, r' = h ± √(h² − ω₀²) with h = b/(2r);
+    /// #p − #z zero pairs at ±iω₀; k' = k·Re(Π(−z)/Π(−p)). Doubles the order.
     public static func lowpassToBandstop(_ f: ZPK, wo: Double, bw: Double) -> ZPK {
         let degree = f.poles.count - f.zeros.count
         func split(_ r: [Complex<Double>]) -> [Complex<Double>] {
