@@ -7,7 +7,7 @@ struct SSMStream: ParsableCommand {
         commandName: "ssm-stream",
         abstract: "Run recurrent state-space models (S4, S4D, S5, LRU, Mamba, RG-LRU/Hawk) over audio and sensor streams.",
         version: "0.1.0",
-        subcommands: [Run.self, Inspect.self, Init.self, Conformance.self, Bench.self, Version.self]
+        subcommands: [Run.self, Design.self, Inspect.self, Init.self, Conformance.self, Bench.self, Version.self]
     )
 }
 

@@ -1,0 +1,211 @@
+// Black-box tests of `ssm-stream design`: a designed filter written, loaded by `run` and equal to
+// scipy's second-order sections; a transfer-function file; --json; --help; every refusal's
+// message and exit code.
+
+import Foundation
+import Testing
+import SSM
+import SSMIO
+
+/// scipy.signal.butter(8, 1000, fs=16000, output="sos"), computed offline.
+let butter8SOS: [[Double]] = [
+    [8.881993221155298e-07, 1.7763986442310596e-06, 8.881993221155298e-07, 1.0, -1.3435020629061747, 0.45419615396638463],
+    [1.0, 2.0, 1.0, 1.0, -1.4017399331200422, 0.5172323704475157],
+    [1.0, 2.0, 1.0, 1.0, -1.5237898734101736, 0.6493382738637062],
+    [1.0, 2.0, 1.0, 1.0, -1.7193929141691948, 0.8610574795347461],
+]
+
+/// Transposed direct form II sections in Double (scipy.signal.sosfilt).
+func sosfilt(_ sos: [[Double]], _ x: [Double]) -> [Double] {
+    var y = x
+    for s in sos {
+        var z1 = 0.0, z2 = 0.0
+        for k in y.indices {
+            let u = y[k], v = s[0] * u + z1
+            z1 = s[1] * u - s[4] * v + z2
+            z2 = s[2] * u - s[5] * v
+            y[k] = v
+        }
+    }
+    return y
+}
+
+/// a₀y[k] = Σ b_j u[k−j] − Σ_{j≥1} a_j y[k−j] (scipy.signal.lfilter) in Double.
+func lfilter(_ b: [Double], _ a: [Double], _ x: [Double]) -> [Double] {
+    var y = [Double](repeating: 0, count: x.count)
+    for k in x.indices {
+        var s = 0.0
+        for (j, bj) in b.enumerated() where k >= j { s += bj * x[k - j] }
+        for (j, aj) in a.enumerated() where j >= 1 && k >= j { s -= aj * y[k - j] }
+        y[k] = s / a[0]
+    }
+    return y
+}
+
+/// An impulse, then uniform noise in ±0.5 (float32-exact values), reproducible.
+func testSignal(_ n: Int) -> [Float] {
+    var s: UInt64 = 0x9E37_79B9_7F4A_7C15
+    return (0..<n).map { k in
+        if k == 0 { return 1 }
+        if k < 64 { return 0 }
+        s = s &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int(s >> 40) - (1 << 23)) / Float(1 << 24)
+    }
+}
+
+func relErr(_ y: [Float], _ ref: [Double]) -> Double {
+    let num = zip(y, ref).map { abs(Double($0) - $1) }.max() ?? .infinity
+    return num / (ref.map(abs).max() ?? 1)
+}
+
+@Suite("ssm-stream design")
+struct DesignTests {
+    @Test("design butterworth lowpass order 8 → run equals scipy's SOS filter to 1e-5·max|y| (float WAV)")
+    func butterworthThroughRun() throws {
+        let dir = TempDir()
+        let model = dir.file("lp.safetensors"), input = dir.file("in.wav"), out = dir.file("out.wav")
+        let r = try runCLI(["design", "butterworth", "lowpass", "--order", "8", "--cutoff", "1000", "--rate", "16000", "-o", model])
+        expectExit(r, 0)
+        #expect(r.stderr.contains("8 poles in 4 lanes") && r.stderr.contains("max |p| = 0.927932") && r.stderr.contains(model), "\(r.stderr)")
+        let x = testSignal(8000)
+        try writeWAV(input, x)
+        for mode in ["step", "block"] {
+            expectExit(try runCLI(["run", "-q", "--mode", mode, model, input, out]), 0)
+            let y = try readWAV(out).samples
+            try #require(y.count == x.count)
+            let e = relErr(y, sosfilt(butter8SOS, x.map(Double.init)))
+            #expect(e <= 1e-5, "\(mode): max|Δ|/max|y| = \(e)")
+        }
+    }
+
+    @Test("design statespace with a transfer-function file → run equals the direct form; --json lists the lanes")
+    func transferFunctionThroughRun() throws {
+        let dir = TempDir()
+        let tf = dir.file("tf.json"), model = dir.file("tf.safetensors"), input = dir.file("in.wav"), out = dir.file("out.wav")
+        let b = [0.02, 0.0, -0.02], a = [1.0, -1.6, 0.81]   // a resonator, poles 0.9·e^{±i·0.48}
+        try #"{"num": [0.02, 0.0, -0.02], "den": [1, -1.6, 0.81], "rate": 16000}"#.write(toFile: tf, atomically: true, encoding: .utf8)
+        let r = try runCLI(["design", "statespace", tf, "-o", model, "--json"])
+        expectExit(r, 0)
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout)) as? [String: Any]
+        let lanes = json?["lanes"] as? [[String: Any]]
+        #expect(lanes?.count == 1, "\(String(decoding: r.stdout, as: UTF8.self))")
+        #expect(abs((json?["max_abs_pole"] as? Double ?? 0) - 0.9) < 1e-12)
+        let x = testSignal(4000)
+        try writeWAV(input, x)
+        expectExit(try runCLI(["run", "-q", model, input, out]), 0)
+        let e = relErr(try readWAV(out).samples, lfilter(b, a, x.map(Double.init)))
+        #expect(e <= 1e-5, "max|Δ|/max|y| = \(e)")
+    }
+
+    @Test("the shipped designed models are what their design commands write", arguments: [
+        ("models/butter8-lowpass-1k.safetensors", ["butterworth", "lowpass", "--order", "8", "--cutoff", "1000", "--rate", "16000"]),
+        ("models/cheby1-bandpass-300-3400.safetensors",
+         ["chebyshev1", "bandpass", "--order", "4", "--cutoff", "300", "--cutoff2", "3400", "--ripple", "1", "--rate", "16000"]),
+    ])
+    func shippedModels(_ path: String, _ args: [String]) throws {
+        let dir = TempDir()
+        let out = dir.file("m.safetensors")
+        expectExit(try runCLI(["design"] + args + ["-q", "-o", out]), 0)
+        // Same architecture and tensors; values to 1e-6 relative, not bit for bit: another libm or
+        // CPU may round the last bit of a double differently.
+        let shipped = try ModelFile.parse([UInt8](try Data(contentsOf: packageRoot.appendingPathComponent(path))))
+        let made = try ModelFile.parse([UInt8](try Data(contentsOf: URL(fileURLWithPath: out))))
+        #expect(made.spec == shipped.spec)
+        #expect(Set(made.tensors.keys) == Set(shipped.tensors.keys))
+        for (name, t) in shipped.tensors {
+            let m = try #require(made.tensors[name])
+            #expect(m.shape == t.shape, "\(name)")
+            let worst = zip(m.values, t.values).map { abs($0 - $1) / max(abs($1), 1e-30) }.max() ?? 0
+            #expect(worst <= 1e-6, "\(path) \(name) differs by \(worst) from `ssm-stream design \(args.joined(separator: " "))`")
+        }
+    }
+
+    @Test("--help shows working examples")
+    func help() throws {
+        let r = try runCLI(["design", "--help"])
+        expectExit(r, 0)
+        let text = String(decoding: r.stdout, as: UTF8.self)
+        #expect(text.contains("ssm-stream design butterworth lowpass --order 8 --cutoff 1000 \\\n      --rate 16000 -o lp.safetensors"), "\(text)")
+        #expect(text.contains("ssm-stream design statespace"))
+    }
+
+    @Test("the --help examples work")
+    func helpExamples() throws {
+        let dir = TempDir()
+        let tf = dir.file("tf.json")
+        try #"{"num": [0.2, 0.2], "den": [1, -0.6]}"#.write(toFile: tf, atomically: true, encoding: .utf8)
+        let runs: [[String]] = [
+            ["butterworth", "lowpass", "--order", "8", "--cutoff", "1000", "--rate", "16000", "-o", dir.file("lp.safetensors")],
+            ["chebyshev1", "bandpass", "--order", "4", "--cutoff", "300", "--cutoff2", "3400", "--ripple", "1", "--rate", "16000", "-o", dir.file("bp.safetensors")],
+            ["butterworth", "highpass", "--order", "2", "--cutoff", "80", "--rate", "48000", "-o", dir.file("hp.safetensors"), "--json"],
+            ["statespace", tf, "--rate", "16000", "-o", dir.file("tf.safetensors")],
+        ]
+        for args in runs { expectExit(try runCLI(["design"] + args), 0) }
+        let y = dir.file("y.wav"), x = dir.file("x.wav")
+        try writeWAV(x, testSignal(1000))
+        expectExit(try runCLI(["run", "-q", dir.file("lp.safetensors"), x, y]), 0)
+    }
+
+    static let refusals: [(args: [String], code: Int32, words: String)] = [
+        (["butterworth", "lowpass", "--order", "0", "--cutoff", "1000", "--rate", "16000"], 64, "order 0 is out of range 1…32"),
+        (["butterworth", "lowpass", "--order", "33", "--cutoff", "1000", "--rate", "16000"], 64, "order 33 is out of range"),
+        (["butterworth", "lowpass", "--order", "4", "--cutoff", "8000", "--rate", "16000"], 64, "Nyquist frequency 8000 Hz"),
+        (["butterworth", "highpass", "--order", "4", "--cutoff", "0", "--rate", "16000"], 64, "strictly between 0"),
+        (["butterworth", "lowpass", "--order", "4", "--cutoff=-100", "--rate", "16000"], 64, "strictly between 0"),
+        (["butterworth", "bandpass", "--order", "4", "--cutoff", "1000", "--rate", "16000"], 64, "needs --cutoff2"),
+        (["butterworth", "bandstop", "--order", "4", "--cutoff", "1000", "--cutoff2", "1000", "--rate", "16000"], 64, "must be above cutoff"),
+        (["butterworth", "bandpass", "--order", "4", "--cutoff", "1000", "--cutoff2", "9000", "--rate", "16000"], 64, "cutoff2 9000 Hz"),
+        (["butterworth", "lowpass", "--order", "4", "--cutoff", "1000", "--cutoff2", "2000", "--rate", "16000"], 64, "bandpass and bandstop designs only"),
+        (["chebyshev1", "lowpass", "--order", "4", "--cutoff", "1000", "--rate", "16000"], 64, "needs --ripple"),
+        (["butterworth", "lowpass", "--order", "4", "--cutoff", "1000", "--ripple", "1", "--rate", "16000"], 64, "chebyshev1 designs only"),
+        (["elliptic", "lowpass", "--order", "4", "--cutoff", "1000", "--rate", "16000"], 64, "unknown design 'elliptic'"),
+        (["butterworth", "notch", "--order", "4", "--cutoff", "1000", "--rate", "16000"], 64, "unknown band 'notch'"),
+        (["butterworth", "lowpass", "--cutoff", "1000", "--rate", "16000"], 64, "missing --order"),
+        (["butterworth", "lowpass", "--order", "4", "--cutoff", "1000"], 64, "missing --rate"),
+        (["butterworth", "lowpass", "--order", "32", "--cutoff", "20", "--rate", "48000"], 65, "cancels too much for float32"),
+    ]
+
+    @Test("refused designs: message and exit code", arguments: 0..<DesignTests.refusals.count)
+    func refusedDesign(_ i: Int) throws {
+        let c = Self.refusals[i]
+        let dir = TempDir()
+        let out = dir.file("m.safetensors")
+        let r = try runCLI(["design"] + c.args + ["-o", out])
+        expectExit(r, c.code)
+        #expect(r.stderr.contains(c.words), "\(c.args): \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out), "a refused design left a file behind")
+    }
+
+    static let badFiles: [(json: String?, extra: [String], code: Int32, words: String)] = [
+        (nil, [], 66, "cannot open"),
+        (#"{"a": [[0.5, 1], [0, 0.5]], "b": [[0], [1]], "c": [[1, 0]], "rate": 16000}"#, [], 65, "not diagonalizable"),
+        (#"{"a": [[1.2]], "b": [[1]], "c": [[1]], "rate": 16000}"#, [], 65, "unstable: pole 1.2 has |p| = 1.2 ≥ 1"),
+        (#"{"num": [1], "den": [1, -1, 0.25], "rate": 16000}"#, [], 65, "repeated pole 0.5"),
+        (#"{"num": [1, 2, 3, 4], "den": [1, -0.5], "rate": 16000}"#, [], 65, "FIR part"),
+        (#"{"num": [1], "den": [1, -0.5], "rate": 16000"#, [], 65, "bad system JSON"),
+        (#"{"num": [1], "den": [1, -0.5], "rate": 16000, "gain": 2}"#, [], 65, "unknown key 'gain'"),
+        (#"{"a": [[0.5, 0.1]], "b": [[1]], "c": [[1]], "rate": 16000}"#, [], 65, "\"a\" must be square"),
+        (#"{"num": [1], "den": [1, -0.5]}"#, [], 64, "no sample rate"),
+        (#"{"num": [1], "den": [1, -0.5], "rate": 16000}"#, ["--order", "4"], 64, "--order is for butterworth and chebyshev1"),
+    ]
+
+    @Test("refused statespace files: message and exit code", arguments: 0..<DesignTests.badFiles.count)
+    func refusedFile(_ i: Int) throws {
+        let c = Self.badFiles[i]
+        let dir = TempDir()
+        let file = dir.file("system.json"), out = dir.file("m.safetensors")
+        if let json = c.json { try json.write(toFile: file, atomically: true, encoding: .utf8) }
+        let r = try runCLI(["design", "statespace", file, "-o", out] + c.extra)
+        expectExit(r, c.code)
+        #expect(r.stderr.contains(c.words), "\(c.json ?? "missing file"): \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    @Test("an output in a missing directory: exit 73")
+    func unwritable() throws {
+        let r = try runCLI(["design", "butterworth", "lowpass", "--order", "2", "--cutoff", "1000", "--rate", "16000",
+                            "-o", "/nonexistent-dir/m.safetensors"])
+        expectExit(r, 73)
+        #expect(r.stderr.contains("cannot write '/nonexistent-dir/m.safetensors'"), "\(r.stderr)")
+    }
+}
