@@ -2,6 +2,7 @@
 // upstream h3.py (projections, the shift SSM's FIR K_l = Σ_m B_m C_{m+l}, the diagonal SSM's kernel
 // from its discretized Ā and B̄ — dense bilinear solve for S4 — and direct causal convolutions), then
 // step == block == parallel == convolution mode, fixed state, model-file round trip and refusals.
+// `H3_MEASURE=1 swift test --filter H3Tests` prints the measured errors the assertions check.
 
 import Foundation
 import Testing
@@ -17,6 +18,9 @@ private let h3Layers: [LayerSpec] = {
     return [h3(.s4d, H: 4, N: 8, d: 1), h3(.s4d, H: 4, N: 8, d: 2, .zoh), h3(.s4d, H: 6, N: 4, d: 3),
             h3(.s4, H: 4, N: 8, d: 1), h3(.s4, H: 4, N: 4, d: 2)]
 }()
+
+private let reporting = ProcessInfo.processInfo.environment["H3_MEASURE"] != nil
+private func report(_ s: @autoclosure () -> String) { if reporting { print("H3 " + s()) } }
 
 private func name(_ l: LayerSpec) -> String {
     "h3/\((l.inner ?? .s4d).rawValue)/d=\(l.headDim ?? 1)/H=\(l.dModel)/N=\(l.dState)\(l.discretization.map { "/" + $0.rawValue } ?? "")"
@@ -177,7 +181,7 @@ struct H3Tests {
         for (mode, y) in [("step", runSteps(m, u, length: L)), ("scan", runForward(m, u, length: L, mode: .scan)),
                           ("conv", runForward(m, u, length: L, mode: .convolution))] {
             let e = maxRelError(y, ref)
-            print("H3 \(name(l)) \(mode) vs float64 reference: max rel error \(e)")
+            report("\(name(l)) \(mode) vs float64 reference: max rel error \(e)")
             #expect(e <= tol, "\(name(l)): \(mode) vs float64 reference, max rel error \(e)")
         }
     }
@@ -195,7 +199,7 @@ struct H3Tests {
             let s = m.makeState(maxBlock: L)
             let y = runForward(m, u, length: L, mode: mode, state: s)
             let e = maxRelError(y, ref)
-            print("H3 \(name(l)) \(mode.rawValue) vs step: max rel error \(e)")
+            report("\(name(l)) \(mode.rawValue) vs step: max rel error \(e)")
             #expect(e <= 1e-5, "\(name(l)): \(mode) vs step, max rel error \(e)")
             if mode == .convolution {
                 #expect(s.snapshot.allSatisfy { $0 == 0 }, "convolution mode must leave the state untouched")

@@ -13,7 +13,9 @@ import RealModule
 ///     o[d₂·(H/d) + h] = Σ_{d₁} q[h·d + d₁] · y[h, d₁, d₂]            (H)   upstream's `mul_sum`, 'b d h l -> b (d h) l'
 ///     out = output_linear(o)                                         (H)
 ///
-/// With d = 1 (upstream's default) this is out = output_linear(q ⊙ SSM_diag(k̃ ⊙ v)).
+/// With d = 1 (upstream's default) this is out = output_linear(q ⊙ SSM_diag(k̃ ⊙ v)). For d > 1 the
+/// step computes exactly what upstream's (parallel) `forward` does; upstream's own `H3.step` only runs
+/// with d = 1 (its final rearrange expects a length axis that a single step does not have).
 ///
 /// **Shift SSM** (upstream `SSKernelShift`, per channel, state size N): A = the N×N shift matrix,
 /// B (N) (initialized to e₁), C (N): the state is the last N inputs, x_k = A x_{k−1} + B k_k, and the
@@ -52,8 +54,11 @@ public struct H3Layer: @unchecked Sendable {  // read-only weights after init
     let qkv: Linear
     let outputLinear: Linear
     let shift: CausalConv1D
-    /// The shift branch's FIR taps K_l (+ ssm_k_D at l = 0), (H, N), in Double (convolution mode).
-    public let shiftKernel: [[Double]]
+
+    /// The shift branch's FIR taps K_l (+ ssm_k_D at l = 0) as the step uses them, (H, N).
+    public var shiftKernel: [[Double]] {
+        (0..<dModel).map { h in (0..<N).map { l in Double(shift.w[(N - 1 - l) * dModel + h]) } }
+    }
 
     /// The inner families H3 runs around.
     public static let innerFamilies: [Family] = [.s4d, .s4]
@@ -136,7 +141,7 @@ public struct H3Layer: @unchecked Sendable {  // read-only weights after init
                                                b: replicate(s.b), c: replicate(s.c), d: replicate(s.d)), arena: arena))
         }
         let out = try Linear(r, prefix: p + "output_linear.", inputs: H, outputs: H, arena: arena)
-        return H3Layer(dModel: H, headDim: d, N: N, inner: inner, qkv: qkv, outputLinear: out, shift: shift, shiftKernel: taps)
+        return H3Layer(dModel: H, headDim: d, N: N, inner: inner, qkv: qkv, outputLinear: out, shift: shift)
     }
 
     /// Fresh parameters as upstream initializes them: the Linears as torch's default, shift B = e₁,
@@ -285,6 +290,7 @@ public struct H3Layer: @unchecked Sendable {  // read-only weights after init
         var QKV = [Float](repeating: 0, count: L * 3 * H)
         U.withUnsafeBufferPointer { u in QKV.withUnsafeMutableBufferPointer { qkv.apply(u.baseAddress!, $0.baseAddress!, length: L) } }
         let kIn = (0..<H).map { h in (0..<L).map { Double(QKV[$0 * 3 * H + H + h]) } }
+        let shiftKernel = self.shiftKernel
         let kernels = (0..<H).map { o in (0..<H).map { i in
             i == o ? (0..<L).map { $0 < N ? shiftKernel[o][$0] : 0 } : [Double]()
         } }
@@ -331,7 +337,7 @@ public struct H3Layer: @unchecked Sendable {  // read-only weights after init
         case .diagonal(let l): innerFinite = l.weightsAreFinite
         case .dplr(let l): innerFinite = l.weightsAreFinite
         }
-        return innerFinite && shiftKernel.allSatisfy { $0.allSatisfy { Float($0).isFinite } }
+        return innerFinite && UnsafeBufferPointer(start: shift.w, count: N * dModel).allSatisfy(\.isFinite)
     }
 
     /// Multiply-adds counted as 2 FLOPs, per sample: q/k/v and output projections, the N-tap shift,
