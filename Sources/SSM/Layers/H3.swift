@@ -7,9 +7,9 @@ import RealModule
 /// interactions, for u (H) per sample, H = d_model, d = head_dim, H/d heads:
 ///
 ///     q, k, v = q_proj(u), k_proj(u), v_proj(u)                     (H each, Linear with bias)
-///     k̃ = SSM_shift(k) + ssm_k_D ⊙ k                                (H)   Alg. 1 line 2
+///     k̃ = SSM_shift(k) + ssm_k_D ⊙ k                                (H)
 ///     kv[h, d₁, d₂] = k̃[h·d + d₁] · v[h·d + d₂]                     (H/d, d, d)
-///     y[h, d₁, d₂] = SSM_diag,h(kv[h, d₁, d₂]) + D[h] · kv[h, d₁, d₂]     Alg. 1 line 3, one SISO system per head
+///     y[h, d₁, d₂] = SSM_diag,h(kv[h, d₁, d₂]) + D[h] · kv[h, d₁, d₂]     one SISO system per head
 ///     o[d₂·(H/d) + h] = Σ_{d₁} q[h·d + d₁] · y[h, d₁, d₂]            (H)   upstream's `mul_sum`, 'b d h l -> b (d h) l'
 ///     out = output_linear(o)                                         (H)
 ///
@@ -18,10 +18,11 @@ import RealModule
 /// with d = 1 (its final rearrange expects a length axis that a single step does not have).
 ///
 /// **Shift SSM** (upstream `SSKernelShift`, per channel, state size N): A = the N×N shift matrix,
-/// B (N) (initialized to e₁), C (N): the state is the last N inputs, x_k = A x_{k−1} + B k_k, and the
-/// output y_k = C x_k is the causal FIR y_k = Σ_{l<N} K_l k_{k−l} with K_l = Σ_m B_m C_{m+l} (= C_l for
-/// B = e₁). It runs as a `CausalConv1D` of N taps with ssm_k_D folded into the tap on the current
-/// sample; its state is the conv history (N, H), the last N values of k.
+/// B (N) (initialized to e₁), C (N): x_k = A x_{k−1} + B k_k, y_k = C x_k is the causal FIR
+/// y_k = Σ_{l<N} K_l k_{k−l} with K_l = Σ_m B_m C_{m+l} (= C_l for B = e₁, when x_k is exactly the last
+/// N inputs). Whatever B, the output depends only on the last N inputs, so it runs as a `CausalConv1D`
+/// of N taps with ssm_k_D folded into the tap on the current sample; its state is the conv history
+/// (N, H), the last N values of k.
 ///
 /// **Diagonal SSM**: any per-channel (SISO) LTI family of the engine, `inner` in the layer spec:
 /// - `s4d` (default; upstream H3's `SSKernelDiag`): Λ = −exp(inv_A_real) + i·A_imag, Δ = exp(log_dt),
