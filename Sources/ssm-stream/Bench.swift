@@ -15,6 +15,7 @@ struct Bench: ParsableCommand {
         Examples:
           ssm-stream bench --family s5 --H 64 --P 64
           ssm-stream bench --family lru --H 256 --P 256 --block 256 --json
+          ssm-stream bench --family h3 --H 64 --P 64
         """)
 
     @Option(help: "Layer family: \(Family.allCases.map(\.rawValue).joined(separator: ", ")).")
@@ -40,7 +41,7 @@ struct Bench: ParsableCommand {
 
     func validate() throws {
         guard h >= 1, h <= 8192, p >= 1, p <= 8192 else { throw ValidationError("--H and --P must be in 1…8192") }
-        if family == .s4d && p % 2 != 0 { throw ValidationError("s4d needs an even --P (N)") }
+        if [.s4, .s4d, .h3].contains(family) && p % 2 != 0 { throw ValidationError("\(family.rawValue) needs an even --P (N)") }
         guard block >= 1, block <= 65536 else { throw ValidationError("--block must be in 1…65536") }
         guard seconds > 0, repeats >= 1 else { throw ValidationError("--seconds and --repeats must be positive") }
     }

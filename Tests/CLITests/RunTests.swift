@@ -414,4 +414,18 @@ struct BenchCLITests {
         #expect(obj["family"] as? String == "lru")
         #expect((obj["H"] as? NSNumber)?.intValue == 8 && (obj["P"] as? NSNumber)?.intValue == 8)
     }
+
+    @Test("bench --family h3 times the H3 layer; an odd --P (N) is refused for h3")
+    func h3() throws {
+        let r = try runCLI(["bench", "--family", "h3", "--H", "8", "--P", "8", "--seconds", "0.01", "--repeats", "1", "--json"])
+        expectExit(r, 0)
+        let text = String(decoding: r.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], "not a JSON object: \(text)")
+        #expect(obj["family"] as? String == "h3")
+        #expect(((obj["step_ns_per_sample"] as? NSNumber)?.doubleValue ?? 0) > 0)
+        #expect(((obj["flops_per_sample"] as? NSNumber)?.intValue ?? 0) > 0)
+        let odd = try runCLI(["bench", "--family", "h3", "--H", "8", "--P", "7", "--seconds", "0.01", "--repeats", "1"])
+        expectExit(odd, 64)
+        #expect(odd.stderr.contains("h3 needs an even --P"), "stderr: \(odd.stderr)")
+    }
 }

@@ -28,6 +28,9 @@ private func stateFloats(_ l: LayerSpec) -> Int {
         return (l.dConv ?? 4) * E + E * l.dState
     case .rglru: return l.dModel + 1                             // W real lanes + segment flag
     case .hawk: return (l.convWidth ?? 4) * l.dState + l.dState + 1
+    case .h3:                                                    // shift history N·H + (H/d)·d²·N/2 complex lanes
+        let d = l.headDim ?? 1
+        return l.dState * l.dModel + 2 * (l.dModel / d) * d * d * l.dState / 2
     }
 }
 
@@ -67,11 +70,11 @@ struct ModelTests {
         #expect(bits(runSteps(m, u, length: 50, state: s)) == bits(runSteps(m, u, length: 50)))
     }
 
-    @Test("stateBytes of single layers: S4/S4D H·N/2, S5 P, LRU N complex lanes; Mamba, RG-LRU, Hawk as documented", arguments: [
+    @Test("stateBytes of single layers: S4/S4D H·N/2, S5 P, LRU N complex lanes; Mamba, RG-LRU, Hawk, H3 as documented", arguments: [
         LayerSpec(family: .s4d, dModel: 3, dState: 10), LayerSpec(family: .s5, dModel: 5, dState: 7),
         LayerSpec(family: .lru, dModel: 2, dState: 13), LayerSpec(family: .s4, dModel: 3, dState: 8),
         LayerSpec(family: .mamba, dModel: 4, dState: 6), LayerSpec(family: .rglru, dModel: 6, dState: 6),
-        LayerSpec(family: .hawk, dModel: 4, dState: 8),
+        LayerSpec(family: .hawk, dModel: 4, dState: 8), LayerSpec(family: .h3, dModel: 4, dState: 6),
     ])
     func singleLayerStateSize(_ layer: LayerSpec) throws {
         let (m, _) = try makeModel(layerOnlySpec(layer), seed: 1)

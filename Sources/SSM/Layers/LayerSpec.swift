@@ -1,6 +1,6 @@
 /// The families of sequence layer ssm-stream runs.
 public enum Family: String, Codable, Sendable, CaseIterable {
-    case s4, s4d, s5, lru, mamba, rglru, hawk
+    case s4, s4d, s5, lru, mamba, rglru, hawk, h3
 
     public init(from decoder: Decoder) throws {
         let name = try decoder.singleValueContainer().decode(String.self)
@@ -19,9 +19,10 @@ public struct LayerSpec: Codable, Sendable, Equatable {
     /// H: input and output channels.
     public var dModel: Int
     /// S4, S4D: N (the stored complex axis holds N/2). S5: P after conjugate-symmetric halving.
-    /// LRU: N. Mamba: N per channel. RG-LRU: its width (= d_model). Hawk: lru_width.
+    /// LRU: N. Mamba: N per channel. RG-LRU: its width (= d_model). Hawk: lru_width. H3: N (shift taps;
+    /// N/2 complex lanes per diagonal channel).
     public var dState: Int
-    /// S4D, S5 (default zoh). The LRU is parametrized directly in discrete time.
+    /// S4D, S5 (default zoh); H3's S4D branch (default bilinear). The LRU is parametrized directly in discrete time.
     public var discretization: Discretization?
     /// Initialization used by `ssm-stream` when it creates a model (not needed to load one):
     /// S4D: legs | lin | inv | real; S5: legs; LRU: ring.
@@ -46,6 +47,9 @@ public struct LayerSpec: Codable, Sendable, Equatable {
     /// RG-LRU / Hawk: gate blocks (default 1); Hawk: conv taps (default 4).
     public var heads: Int?
     public var convWidth: Int?
+    /// H3: the diagonal branch's family, s4d (default) or s4; the heads' width d (default 1, must divide d_model).
+    public var inner: Family?
+    public var headDim: Int?
 
     public init(family: Family, dModel: Int, dState: Int, discretization: Discretization? = nil,
                 initialization: String? = nil) {
@@ -59,5 +63,6 @@ public struct LayerSpec: Codable, Sendable, Equatable {
         case rMin = "r_min", rMax = "r_max", maxPhase = "max_phase"
         case expand, dConv = "d_conv", dtRank = "dt_rank"
         case heads = "num_heads", convWidth = "conv1d_temporal_width"
+        case inner, headDim = "head_dim"
     }
 }

@@ -11,7 +11,8 @@ public final class LayerBench: @unchecked Sendable {
     public let output: UnsafeMutablePointer<Float>  // (block, H)
     private let arena = Arena()
 
-    /// `family` with H channels and state size P (S4D: N = P), blocks of `block` samples.
+    /// `family` with H channels and state size P (S4D: N = P; H3: N = P shift taps and an S4D-Lin
+    /// branch of P/2 complex lanes per channel, head_dim 1), blocks of `block` samples.
     public init(family: Family, H: Int, P: Int, block: Int = 256, seed: UInt64 = 1) throws(ModelError) {
         var layer = LayerSpec(family: family, dModel: H, dState: P)
         if family == .s4d { layer.initialization = "lin" }

@@ -11,6 +11,8 @@ public enum SequenceLayer: Sendable {
     case rglru(RGLRU)
     /// Hawk/Griffin recurrent block around the RG-LRU.
     case hawk(HawkBlock)
+    /// H3: shift SSM and an S4D or S4 diagonal SSM with multiplicative interactions.
+    case h3(H3Layer)
 
     /// Builds the layer from its tensors (named as upstream, under `prefix`).
     public static func load(_ spec: LayerSpec, _ r: TensorReader, prefix: String, arena: Arena) throws(ModelError) -> SequenceLayer {
@@ -31,6 +33,7 @@ public enum SequenceLayer: Sendable {
             }
             return .rglru(try RGLRU.load(spec, r, prefix: prefix, width: spec.dModel, arena: arena))
         case .hawk: return .hawk(try HawkBlock.load(spec, r, prefix: prefix, arena: arena))
+        case .h3: return .h3(try H3Layer.load(spec, r, prefix: prefix, arena: arena))
         }
     }
 
@@ -44,6 +47,7 @@ public enum SequenceLayer: Sendable {
         case .mamba: return MambaMixer.initialize(spec, rng: &rng)
         case .rglru: return RGLRU.initialize(spec, width: spec.dModel, rng: &rng)
         case .hawk: return HawkBlock.initialize(spec, rng: &rng)
+        case .h3: return try H3Layer.initialize(spec, rng: &rng)
         }
     }
 
@@ -54,6 +58,7 @@ public enum SequenceLayer: Sendable {
         case .mamba(let l): l.stateCount
         case .rglru(let l): l.stateCount
         case .hawk(let l): l.stateCount
+        case .h3(let l): l.stateCount
         }
     }
 
@@ -64,6 +69,7 @@ public enum SequenceLayer: Sendable {
         case .mamba(let l): l.scratchCount
         case .rglru(let l): l.scratchCount
         case .hawk(let l): l.scratchCount
+        case .h3(let l): l.scratchCount
         }
     }
 
@@ -75,6 +81,7 @@ public enum SequenceLayer: Sendable {
         case .mamba(let l): l.blockScratchCount(L)
         case .rglru(let l): l.blockScratchCount(L)
         case .hawk(let l): l.blockScratchCount(L)
+        case .h3(let l): l.blockScratchCount(L)
         }
     }
 
@@ -85,6 +92,7 @@ public enum SequenceLayer: Sendable {
         case .mamba(let l): l.flopsPerSample
         case .rglru(let l): l.flopsPerSample
         case .hawk(let l): l.flopsPerSample
+        case .h3(let l): l.flopsPerSample
         }
     }
 
@@ -95,6 +103,7 @@ public enum SequenceLayer: Sendable {
     public var eigenvalueMagnitudes: [Double] {
         switch self {
         case .diagonal(let l): l.eigenvalueMagnitudes
+        case .h3(let l): l.eigenvalueMagnitudes
         case .dplr, .mamba, .rglru, .hawk: []
         }
     }
@@ -103,6 +112,7 @@ public enum SequenceLayer: Sendable {
         switch self {
         case .diagonal(let l): l.weightsAreFinite
         case .dplr(let l): l.weightsAreFinite
+        case .h3(let l): l.weightsAreFinite
         case .mamba, .rglru, .hawk: true   // every tensor was checked finite when taken
         }
     }
@@ -115,10 +125,11 @@ public enum SequenceLayer: Sendable {
         case .mamba(let l): l.step(u, y, state: state, scratch: scratch)
         case .rglru(let l): l.step(u, y, state: state, scratch: scratch)
         case .hawk(let l): l.step(u, y, state: state, scratch: scratch)
+        case .h3(let l): l.step(u, y, state: state, scratch: scratch)
         }
     }
 
-    /// A block. `.convolution` applies to the time-invariant families (S4, S4D, S5, LRU); the
+    /// A block. `.convolution` applies to the time-invariant families (S4, S4D, S5, LRU, H3); the
     /// selective ones have no fixed kernel and run their scan.
     public func forward(_ U: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int,
                         state: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, mode: ForwardMode) {
@@ -141,13 +152,20 @@ public enum SequenceLayer: Sendable {
         case .mamba(let l): l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)
         case .rglru(let l): l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)
         case .hawk(let l): l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)
+        case .h3(let l):
+            if mode == .convolution {
+                let y = l.convolve(Array(UnsafeBufferPointer(start: U, count: L * l.dModel)), length: L)
+                Y.update(from: y, count: L * l.dModel)
+            } else {
+                l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)
+            }
         }
     }
 
     /// Whether the layer has a convolution mode (time-invariant).
     public var hasConvolutionMode: Bool {
         switch self {
-        case .diagonal, .dplr: true
+        case .diagonal, .dplr, .h3: true
         case .mamba, .rglru, .hawk: false
         }
     }
