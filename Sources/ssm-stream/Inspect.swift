@@ -80,7 +80,12 @@ struct Report {
         layers = m.blocks.enumerated().map { i, b in
             let mags = b.layer.eigenvalueMagnitudes
             let fixed: Bool
-            switch b.layer { case .diagonal: fixed = true; default: fixed = false }
+            // The diagonal LTI layers, and H3 around an S4D branch (its shift branch is an FIR: λ = 0).
+            switch b.layer {
+            case .diagonal: fixed = true
+            case .h3: fixed = (b.spec.layer.inner ?? .s4d) == .s4d && !mags.isEmpty
+            default: fixed = false
+            }
             return Layer(index: i, spec: b.spec, parameters: count("layers.\(i)."), flops: b.flopsPerSample,
                          stateBytes: b.layer.stateCount * MemoryLayout<Float>.stride, magnitudes: fixed ? mags : nil)
         }
@@ -102,6 +107,7 @@ struct Report {
         case .mamba: parts += ["N=\(s.dState)", "E=\((s.expand ?? 2) * s.dModel)", "d_conv=\(s.dConv ?? 4)"]
         case .rglru: parts.append("heads=\(s.heads ?? 1)")
         case .hawk: parts += ["lru_width=\(s.dState)", "conv=\(s.convWidth ?? 4)"]
+        case .h3: parts += ["N=\(s.dState)", "inner=\((s.inner ?? .s4d).rawValue)", "head_dim=\(s.headDim ?? 1)"]
         }
         if let d = s.discretization { parts.append(d.rawValue) }
         return "\(s.family.rawValue)(\(parts.joined(separator: ", ")))"
@@ -120,7 +126,7 @@ struct Report {
             out += "           \(l.parameters) parameters, \(l.flops) FLOP/sample, state \(l.stateBytes) bytes"
             if let m = l.magnitudes, let lo = m.min(), let hi = m.max() {
                 out += ", |λ(Ā)| \(fixed(lo, 4))…\(fixed(hi, 6)), slowest τ \(fixed(timeConstant(hi) * 1000, 3)) ms"
-            } else if l.spec.layer.family == .s4 {
+            } else if l.spec.layer.family == .s4 || l.spec.layer.family == .h3 {
                 out += ", Ā diagonal plus rank one (stable by construction: Re Λ < 0, bilinear)"
             } else {
                 out += ", Ā input-dependent (0 < a_t < 1 by construction)"
