@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-deps.sh
 swift build --build-tests
+# The allocation tests count the heap allocations of the release binary users run.
+swift build -c release --product ssm-stream
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

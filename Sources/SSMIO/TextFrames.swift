@@ -19,8 +19,10 @@ public final class TextReader {
     public let commaSeparated: Bool
     private let file: UnsafeMutablePointer<FILE>
     private let ownsFile: Bool
-    private var line: UnsafeMutablePointer<CChar>? = nil
-    private var lineCapacity = 0
+    /// getline's buffer, allocated once large enough for any sane line (getline grows it for longer
+    /// ones), so reading allocates nothing per line.
+    private var line: UnsafeMutablePointer<CChar>? = malloc(4096)?.assumingMemoryBound(to: CChar.self)
+    private var lineCapacity = 4096
     private(set) public var lineNumber = 0
     /// The first data line, parsed while opening (to learn the channel count).
     private var pending: [Float]

@@ -122,11 +122,15 @@ enum Stdin {
 
 /// Runs ssm-stream with `args` in the package root. stdout and stderr are pipes read to EOF;
 /// stdin is /dev/null, a pipe fed with bytes, or a file. The child is sent SIGTERM after `timeout` s.
-func runCLI(_ args: [String], stdin: Stdin = .null, stdoutFile: String? = nil, timeout: Double = 60) throws -> CLIResult {
-    try requireCLI()
+func runCLI(_ args: [String], stdin: Stdin = .null, stdoutFile: String? = nil, timeout: Double = 60,
+            environment: [String: String] = [:], executable: URL = cliURL) throws -> CLIResult {
+    if executable == cliURL { try requireCLI() }
     let p = Process()
-    p.executableURL = cliURL
+    p.executableURL = executable
     p.arguments = args
+    if !environment.isEmpty {
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     p.currentDirectoryURL = packageRoot
     let outPipe = Pipe(), errPipe = Pipe()
     var outFile: FileHandle?
