@@ -66,8 +66,11 @@ public enum RawEncoding: String, CaseIterable, Sendable {
 public final class AudioReader {
     public let format: AudioFormat
     public let path: String
-    /// Frames in the file, when known (not for pipes).
+    /// Frames in the file, when known (for a pipe: what the header announces, if it does).
     public let frameCount: Int?
+    /// What libsndfile noticed about a header that promises more data than the file holds (a
+    /// truncated file), e.g. "data chunk of 64000 bytes, the file holds 29956"; nil if nothing.
+    public let truncation: String?
     private let file: OpaquePointer
 
     /// Opens a file or stream whose header says what it holds.
@@ -106,7 +109,44 @@ public final class AudioReader {
         }
         file = f
         format = AudioFormat(sampleRate: Int(info.samplerate), channels: Int(info.channels), format: info.format)
-        frameCount = info.frames > 0 && info.frames < Int64.max / 2 ? Int(info.frames) : nil
+        var frames = info.frames > 0 && info.frames < Int64.max / 2 ? Int(info.frames) : nil
+        // A streamed header (arecord, sox, ssm-stream to a pipe) says "unknown length" with a data
+        // size of 0xFFFFFFFF, which libsndfile turns into ~4 GiB worth of frames: not a length.
+        if path == "-", let n = frames, let b = Self.bytesPerSample(info.format), n * b * Int(info.channels) >= 1 << 31 {
+            frames = nil
+        }
+        frameCount = frames
+        truncation = Self.truncation(f)
+    }
+
+    /// Bytes per sample of the uncompressed encodings (nil for compressed ones).
+    private static func bytesPerSample(_ format: Int32) -> Int? {
+        switch format & Int32(SF_FORMAT_SUBMASK) {
+        case Int32(SF_FORMAT_PCM_S8), Int32(SF_FORMAT_PCM_U8), Int32(SF_FORMAT_ULAW), Int32(SF_FORMAT_ALAW): 1
+        case Int32(SF_FORMAT_PCM_16): 2
+        case Int32(SF_FORMAT_PCM_24): 3
+        case Int32(SF_FORMAT_PCM_32), Int32(SF_FORMAT_FLOAT): 4
+        case Int32(SF_FORMAT_DOUBLE): 8
+        default: nil
+        }
+    }
+
+    /// libsndfile reads a truncated WAV/AIFF/CAF… file up to its end without an error, but its
+    /// parse log says "data : 64000 (should be 29956)" for the audio chunk: find that line.
+    private static func truncation(_ f: OpaquePointer) -> String? {
+        var log = [CChar](repeating: 0, count: 8192)
+        let n = sf_command(f, Int32(SFC_GET_LOG_INFO), &log, Int32(log.count))
+        guard n > 0 else { return nil }
+        let text = String(decoding: log.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        for line in text.split(separator: "\n") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == ":" || $0 == "(" || $0 == ")" })
+            // ["data", "64000", "should", "be", "29956"]
+            guard fields.count >= 5, ["data", "SSND", "sdta"].contains(String(fields[0])),
+                  fields[2] == "should", fields[3] == "be",
+                  let declared = Int(fields[1]), let actual = Int(fields[4]), declared > actual else { continue }
+            return "its \(fields[0]) chunk announces \(declared) bytes, the file holds \(actual)"
+        }
+        return nil
     }
 
     /// Reads up to `frames` frames into `buffer` (frames × channels floats). Returns the number read;
@@ -114,7 +154,13 @@ public final class AudioReader {
     public func read(into buffer: UnsafeMutablePointer<Float>, frames: Int) throws(IOError) -> Int {
         let n = sf_readf_float(file, buffer, sf_count_t(frames))
         if n < 0 || (n == 0 && sf_error(file) != 0) {
-            throw IOError(.ioError, "input '\(path)': read failed (\(String(cString: sf_strerror(file))))")
+            // A system error (EIO, a vanished device) is an I/O failure; anything else is the
+            // data: a corrupt or truncated stream (e.g. "flac decoder lost sync").
+            let name = path == "-" ? "stdin" : path
+            if sf_error(file) == Int32(SF_ERR_SYSTEM) {
+                throw IOError(.ioError, "input '\(name)': read failed (\(String(cString: sf_strerror(file))))")
+            }
+            throw IOError(.dataError, "input '\(name)': corrupt or truncated (\(String(cString: sf_strerror(file)).trimmingPrefix("Error : ")))")
         }
         return Int(n)
     }

@@ -27,6 +27,15 @@ public enum FrameSource {
         case .text(let r): try r.read(into: buffer, frames: frames)
         }
     }
+
+    /// After the input ended with `framesRead` frames: why it is shorter than its header says (a
+    /// truncated file or stream), or nil.
+    public func truncation(framesRead: Int) -> String? {
+        guard case .audio(let r) = self else { return nil }
+        if let t = r.truncation { return t }
+        if let n = r.frameCount, framesRead < n { return "its header announces \(n) frames, it ended after \(framesRead)" }
+        return nil
+    }
 }
 
 /// Where frames go: anything libsndfile writes, or text lines.

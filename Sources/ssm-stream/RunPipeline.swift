@@ -151,6 +151,10 @@ final class RunPipeline {
             }
             if let r = inResampler { try r.process(readBuf, frames: 0, end: true) { (y, k) throws(IOError) in try self.consume(y, frames: k) } }
             try finish()
+            if let why = source.truncation(framesRead: framesRead) {
+                let name = cmd.input == "-" ? "stdin" : cmd.input
+                throw IOError(.dataError, "input '\(name)' is truncated (\(why)); the \(framesRead) frames it holds were processed and written")
+            }
         } catch {
             progress?.clear()
             try? finish()

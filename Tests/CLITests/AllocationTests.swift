@@ -108,7 +108,10 @@ struct AllocationTests {
             let nShort = try allocations(a, shim: shim, dir: dir, stdin: inA)
             let nLong = try allocations(b, shim: shim, dir: dir, stdin: inB)
             #expect(nShort > 100, "\(name): the shim counted \(nShort) allocations; is it loaded?")
-            #expect(nLong <= nShort, "\(name): \(nLong - nShort) more allocations for 10× the input (short \(nShort), long \(nLong))")
+            // The long input has 281 more blocks of 256 frames (72 000 more frames): one allocation per
+            // block would add ≥ 281. Start-up allocations vary by a run or two between identical runs
+            // (the Swift runtime's and OpenBLAS's threads race the exit), hence the slack of 8.
+            #expect(nLong <= nShort + 8, "\(name): \(nLong - nShort) more allocations for 10× the input (short \(nShort), long \(nLong))")
         }
     }
 }

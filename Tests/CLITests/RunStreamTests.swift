@@ -205,6 +205,36 @@ struct RunStreamTests {
         #expect(y.samples.count == 1000, "frames before the NaN: \(y.samples.count)")
     }
 
+    @Test("truncated WAV (file and pipe) and FLAC: exit 65 naming the truncation, the frames present processed and written")
+    func truncated() throws {
+        let dir = TempDir()
+        let full = dir.file("full.wav")
+        expectExit(try runCLI(["run", "-q", modelPath, noisyTonePath, full]), 0)
+        let ref = try readWAV(full).samples
+        let wav = try [UInt8](Data(contentsOf: URL(fileURLWithPath: noisyTonePath)))
+        let cut = Array(wav[..<30000])           // 44-byte header + 14978 frames (and a half)
+        let cutPath = dir.file("cut.wav"), out = dir.file("out.wav")
+        try Data(cut).write(to: URL(fileURLWithPath: cutPath))
+        var r = try runCLI(["run", modelPath, cutPath, out])
+        expectExit(r, 65)
+        #expect(r.stderr.contains("truncated") && r.stderr.contains("14978 frames"), "\(r.stderr)")
+        let y = try readWAV(out).samples
+        #expect(y.count == 14978 && y == Array(ref[..<14978]))
+        r = try runCLI(["run", modelPath, "-", "-"], stdin: .bytes(cut))
+        expectExit(r, 65)
+        #expect(r.stderr.contains("announces 32000 frames"), "\(r.stderr)")
+        // FLAC: libFLAC loses sync where the file ends.
+        let flac = dir.file("full.flac"), flacOut = dir.file("out.flac")
+        expectExit(try runCLI(["run", "-q", "--format", "flac", "--encoding", "s16", modelPath, noisyTonePath, flac]), 0)
+        let fb = try [UInt8](Data(contentsOf: URL(fileURLWithPath: flac)))
+        try Data(fb[..<(fb.count / 2)]).write(to: URL(fileURLWithPath: flac))
+        r = try runCLI(["run", modelPath, flac, flacOut])
+        expectExit(r, 65)
+        #expect(r.stderr.contains("corrupt or truncated"), "\(r.stderr)")
+        let yf = try readWAV(flacOut).samples.count
+        #expect(yf > 0 && yf < 32000, "frames before the damage are written: \(yf)")
+    }
+
     @Test("event options on a filter model, --format on a classifier → 64")
     func misplacedOptions() throws {
         let dir = TempDir()
