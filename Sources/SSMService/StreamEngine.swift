@@ -21,9 +21,11 @@ public final class StreamEngine {
     private let states: [ModelState]
     private let gatherIn: UnsafeMutablePointer<Float>
     private let gatherOut: UnsafeMutablePointer<Float>
+    private let dIn: Int, dOut: Int
 
     public init(model: Model, groups: Int = 1, mode: Mode, maxFrames: Int) {
         self.model = model; self.groups = groups; self.mode = mode; self.maxFrames = maxFrames
+        dIn = model.spec.dInput; dOut = model.spec.dOutput
         states = (0..<groups).map { _ in model.makeState(maxBlock: maxFrames) }
         let split = groups > 1 && mode == .block
         gatherIn = .allocate(capacity: split ? maxFrames * model.spec.dInput : 1)
@@ -39,13 +41,16 @@ public final class StreamEngine {
 
     /// Pushes `frames` ≤ `maxFrames` frames through the model(s).
     public func process(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, frames: Int) {
-        let dIn = model.spec.dInput, dOut = model.spec.dOutput
+        let dIn = self.dIn, dOut = self.dOut
         let inStride = groups * dIn, outStride = groups * dOut
         switch mode {
         case .step:
-            for k in 0..<frames {
-                for g in 0..<groups {
-                    model.step(x + k * inStride + g * dIn, y + k * outStride + g * dOut, state: states[g])
+            let model = self.model
+            states.withUnsafeBufferPointer { states in
+                for k in 0..<frames {
+                    for g in 0..<states.count {
+                        model.step(x + k * inStride + g * dIn, y + k * outStride + g * dOut, state: states[g])
+                    }
                 }
             }
         case .block where groups == 1:

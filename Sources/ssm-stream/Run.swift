@@ -50,8 +50,8 @@ struct Run: ParsableCommand {
     @OptionGroup(title: "Output (filter models)") var outputOptions: OutputOptions
     @OptionGroup(title: "Events (classifier models)") var eventOptions: EventOptions
 
-    @Option(help: "step: one sample at a time (what the daemon does); block: the block scan (same results to float round-off, faster).")
-    var mode: StreamEngine.Mode = .step
+    @Option(help: "block: the block scan over each block read (streaming, constant memory, the fast path); step: one sample at a time through the per-sample path (same results to float round-off).")
+    var mode: StreamEngine.Mode = .block
 
     @Option(help: "Frames per block read, processed and written (latency in a pipe).")
     var block: Int = 256

@@ -85,8 +85,8 @@ struct AllocationTests {
         var cases: [(String, [String], [String], Stdin, Stdin)] = []
         let short = dir.file("short.wav"), long = dir.file("long.wav")
         try writeWAV(short, format: AudioFormat.wav16, signal(0.5)); try writeWAV(long, format: AudioFormat.wav16, signal(5))
-        cases.append(("WAV, step", ["run", "-q", Self.designed, short, dir.file("o1.wav")],
-                      ["run", "-q", Self.designed, long, dir.file("o2.wav")], .null, .null))
+        cases.append(("WAV, step", ["run", "-q", "--mode", "step", Self.designed, short, dir.file("o1.wav")],
+                      ["run", "-q", "--mode", "step", Self.designed, long, dir.file("o2.wav")], .null, .null))
         cases.append(("WAV, block", ["run", "-q", "--mode", "block", modelPath, short, dir.file("o3.wav")],
                       ["run", "-q", "--mode", "block", modelPath, long, dir.file("o4.wav")], .null, .null))
         let rawShort = try [UInt8](Data(contentsOf: URL(fileURLWithPath: short)))[44...]

@@ -3,6 +3,7 @@
 import Foundation
 import Testing
 import SSM
+import SSMIO
 
 func jsonObject(_ bytes: [UInt8]) throws -> [String: Any] {
     try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], "not a JSON object: \(String(decoding: bytes, as: UTF8.self))")
@@ -68,6 +69,37 @@ struct InspectInitTests {
         #expect(o["parameters"] as? Int == 2 * H + H + s5 + lru + 3 * H + 3)
         #expect(o["state_bytes"] as? Int == 4 * (2 * 4 + 2 * 6))
         #expect((o["step_ns_per_sample"] as? Double ?? 0) > 0 && (o["block_realtime_factor"] as? Double ?? 0) > 0)
+    }
+
+    @Test("every architecture in configs/architectures initializes, and the model streams the example file in step and block mode alike")
+    func shippedArchitectures() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: releaseCLI.path),
+                     "no release build at \(releaseCLI.path): run ./test.sh, or swift build -c release --product ssm-stream")
+        let dir = TempDir()
+        let input = dir.file("tone.wav")
+        try writeWAV(input, format: AudioFormat.wav16, Array(sine(440, seconds: 0.5)))
+        let archDir = packageRoot.appendingPathComponent("configs/architectures").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: archDir).filter { $0.hasSuffix(".json") }.sorted()
+        #expect(files.count >= 5)
+        for f in files {
+            let model = dir.file(f + ".safetensors")
+            expectExit(try runCLI(["init", "-q", archDir + "/" + f, "-o", model]), 0)
+            let o = try jsonObject(try runCLI(["inspect", "--json", model]).stdout)
+            let classify = o["task"] as? String == "classify"
+            let outs = classify ? ["-", "-"] : [dir.file("a.wav"), dir.file("b.wav")]
+            // The release binary (test.sh builds it): a debug build steps Mamba or Hawk at ~1 ms per sample.
+            let a = try runCLI(["run", "-q", "--mode", "step", model, input, outs[0]], executable: releaseCLI)
+            let b = try runCLI(["run", "-q", "--mode", "block", model, input, outs[1]], executable: releaseCLI)
+            expectExit(a, 0); expectExit(b, 0)
+            if classify {
+                #expect(a.stdout == b.stdout, "\(f): step and block events differ")
+            } else {
+                let ya = try readWAV(outs[0]).samples, yb = try readWAV(outs[1]).samples
+                #expect(ya.count == 8000 && yb.count == 8000)
+                let worst = zip(ya, yb).map { abs($0 - $1) }.max() ?? 0
+                #expect(worst <= 2 / 32768, "\(f): step and block differ by \(worst) on 16-bit output")
+            }
+        }
     }
 
     @Test("bad input: a non-model → 67 naming the file; a bad architecture → 65 naming the problem; unwritable output → 73")

@@ -33,7 +33,9 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
     public init(lambdaBar: [Complex<Double>], bBar: [[Complex<Double>]], c: [[Complex<Double>]],
                 outputScale s: Double, d: [Double], arena: Arena) {
         let P = lambdaBar.count, H = d.count
-        self.H = H; self.P = P; self.projection = .mimo
+        // One channel: B̄ (1, 2P) and C (2P, 1) are laid out exactly as the SISO vectors with n = P,
+        // and the SISO step fuses input, recurrence and output into one pass (designed filters).
+        self.H = H; self.P = P; self.projection = H == 1 ? .siso(statesPerChannel: P) : .mimo
         lambda = arena.copy(lambdaBar.map { Float($0.real) } + lambdaBar.map { Float($0.imaginary) })
         bw = arena.floats(H * 2 * P)
         for h in 0..<H {

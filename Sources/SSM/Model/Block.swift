@@ -1,8 +1,16 @@
 /// A sequence layer inside its scaffold (see `BlockSpec` for the equations and tensor names).
-public struct Block: Sendable {
+///
+/// A class, not a struct: `for b in blocks { b.step(…) }` then passes a reference, where a struct
+/// (its spec holds strings and optionals) would be copied — retains, releases and a memmove — on
+/// every sample. The scaffold's choices the hot paths read are kept as plain fields.
+public final class Block: Sendable {
     public let spec: BlockSpec
     public let H: Int
     public let layer: SequenceLayer
+    let prenorm: Bool
+    let residual: Bool
+    let activation: BlockSpec.Activation
+    let output: BlockSpec.Output
     let norm: Norm
     let out1: Linear?   // linear (H→H), glu (H→2H), mlp fc1 (H→E)
     let out2: Linear?   // mlp fc2 (E→H)
@@ -13,6 +21,7 @@ public struct Block: Sendable {
         self.spec = spec
         let H = spec.layer.dModel
         self.H = H
+        prenorm = spec.prenorm; residual = spec.residual; activation = spec.activation; output = spec.output
         self.stateOffset = stateOffset
         layer = try SequenceLayer.load(spec.layer, r, prefix: p + (spec.layerPrefix ?? "layer."), arena: arena)
         norm = try Norm(spec.norm, r, prefix: p + "norm.", H: H, eps: spec.normEps ?? 1e-5, arena: arena)
@@ -47,31 +56,34 @@ public struct Block: Sendable {
 
     /// One sample, in place on x (H). `w` holds the work vectors.
     func step(_ x: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>, _ w: StepWork) {
-        if spec.prenorm { norm.apply(x, w.t) } else { w.t.update(from: x, count: H) }
-        layer.step(w.t, w.y, state: state + stateOffset, scratch: w.s)
-        spec.activation.apply(w.y, H)
+        // The layer reads x itself unless a pre-norm writes a normalized copy (no copy per sample
+        // otherwise: at small H the calls, not the arithmetic, are the cost).
+        let u: UnsafePointer<Float>
+        if prenorm && norm.kind != .none { norm.apply(x, w.t); u = UnsafePointer(w.t) } else { u = UnsafePointer(x) }
+        layer.step(u, w.y, state: state + stateOffset, scratch: w.s)
+        activation.apply(w.y, H)
         let z: UnsafeMutablePointer<Float>
-        switch spec.output {
+        switch output {
         case .none: z = w.y
         case .linear: out1!.apply(w.y, w.z); z = w.z
         case .glu: out1!.apply(w.y, w.v); glu(w.v, w.z, H); z = w.z
         case .mlp:
             out1!.apply(w.y, w.v); BlockSpec.Activation.gelu.apply(w.v, out1!.outputs); out2!.apply(w.v, w.z); z = w.z
         }
-        if spec.residual { for i in 0..<H { x[i] += z[i] } } else { x.update(from: z, count: H) }
-        if !spec.prenorm { norm.apply(x, x) }
+        if residual { for i in 0..<H { x[i] += z[i] } } else { for i in 0..<H { x[i] = z[i] } }
+        if !prenorm && norm.kind != .none { norm.apply(x, x) }
     }
 
     /// L samples, in place on X (L, H): the same arithmetic as L steps, with the projections batched.
     func forward(_ X: UnsafeMutablePointer<Float>, length L: Int, state: UnsafeMutablePointer<Float>, _ w: BlockWork, mode: ForwardMode) {
         let n = L * H
         for k in 0..<L {
-            if spec.prenorm { norm.apply(X + k * H, w.t + k * H) } else { (w.t + k * H).update(from: X + k * H, count: H) }
+            if prenorm { norm.apply(X + k * H, w.t + k * H) } else { (w.t + k * H).update(from: X + k * H, count: H) }
         }
         layer.forward(w.t, w.y, length: L, state: state + stateOffset, scratch: w.s, mode: mode)
-        spec.activation.apply(w.y, n)
+        activation.apply(w.y, n)
         let z: UnsafeMutablePointer<Float>
-        switch spec.output {
+        switch output {
         case .none: z = w.y
         case .linear: out1!.apply(w.y, w.z, length: L); z = w.z
         case .glu:
@@ -82,8 +94,8 @@ public struct Block: Sendable {
             out1!.apply(w.y, w.v, length: L); BlockSpec.Activation.gelu.apply(w.v, L * out1!.outputs)
             out2!.apply(w.v, w.z, length: L); z = w.z
         }
-        if spec.residual { for i in 0..<n { X[i] += z[i] } } else { X.update(from: z, count: n) }
-        if !spec.prenorm { for k in 0..<L { norm.apply(X + k * H, X + k * H) } }
+        if residual { for i in 0..<n { X[i] += z[i] } } else { X.update(from: z, count: n) }
+        if !prenorm { for k in 0..<L { norm.apply(X + k * H, X + k * H) } }
     }
 
     public var parameterCount: Int {

@@ -11,6 +11,9 @@ public final class Model: @unchecked Sendable {
     let arena: Arena
     /// Floats of recurrent state for one stream.
     public let stateCount: Int
+    /// d_input, d_model, d_output as plain fields: the per-sample path reads these, not `spec` (a
+    /// struct with strings, which the optimizer copies out of the class).
+    let dIn: Int, dModel: Int, dOut: Int
 
     /// Builds the model from its architecture and tensors (names as in `ModelSpec`/`BlockSpec`).
     /// Refuses missing, misshapen, non-finite and unexpected tensors, inconsistent sizes and
@@ -33,6 +36,7 @@ public final class Model: @unchecked Sendable {
             throw ModelError("\(labels.count) labels for \(spec.dOutput) outputs")
         }
         self.spec = spec
+        dIn = spec.dInput; dModel = spec.dModel; dOut = spec.dOutput
         let r = TensorReader(tensors)
         let arena = Arena()
         self.arena = arena
@@ -80,10 +84,10 @@ public final class Model: @unchecked Sendable {
 
     /// One sample: x (d_input) → y (d_output). Allocates nothing.
     public func step(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, state: ModelState) {
-        let h = state.step.x
-        if let e = encoder { e.apply(x, h) } else { h.update(from: x, count: spec.dModel) }
-        for b in blocks { b.step(h, state: state.state, state.stepWork) }
-        if let d = decoder { d.apply(h, y) } else { y.update(from: h, count: spec.dModel) }
+        let h = state.step.x, H = dModel
+        if let e = encoder { e.apply(x, h) } else { for i in 0..<H { h[i] = x[i] } }
+        blocks.withUnsafeBufferPointer { for b in $0 { b.step(h, state: state.state, state.stepWork) } }
+        if let d = decoder { d.apply(h, y) } else { for i in 0..<H { y[i] = h[i] } }
     }
 
     /// L samples: X (L, d_input) → Y (L, d_output), in chunks of the state's `maxBlock`. Same
@@ -95,10 +99,10 @@ public final class Model: @unchecked Sendable {
         while start < L {
             let n = min(state.maxBlock, L - start)
             let h = state.block.x
-            let xin = X + start * spec.dInput, yout = Y + start * spec.dOutput
-            if let e = encoder { e.apply(xin, h, length: n) } else { h.update(from: xin, count: n * spec.dModel) }
+            let xin = X + start * dIn, yout = Y + start * dOut
+            if let e = encoder { e.apply(xin, h, length: n) } else { h.update(from: xin, count: n * dModel) }
             for b in blocks { b.forward(h, length: n, state: state.state, state.blockWork, mode: mode) }
-            if let d = decoder { d.apply(h, yout, length: n) } else { yout.update(from: h, count: n * spec.dModel) }
+            if let d = decoder { d.apply(h, yout, length: n) } else { yout.update(from: h, count: n * dModel) }
             start += n
         }
     }
