@@ -70,6 +70,27 @@ public struct HawkBlock: Sendable {
         linearOut.apply(hb, Y, length: L)
     }
 
+    /// The engine-layout weights (read-only views), for the C reference benchmarks: linear_x,
+    /// linear_y (d_model, W) and linear_out (W, d_model) transposed to (in, out) row-major, with their
+    /// biases; conv taps (taps, W) and bias (W); the RG-LRU's gate blocks (heads, W/heads, W/heads)
+    /// (inputs by outputs) and biases (W), and −8·softplus(a_param) (W).
+    public var weights: (linearX: UnsafePointer<Float>, linearXBias: UnsafePointer<Float>,
+                         linearY: UnsafePointer<Float>, linearYBias: UnsafePointer<Float>,
+                         linearOut: UnsafePointer<Float>, linearOutBias: UnsafePointer<Float>,
+                         conv: UnsafePointer<Float>, convBias: UnsafePointer<Float>,
+                         aGate: UnsafePointer<Float>, aGateBias: UnsafePointer<Float>,
+                         inputGate: UnsafePointer<Float>, inputGateBias: UnsafePointer<Float>,
+                         logDecay: UnsafePointer<Float>) {
+        (UnsafePointer(linearX.wt), UnsafePointer(linearX.bias), UnsafePointer(linearY.wt), UnsafePointer(linearY.bias),
+         UnsafePointer(linearOut.wt), UnsafePointer(linearOut.bias), UnsafePointer(conv.w), UnsafePointer(conv.b),
+         UnsafePointer(lru.aGateW), UnsafePointer(lru.aGateB), UnsafePointer(lru.inGateW), UnsafePointer(lru.inGateB),
+         UnsafePointer(lru.logDecay))
+    }
+
+    /// Conv taps and RG-LRU gate heads.
+    public var taps: Int { conv.taps }
+    public var heads: Int { lru.heads }
+
     public var flopsPerSample: Int {
         2 * (linearX.parameterCount + linearY.parameterCount + linearOut.parameterCount) + 2 * conv.taps * width
             + lru.flopsPerSample + 10 * width
