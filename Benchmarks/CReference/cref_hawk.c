@@ -3,8 +3,8 @@
  * (see include/cref.h).
  *
  * The arithmetic of Sources/SSM/Layers/Hawk.swift + RGLRU.swift, operation for operation
- * (same weight layout, the same polynomial exp for the gates, libm tanhf for GELU-tanh as
- * Swift's Float.tanh, fmaf where Swift fuses), as plain loops over contiguous lanes that
+ * (same weight layout, the same polynomial exp for the gates and for GELU-tanh, written as
+ * v·σ(2t) like VectorMath.geluTanh, fmaf where Swift fuses), as plain loops over contiguous lanes that
  * gcc/clang -O3 -march=native vectorize.
  */
 #include "cref.h"
@@ -35,12 +35,12 @@ void cref_hawk_step(const cref_hawk *m, float *state, float *scratch,
     float *__restrict__ hist = state, *__restrict__ h = state + (size_t)T * W;
     float *flag = h + W;
 
-    /* y branch: GELU-tanh(linear_y(x)) */
+    /* y branch: GELU-tanh(linear_y(x)) = v·σ(2t), t = √(2/π)(v + 0.044715 v³) (= 0.5 v (1 + tanh t)) */
     for (int j = 0; j < W; j++) yb[j] = m->y_b[j];
     vec_mat_acc(H, W, x, m->y_w, yb);
     for (int j = 0; j < W; j++) {
-        const float v = yb[j];
-        yb[j] = 0.5f * v * (1.0f + tanhf(0.79788456080286536f * (v + 0.044715f * v * v * v)));
+        const float v = yb[j], t = 0.79788456080286536f * (v + 0.044715f * v * v * v);
+        yb[j] = v * sigmoid_ps(t + t);
     }
 
     /* x branch: linear_x, conv1d (history in the state) */

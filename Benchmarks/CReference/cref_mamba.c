@@ -60,8 +60,10 @@ void cref_mamba_step(const cref_mamba *m, float *state, float *scratch,
         for (int n = N8; n < N; n++) s += C[n] * he[n];
         ys[e] = s + m->D[e] * xz[e];
     }
-    /* · SiLU(z): scalar libm expf, as the Swift readout's Float.exp */
-    for (int e = 0; e < E; e++) ys[e] *= z[e] / (1.0f + expf(-z[e]));
+    /* · SiLU(z) = z / (1 + e^−z): the polynomial exp, libm expf for the E mod 8 tail (as Swift) */
+    const int E8 = E & ~7;
+    for (int e = 0; e < E8; e++) ys[e] *= z[e] / (1.0f + exp_ps(-z[e]));
+    for (int e = E8; e < E; e++) ys[e] *= z[e] / (1.0f + expf(-z[e]));
 
     /* out_proj */
     for (int c = 0; c < H; c++) out[c] = 0.0f;

@@ -106,10 +106,10 @@ void cref_block(int H, int P, int L,
  * every Linear is stored TRANSPOSED, (in, out) row-major, so y = x·W is a sum of
  * contiguous rows (axpy over independent output lanes; see vecMat in Kernels.swift).
  * The transcendental functions are the same as the Swift layers use (see
- * cref_vmath.h): the Cephes-style polynomial exp/log of VectorMath.swift for the
- * vectorized gates (SiLU after the conv, softplus Δ, exp(ΔA), sigmoid gates,
- * exp(r·logDecay)), and libm expf / tanhf where Swift calls the scalar
- * Float.exp / Float.tanh (Mamba's SiLU(z) gate, Hawk's GELU-tanh).
+ * cref_vmath.h): the Cephes-style polynomial exp/log of VectorMath.swift for every
+ * gate (SiLU after the conv and on z, softplus Δ, exp(ΔA), sigmoid gates,
+ * exp(r·logDecay), GELU-tanh as v·σ(2t)), and libm expf only where Swift calls the
+ * scalar Float.exp (lanes beyond the last multiple of 8, none at the benchmark sizes).
  */
 
 /*
@@ -139,7 +139,7 @@ void cref_mamba_step(const cref_mamba *m, float *state, float *scratch,
 /*
  * Hawk recurrent block (recurrentgemma RecurrentBlock), d_model = H, lru_width = W:
  *
- *   yb  = gelu_tanh(x·y_w + y_b)                  y_w (H, W)
+ *   yb  = gelu_tanh(x·y_w + y_b)                  y_w (H, W); gelu_tanh(v) = v·σ(2·√(2/π)(v + 0.044715 v³))
  *   xb  = x·x_w + x_b                             x_w (H, W)
  *   hist = shift(hist) ← xb;  xb = conv_b + Σ_j conv_w[j] ⊙ hist[j]    conv_w (taps, W), hist in `state`
  *   r   = σ(xb·a_gate_w + a_gate_b),  i = σ(xb·in_gate_w + in_gate_b)  block-diagonal:

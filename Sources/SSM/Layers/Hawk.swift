@@ -1,6 +1,6 @@
 /// The Hawk/Griffin recurrent block (De et al. 2024, Fig. 2; recurrentgemma torch `RecurrentBlock`):
 ///
-///     y = GELU_tanh(linear_y(x))                               (lru_width)
+///     y = GELU_tanh(linear_y(x))                               (lru_width; as x·σ(2y), see geluTanh8)
 ///     u = RG-LRU(Conv1D(linear_x(x)))                          conv: `conv1d_temporal_width` taps
 ///     out = linear_out(u ⊙ y)                                  (d_model)
 ///
@@ -49,7 +49,7 @@ public struct HawkBlock: Sendable {
                      state: UnsafeMutablePointer<Float>, scratch s: UnsafeMutablePointer<Float>) {
         let xb = s, yb = s + width, lruScratch = s + 2 * width
         linearY.apply(x, yb)
-        BlockSpec.Activation.geluTanh.apply(yb, width)
+        VectorMath.geluTanh(yb, width)
         linearX.apply(x, xb)
         conv.step(xb, xb, history: state)
         lru.step(xb, xb, state: state + conv.stateCount, scratch: lruScratch)
@@ -62,7 +62,7 @@ public struct HawkBlock: Sendable {
         let W = width
         let xb = s, yb = s + L * W, hb = s + 2 * L * W, lruScratch = s + 3 * L * W
         linearY.apply(X, yb, length: L)
-        BlockSpec.Activation.geluTanh.apply(yb, L * W)
+        VectorMath.geluTanh(yb, L * W)
         linearX.apply(X, xb, length: L)
         for k in 0..<L { conv.step(xb + k * W, xb + k * W, history: state) }
         lru.forward(xb, hb, length: L, state: state + conv.stateCount, scratch: lruScratch, parallel: parallel)
