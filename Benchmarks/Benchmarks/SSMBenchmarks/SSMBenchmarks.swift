@@ -25,6 +25,7 @@ func checkAgainstSwift(_ name: String, _ b: LayerBench, cStateCount: Int,
     b.state.update(repeating: 0, count: b.layer.stateCount)
     b.runSteps()
     let swiftOut = Array(UnsafeBufferPointer(start: b.output, count: n))
+    b.output.update(repeating: .nan, count: n)   // every output must come from the C step
     let cState = UnsafeMutablePointer<Float>.allocate(capacity: cStateCount)
     cState.initialize(repeating: 0, count: cStateCount)
     for k in 0..<samplesPerIteration { cStep(cState, b.input + k * b.H, b.output + k * b.H) }
