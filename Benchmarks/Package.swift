@@ -21,8 +21,12 @@ let package = Package(
         .target(
             name: "CReference",
             path: "CReference",
-            exclude: ["bench_main.c", "Makefile", "README.md"],
-            cSettings: [.unsafeFlags(["-O3", "-march=native", "-std=c11"])],
+            exclude: ["bench_main.c", "bench_blocks.c", "Makefile", "README.md"],
+            // As the Makefile: -ffp-contract=off so the C fuses exactly where the Swift code does (fmaf);
+            // -fno-trapping-math -fno-math-errno change no result, they let the compiler if-convert and
+            // vectorize the gate loops (LLVM assumes both for Swift).
+            cSettings: [.unsafeFlags(["-O3", "-march=native", "-std=c11", "-ffp-contract=off",
+                                      "-fno-trapping-math", "-fno-math-errno"])],
             linkerSettings: [.linkedLibrary("openblas")]
         ),
         .executableTarget(

@@ -115,6 +115,19 @@ struct VectorMathTests {
         #expect(wb.err <= 5e-7, "exp8: \(wb)")
     }
 
+    // MARK: GELU-tanh
+
+    /// Hawk's y branch: 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))), computed as x·σ(2·√(2/π)(…)).
+    @Test("geluTanh8 on [−20, 20]: error ≤ 1e-6·max(1, |ref|) vs Double 0.5·x·(1 + tanh(…))")
+    func geluTanhAccuracy() {
+        let ref = { (x: Double) in 0.5 * x * (1 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x))) }
+        let xs = linearGrid(-20, 20, gridPoints) + [0, -1e-7, 1e-7]
+        let w = worst(xs, kernel(xs, geluTanh8), ref) { abs(($0 - $1) / max(abs($1), 1)) }
+        #expect(w.err <= 1e-6, "geluTanh8: \(w)")
+        let wb = worst(xs, buffer(xs, VectorMath.geluTanh), ref) { abs(($0 - $1) / max(abs($1), 1)) }
+        #expect(wb.err <= 1e-6, "VectorMath.geluTanh: \(wb)")
+    }
+
     // MARK: log
 
     @Test("log8 on [1e-30, 1e30]: relative error ≤ 5e-7 (absolute ≤ 1.2e-7 where |ln x| < 1)")

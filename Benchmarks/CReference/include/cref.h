@@ -96,6 +96,72 @@ void cref_block(int H, int P, int L,
                 float *state, float *X /* L×2P */,
                 const float *U /* L×H */, float *Y /* L×H */);
 
+
+/* ========================================================================= */
+/* Selective families: one streaming step of the Mamba mixer and of the      */
+/* Hawk recurrent block (cref_mamba.c, cref_hawk.c).                          */
+/* ========================================================================= */
+/*
+ * Weights are passed exactly as the Swift layers hold them after loading:
+ * every Linear is stored TRANSPOSED, (in, out) row-major, so y = x·W is a sum of
+ * contiguous rows (axpy over independent output lanes; see vecMat in Kernels.swift).
+ * The transcendental functions are the same as the Swift layers use (see
+ * cref_vmath.h): the Cephes-style polynomial exp/log of VectorMath.swift for every
+ * gate (SiLU after the conv and on z, softplus Δ, exp(ΔA), sigmoid gates,
+ * exp(r·logDecay), GELU-tanh as v·σ(2t)), and libm expf only where Swift calls the
+ * scalar Float.exp (lanes beyond the last multiple of 8, none at the benchmark sizes).
+ */
+
+/*
+ * Mamba mixer (upstream Mamba.step, use_fast_path=False), d_model = H, E = expand·H:
+ *
+ *   [x; z] = u·in_w                    in_w  (H, 2E)          no bias
+ *   hist   = shift(hist) ← x            hist  (d_conv, E) oldest row first, in `state`
+ *   x      = silu(conv_b + Σ_j conv_w[j] ⊙ hist[j])   conv_w (d_conv, E), row d_conv−1 on the current sample
+ *   dbl    = x·x_w                      x_w   (E, R + 2N)      dbl = [δ_low (R); B (N); C (N)]
+ *   δ      = δ_low·dt_w                 dt_w  (R, E)
+ *   Δ      = softplus(δ + dt_b)         dt_b  (E)
+ *   h[e,n] = exp(Δ_e A[e,n]) h[e,n] + (Δ_e x_e) B_n         A (E, N) = −exp(A_log), h in `state` after hist
+ *   y_e    = (Σ_n C_n h[e,n] + D_e x_e) · silu(z_e)
+ *   out    = y·out_w                    out_w (E, H)
+ */
+typedef struct {
+    int H, E, N, R, d_conv;
+    const float *in_w, *conv_w, *conv_b, *x_w, *dt_w, *dt_b, *A, *D, *out_w;
+} cref_mamba;
+
+/* Floats of state (d_conv·E + E·N; zero = stream start) and of scratch. */
+int cref_mamba_state_count(const cref_mamba *m);
+int cref_mamba_scratch_count(const cref_mamba *m);
+void cref_mamba_step(const cref_mamba *m, float *state, float *scratch,
+                     const float *u /* H */, float *y /* H */);
+
+/*
+ * Hawk recurrent block (recurrentgemma RecurrentBlock), d_model = H, lru_width = W:
+ *
+ *   yb  = gelu_tanh(x·y_w + y_b)                  y_w (H, W); gelu_tanh(v) = v·σ(2·√(2/π)(v + 0.044715 v³))
+ *   xb  = x·x_w + x_b                             x_w (H, W)
+ *   hist = shift(hist) ← xb;  xb = conv_b + Σ_j conv_w[j] ⊙ hist[j]    conv_w (taps, W), hist in `state`
+ *   r   = σ(xb·a_gate_w + a_gate_b),  i = σ(xb·in_gate_w + in_gate_b)  block-diagonal:
+ *         gate_w (heads, W/heads, W/heads), block k maps inputs k·bw.. to outputs k·bw..
+ *   a   = exp(r ⊙ log_decay)                      log_decay (W) = −8·softplus(a_param)
+ *   h   = a ⊙ h + √(1 − a²) ⊙ (i ⊙ xb)             (segment start, flag == 0: a = 0, multiplier 1)
+ *   out = (h ⊙ yb)·out_w + out_b                  out_w (W, H)
+ *
+ * State: hist (taps·W), h (W), segment flag (1 float; 0 = at a start). Zero = stream start.
+ */
+typedef struct {
+    int H, W, heads, taps;
+    const float *x_w, *x_b, *y_w, *y_b, *out_w, *out_b;
+    const float *conv_w, *conv_b;
+    const float *a_gate_w, *a_gate_b, *in_gate_w, *in_gate_b, *log_decay;
+} cref_hawk;
+
+int cref_hawk_state_count(const cref_hawk *m);
+int cref_hawk_scratch_count(const cref_hawk *m);
+void cref_hawk_step(const cref_hawk *m, float *state, float *scratch,
+                    const float *x /* H */, float *out /* H */);
+
 #ifdef __cplusplus
 }
 #endif

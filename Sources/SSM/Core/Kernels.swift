@@ -84,6 +84,18 @@ public func vecMat(_ x: UnsafePointer<Float>, rows R: Int, _ W: UnsafePointer<Fl
         store8(a0 + b0, out + c)
         c += 8
     }
+    // The last 4…7 columns: four of them side by side in one SIMD4 (each lane the same sequential
+    // sum as the scalar loop below, so the result does not depend on the path).
+    if c + 4 <= n {
+        var s = accumulate ? UnsafeRawPointer(out + c).loadUnaligned(as: SIMD4<Float>.self) : SIMD4<Float>()
+        var w = W + c
+        for r in 0..<R {
+            s = s + SIMD4(repeating: x[r]) * UnsafeRawPointer(w).loadUnaligned(as: SIMD4<Float>.self)
+            w += n
+        }
+        UnsafeMutableRawPointer(out + c).storeBytes(of: s, as: SIMD4<Float>.self)
+        c += 4
+    }
     while c < n {
         var s: Float = accumulate ? out[c] : 0
         for r in 0..<R { s += x[r] * W[r * n + c] }

@@ -31,14 +31,14 @@ func exp8(_ x0: V8) -> V8 {
 @inline(__always) @usableFromInline
 func log8(_ x: V8) -> V8 {
     let magic = V8(repeating: 12582912.0), magicBits = SIMD8<Int32>(repeating: 0x4B40_0000)  // 1.5·2^23 and its bits
-    let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
-    let ei = SIMD8<Int32>(truncatingIfNeeded: bits &>> 23) &- 126      // exponent, mantissa in [0.5, 1)
-    var e = unsafeBitCast(ei &+ magicBits, to: V8.self) - magic          // Float(ei), by the same trick
-    var m = unsafeBitCast((bits & 0x007F_FFFF) | 0x3F00_0000, to: V8.self)
-    // Fold m into [√½, √2): m < √½ → 2m − 1, e − 1; else m − 1.
-    let small = m .< 0.707106781186547524
-    e = e.replacing(with: e - 1, where: small)
-    m = m.replacing(with: m + m, where: small) - 1
+    // x = 2^e·(1 + m) with 1 + m in [√½, √2): subtracting the bits of √½ moves the exponent boundary
+    // there, so e and m come out of integer operations alone (Cephes' frexp-and-fold, without the
+    // lane selects that the compiler scalarizes). m is exact: f − 1 or f/2 − 1 as in Cephes.
+    let sqrtHalfBits = SIMD8<Int32>(repeating: 0x3F35_04F3)
+    let ix = unsafeBitCast(x, to: SIMD8<Int32>.self) &- sqrtHalfBits
+    let ei = ix &>> 23                                                    // arithmetic shift
+    let e = unsafeBitCast(ei &+ magicBits, to: V8.self) - magic           // Float(ei), by the 1.5·2^23 trick
+    let m = unsafeBitCast((ix & 0x007F_FFFF) &+ sqrtHalfBits, to: V8.self) - 1
     let z = m * m
     var p = V8(repeating: 7.0376836292e-2)
     p = p * m - 1.1514610310e-1
@@ -92,11 +92,12 @@ func erf8(_ x: V8) -> V8 {
 @inline(__always) @usableFromInline
 func gelu8(_ x: V8) -> V8 { 0.5 * x * (1 + erf8(x * 0.70710678118654752)) }
 
-/// GELU with the tanh approximation, x·(1 + tanh(√(2/π)(x + 0.044715x³)))/2, tanh z = 1 − 2/(1 + e^{2z}).
+/// GELU with the tanh approximation, 0.5·x·(1 + tanh(y)) with y = √(2/π)·(x + 0.044715·x³), computed
+/// as the equal x·σ(2y) (0.5·(1 + tanh y) = σ(2y)), so it vectorizes on `exp8`.
 @inline(__always) @usableFromInline
 func geluTanh8(_ x: V8) -> V8 {
-    let z = 0.79788456080286536 * (x + 0.044715 * x * x * x)
-    return 0.5 * x * (2 - 2 / (1 + exp8(2 * z)))
+    let y = 0.79788456080286536 * (x + 0.044715 * x * x * x)
+    return x * sigmoid8(y + y)
 }
 
 /// Applies `f` to n floats in place, 8 at a time (the tail through a padded vector).
@@ -118,10 +119,10 @@ public enum VectorMath {
     public static func log(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, log8) }
     public static func sigmoid(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, sigmoid8) }
     public static func softplus(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, softplus8) }
+    /// GELU-tanh as x·σ(2·√(2/π)·(x + 0.044715·x³)).
+    public static func geluTanh(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, geluTanh8) }
     /// SiLU x·σ(x).
     public static func silu(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n) { $0 * sigmoid8($0) } }
     /// GELU x·Φ(x) (exact-erf form, to 3e-7·|x|).
     public static func gelu(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, gelu8) }
-    /// GELU, tanh approximation.
-    public static func geluTanh(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, geluTanh8) }
 }

@@ -1,6 +1,6 @@
 /// The Hawk/Griffin recurrent block (De et al. 2024, Fig. 2; recurrentgemma torch `RecurrentBlock`):
 ///
-///     y = GELU_tanh(linear_y(x))                               (lru_width)
+///     y = GELU_tanh(linear_y(x))                               (lru_width; as x·σ(2y), see geluTanh8)
 ///     u = RG-LRU(Conv1D(linear_x(x)))                          conv: `conv1d_temporal_width` taps
 ///     out = linear_out(u ⊙ y)                                  (d_model)
 ///
@@ -49,7 +49,7 @@ public struct HawkBlock: Sendable {
                      state: UnsafeMutablePointer<Float>, scratch s: UnsafeMutablePointer<Float>) {
         let xb = s, yb = s + width, lruScratch = s + 2 * width
         linearY.apply(x, yb)
-        BlockSpec.Activation.geluTanh.apply(yb, width)
+        VectorMath.geluTanh(yb, width)
         linearX.apply(x, xb)
         conv.step(xb, xb, history: state)
         lru.step(xb, xb, state: state + conv.stateCount, scratch: lruScratch)
@@ -62,13 +62,34 @@ public struct HawkBlock: Sendable {
         let W = width
         let xb = s, yb = s + L * W, hb = s + 2 * L * W, lruScratch = s + 3 * L * W
         linearY.apply(X, yb, length: L)
-        BlockSpec.Activation.geluTanh.apply(yb, L * W)
+        VectorMath.geluTanh(yb, L * W)
         linearX.apply(X, xb, length: L)
         for k in 0..<L { conv.step(xb + k * W, xb + k * W, history: state) }
         lru.forward(xb, hb, length: L, state: state + conv.stateCount, scratch: lruScratch, parallel: parallel)
         for i in 0..<(L * W) { hb[i] *= yb[i] }
         linearOut.apply(hb, Y, length: L)
     }
+
+    /// The engine-layout weights (read-only views), for the C reference benchmarks: linear_x,
+    /// linear_y (d_model, W) and linear_out (W, d_model) transposed to (in, out) row-major, with their
+    /// biases; conv taps (taps, W) and bias (W); the RG-LRU's gate blocks (heads, W/heads, W/heads)
+    /// (inputs by outputs) and biases (W), and −8·softplus(a_param) (W).
+    public var weights: (linearX: UnsafePointer<Float>, linearXBias: UnsafePointer<Float>,
+                         linearY: UnsafePointer<Float>, linearYBias: UnsafePointer<Float>,
+                         linearOut: UnsafePointer<Float>, linearOutBias: UnsafePointer<Float>,
+                         conv: UnsafePointer<Float>, convBias: UnsafePointer<Float>,
+                         aGate: UnsafePointer<Float>, aGateBias: UnsafePointer<Float>,
+                         inputGate: UnsafePointer<Float>, inputGateBias: UnsafePointer<Float>,
+                         logDecay: UnsafePointer<Float>) {
+        (UnsafePointer(linearX.wt), UnsafePointer(linearX.bias), UnsafePointer(linearY.wt), UnsafePointer(linearY.bias),
+         UnsafePointer(linearOut.wt), UnsafePointer(linearOut.bias), UnsafePointer(conv.w), UnsafePointer(conv.b),
+         UnsafePointer(lru.aGateW), UnsafePointer(lru.aGateB), UnsafePointer(lru.inGateW), UnsafePointer(lru.inGateB),
+         UnsafePointer(lru.logDecay))
+    }
+
+    /// Conv taps and RG-LRU gate heads.
+    public var taps: Int { conv.taps }
+    public var heads: Int { lru.heads }
 
     public var flopsPerSample: Int {
         2 * (linearX.parameterCount + linearY.parameterCount + linearOut.parameterCount) + 2 * conv.taps * width

@@ -109,6 +109,18 @@ public struct MambaMixer: @unchecked Sendable {  // read-only weights after init
         outProj.apply(ys, Y, length: L)
     }
 
+    /// The engine-layout weights (read-only views), for the C reference benchmarks: every Linear
+    /// transposed to (in, out) row-major (in_proj (d_model, 2E), x_proj (E, R + 2N), dt_proj (R, E),
+    /// out_proj (E, d_model)), conv taps (d_conv, E) with its bias (E), dt_proj.bias (E),
+    /// A = −exp(A_log) (E, N), D (E).
+    public var weights: (inProj: UnsafePointer<Float>, conv: UnsafePointer<Float>, convBias: UnsafePointer<Float>,
+                         xProj: UnsafePointer<Float>, dtProj: UnsafePointer<Float>, dtBias: UnsafePointer<Float>,
+                         A: UnsafePointer<Float>, D: UnsafePointer<Float>, outProj: UnsafePointer<Float>) {
+        (UnsafePointer(inProj.wt), UnsafePointer(conv.w), UnsafePointer(conv.b), UnsafePointer(xProj.wt),
+         UnsafePointer(dtProj.wt), UnsafePointer(scan.deltaBias), UnsafePointer(scan.A), UnsafePointer(scan.skip),
+         UnsafePointer(outProj.wt))
+    }
+
     public var flopsPerSample: Int {
         2 * (inProj.inputs * inProj.outputs + xProj.inputs * xProj.outputs + dtProj.inputs * dtProj.outputs
              + outProj.inputs * outProj.outputs) + 2 * dConv * E + scan.flopsPerSample

@@ -26,56 +26,91 @@ public struct SelectiveScan: @unchecked Sendable {  // read-only weights after i
     /// Block scratch for L samples: Δ (L, D), Ā and B̄u (L, D·N).
     public func blockScratchCount(_ L: Int) -> Int { L * D + 2 * L * D * N }
 
-    /// Δ ← softplus(δ + bias) or δ + bias, for n values (in place on `dt`).
+    /// Δ ← softplus(δ + bias) or δ + bias, for `rows` rows of D (δ rows `D` apart).
     @inline(__always)
-    func deltas(_ delta: UnsafePointer<Float>, _ dt: UnsafeMutablePointer<Float>, _ n: Int) {
-        for i in 0..<n { dt[i] = delta[i] + deltaBias[i % D] }
-        if softplus { VectorMath.softplus(dt, n) }
+    func deltas(_ delta: UnsafePointer<Float>, _ dt: UnsafeMutablePointer<Float>, rows: Int) {
+        for k in 0..<rows {
+            let src = delta + k * D, dst = dt + k * D
+            for d in 0..<D { dst[d] = src[d] + deltaBias[d] }
+        }
+        if softplus { VectorMath.softplus(dt, rows * D) }
     }
 
-    /// Ā = exp(Δ_d A_dn) and B̄u = Δ_d B_n u_d for one sample, into a, b (D·N).
+    /// Channel d of one sample: Ā = exp(Δ_d A_dn) and B̄u = Δ_d B_n u_d into a, b (N).
+    @inline(__always)
+    func discretize(channel d: Int, _ dtd: Float, _ ud: Float, _ B: UnsafePointer<Float>,
+                    _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>) {
+        let row = A + d * N, s = dtd * ud
+        var n = 0
+        while n + 8 <= N {
+            store8(exp8(V8(repeating: dtd) * load8(row + n)), a + n)
+            store8(V8(repeating: s) * load8(B + n), b + n)
+            n += 8
+        }
+        while n < N { a[n] = Float.exp(dtd * row[n]); b[n] = s * B[n]; n += 1 }
+    }
+
+    /// Ā and B̄u for one sample, all channels, into a, b (D·N).
     @inline(__always)
     func discretize(_ dt: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ B: UnsafePointer<Float>,
                     _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>) {
-        for d in 0..<D {
-            let row = d * N, dtd = dt[d], s = dtd * u[d]
-            var n = 0
-            while n + 8 <= N {
-                store8(exp8(V8(repeating: dtd) * load8(A + row + n)), a + row + n)
-                store8(V8(repeating: s) * load8(B + n), b + row + n)
-                n += 8
-            }
-            while n < N { a[row + n] = Float.exp(dtd * A[row + n]); b[row + n] = s * B[n]; n += 1 }
-        }
+        for d in 0..<D { discretize(channel: d, dt[d], u[d], B, a + d * N, b + d * N) }
     }
 
-    /// y_d = C · h_d + D_d u_d, then ·silu(z_d) when z is given.
+    /// C · h_d + D_d u_d for one channel's state h_d (N).
+    @inline(__always)
+    func readout(channel d: Int, _ h: UnsafePointer<Float>, _ C: UnsafePointer<Float>, _ ud: Float) -> Float {
+        var acc = V8(), n = 0
+        while n + 8 <= N { acc = acc.addingProduct(load8(C + n), load8(h + n)); n += 8 }
+        var s = acc.sum()
+        while n < N { s += C[n] * h[n]; n += 1 }
+        return s + skip[d] * ud
+    }
+
+    /// y ·= silu(z) = z·σ(z) over D channels (8 at a time; the tail with the scalar exp).
+    @inline(__always)
+    func gate(_ y: UnsafeMutablePointer<Float>, _ z: UnsafePointer<Float>) {
+        var d = 0
+        while d + 8 <= D {
+            let zv = load8(z + d)
+            store8(load8(y + d) * (zv / (1 + exp8(-zv))), y + d)
+            d += 8
+        }
+        while d < D { y[d] *= z[d] / (1 + Float.exp(-z[d])); d += 1 }
+    }
+
+    /// y_d = C · h_d + D_d u_d for all channels, then ·silu(z_d) when z is given.
     @inline(__always)
     func readout(_ h: UnsafePointer<Float>, _ C: UnsafePointer<Float>, _ u: UnsafePointer<Float>,
                  _ z: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>) {
-        for d in 0..<D {
-            let row = h + d * N
-            var acc = V8(), n = 0
-            while n + 8 <= N { acc = acc.addingProduct(load8(C + n), load8(row + n)); n += 8 }
-            var s = acc.sum()
-            while n < N { s += C[n] * row[n]; n += 1 }
-            y[d] = s + skip[d] * u[d]
-        }
-        if let z {
-            for d in 0..<D { y[d] *= z[d] / (1 + Float.exp(-z[d])) }
-        }
+        for d in 0..<D { y[d] = readout(channel: d, h + d * N, C, u[d]) }
+        if let z { gate(y, z) }
     }
 
-    /// One sample. u, δ, z, y: (D); B, C: (N); state (D·N); scratch (`scratchCount`).
+    /// Channels per group in `step`: a group's Ā and B̄u (group·N floats each) are still in L1 when
+    /// the scan core's step and the readout use them, and the group's exps, state lanes and
+    /// read-outs are independent of each other (instruction-level parallelism that one channel at a
+    /// time lacks at small N).
+    @usableFromInline static let stepGroup = 8
+
+    /// One sample. u, δ, z, y: (D); B, C: (N); state (D·N); scratch (`scratchCount`; Δ, Ā and B̄u
+    /// of the sample on return): the channels in groups of `stepGroup`, each group discretized,
+    /// stepped on the scan core and read out before the next.
     public func step(u: UnsafePointer<Float>, delta: UnsafePointer<Float>, B: UnsafePointer<Float>,
                      C: UnsafePointer<Float>, z: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
                      state: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-        let P = D * N
-        let dt = scratch, a = scratch + D, b = scratch + D + P
-        deltas(delta, dt, D)
-        discretize(dt, u, B, a, b)
-        Scan<RealLanes>.step(a: a, h: state, b: b, lanes: P)
-        readout(state, C, u, z, y)
+        let G = SelectiveScan.stepGroup
+        let dt = scratch, a = scratch + D, b = a + D * N
+        deltas(delta, dt, rows: 1)
+        var g = 0
+        while g < D {
+            let count = min(G, D - g), lane = g * N
+            for d in g..<(g + count) { discretize(channel: d, dt[d], u[d], B, a + d * N, b + d * N) }
+            Scan<RealLanes>.step(a: a + lane, h: state + lane, b: b + lane, lanes: count * N)
+            for d in g..<(g + count) { y[d] = readout(channel: d, state + d * N, C, u[d]) }
+            g += G
+        }
+        if let z { gate(y, z) }
     }
 
     /// L samples: the time-varying scan core `scan` over Ā (L, D·N), B̄u (L, D·N). Rows of Bs/Cs
@@ -87,7 +122,7 @@ public struct SelectiveScan: @unchecked Sendable {  // read-only weights after i
         let bc = bcStride ?? N, zs = zStride ?? D
         let P = D * N
         let dt = scratch, a = scratch + L * D, x = scratch + L * D + L * P
-        deltas(Delta, dt, L * D)
+        deltas(Delta, dt, rows: L)
         for k in 0..<L { discretize(dt + k * D, U + k * D, Bs + k * bc, a + k * P, x + k * P) }
         if parallel {
             Scan<RealLanes>.parallelScan(a: a, aStride: P, h: state, x: x, length: L, lanes: P)
