@@ -30,6 +30,10 @@ final class RunPipeline {
     private let block: Int
     private let engineFrames: Int
 
+    /// Frames of the first block, read in `init` (before the output exists) and waiting in `readBuf`.
+    private var pendingFirst = 0
+    /// Whether `finish` has run (it runs once, also on the error path).
+    private var finished = false
     /// Frames read from the input, frames pushed through the model, non-finite samples replaced.
     private var framesRead = 0
     private var modelFrames = 0
@@ -135,8 +139,6 @@ final class RunPipeline {
 
     deinit { readBuf.deallocate(); outBuf.deallocate() }
 
-    private var pendingFirst = 0
-
     /// Streams the whole input. On an error mid-stream, everything processed so far is written
     /// (sinks closed, open events ended) before the error propagates.
     func run() throws {
@@ -210,8 +212,6 @@ final class RunPipeline {
             done += n
         }
     }
-
-    private var finished = false
 
     /// Flushes the output resampler, closes the sink or ends open events. Runs once.
     private func finish() throws(IOError) {
