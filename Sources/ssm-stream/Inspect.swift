@@ -107,6 +107,7 @@ struct Report {
         case .mamba: parts += ["N=\(s.dState)", "E=\((s.expand ?? 2) * s.dModel)", "d_conv=\(s.dConv ?? 4)"]
         case .rglru: parts.append("heads=\(s.heads ?? 1)")
         case .hawk: parts += ["lru_width=\(s.dState)", "conv=\(s.convWidth ?? 4)"]
+        case .identity: break
         case .h3: parts += ["N=\(s.dState)", "inner=\((s.inner ?? .s4d).rawValue)", "head_dim=\(s.headDim ?? 1)"]
         }
         if let d = s.discretization { parts.append(d.rawValue) }
@@ -128,6 +129,8 @@ struct Report {
                 out += ", |λ(Ā)| \(fixed(lo, 4))…\(fixed(hi, 6)), slowest τ \(fixed(timeConstant(hi) * 1000, 3)) ms"
             } else if l.spec.layer.family == .s4 || l.spec.layer.family == .h3 {
                 out += ", Ā diagonal plus rank one (stable by construction: Re Λ < 0, bilinear)"
+            } else if l.spec.layer.family == .identity {
+                out += ", no recurrence (channel mixing only)"
             } else {
                 out += ", Ā input-dependent (0 < a_t < 1 by construction)"
             }

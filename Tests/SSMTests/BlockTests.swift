@@ -97,16 +97,39 @@ struct BlockTests {
         (.layer, true, false, .gelu, .mlp),
         (.none, false, true, .silu, .glu),
         (.rms, true, false, .geluTanh, .none),
+        (.rms, true, true, .none, .gatedMLP),
+        (.layer, false, false, .gelu, .gatedMLP),
     ])
     func scaffoldByHand(norm: BlockSpec.Norm, prenorm: Bool, residual: Bool, activation: BlockSpec.Activation, output: BlockSpec.Output) throws {
+        try checkScaffold(layer: LayerSpec(family: .s5, dModel: 4, dState: 4, discretization: .zoh),
+                          norm: norm, prenorm: prenorm, residual: residual, activation: activation, output: output)
+    }
+
+    @Test("Griffin's MLP block (identity layer, pre-RMSNorm, gated MLP, residual) == by hand; the identity layer has no state")
+    func griffinMLPBlock() throws {
+        try checkScaffold(layer: LayerSpec(family: .identity, dModel: 4, dState: 0),
+                          norm: .rms, prenorm: true, residual: true, activation: .none, output: .gatedMLP)
+        let spec = ModelSpec(sampleRate: 1, dInput: 4, dModel: 4, dOutput: 4, encoder: false, decoder: false,
+                             blocks: [BlockSpec(layer: LayerSpec(family: .identity, dModel: 4, dState: 0), output: .gatedMLP)])
+        let m = try Model(spec: spec, tensors: Model.initialize(spec, seed: 1))
+        #expect(m.stateCount == 0)
+    }
+
+    func checkScaffold(layer layerSpec: LayerSpec, norm: BlockSpec.Norm, prenorm: Bool, residual: Bool,
+                       activation: BlockSpec.Activation, output: BlockSpec.Output) throws {
         let H = 4, L = 40
-        var block = BlockSpec(layer: LayerSpec(family: .s5, dModel: H, dState: 4, discretization: .zoh),
+        var block = BlockSpec(layer: layerSpec,
                               norm: norm, prenorm: prenorm, residual: residual, activation: activation, output: output)
         block.mlpExpand = 3
         block.normEps = 1e-3
         let spec = ModelSpec(sampleRate: 1, dInput: H, dModel: H, dOutput: H, encoder: false, decoder: false, blocks: [block])
         var t = try Model.initialize(spec, seed: 8)
         perturbNorms(&t, seed: 9)
+        if output == .gatedMLP {  // the init's biases are zero: make them count
+            var g = SeededRandom(seed: 11)
+            t["layers.0.mlp_block.ffw_up.b"] = Tensor(g.normals(2 * 3 * H).map(Double.init), shape: [2, 1, 1, 3 * H])
+            t["layers.0.mlp_block.ffw_down.bias"] = Tensor(g.normals(H).map(Double.init), shape: [H])
+        }
         let m = try Model(spec: spec, tensors: t)
         var rng = SeededRandom(seed: 10)
         let u = rng.normals(L * H, scale: 2)
@@ -141,6 +164,14 @@ struct BlockTests {
                 let hidden = try linear(t, "layers.0.mlp.fc1.", a).map { activate(.gelu, $0) }
                 #expect(hidden.count == 3 * H)
                 z = try linear(t, "layers.0.mlp.fc2.", hidden)
+            case .gatedMLP:
+                // recurrentgemma MLPBlock: ffw_down(gelu_tanh(a W₀ + b₀) · (a W₁ + b₁)), W (2, H, E).
+                let E = 3 * H, w = t["layers.0.mlp_block.ffw_up.w"]!.values, b = t["layers.0.mlp_block.ffw_up.b"]!.values
+                func branch(_ c: Int, _ o: Int) -> Double {
+                    (0..<H).reduce(Double(b[c * E + o])) { $0 + a[$1] * Double(w[(c * H + $1) * E + o]) }
+                }
+                let hidden = (0..<E).map { activate(.geluTanh, branch(0, $0)) * branch(1, $0) }
+                z = try linear(t, "layers.0.mlp_block.ffw_down.", hidden)
             }
             var xo = residual ? zip(x, z).map { $0 + $1 } : z
             if !prenorm { xo = applyNorm(xo) }

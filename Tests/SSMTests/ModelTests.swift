@@ -31,6 +31,7 @@ private func stateFloats(_ l: LayerSpec) -> Int {
     case .h3:                                                    // shift history N·H + (H/d)·d²·N/2 complex lanes
         let d = l.headDim ?? 1
         return l.dState * l.dModel + 2 * (l.dModel / d) * d * d * l.dState / 2
+    case .identity: return 0
     }
 }
 

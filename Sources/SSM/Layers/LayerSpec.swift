@@ -1,6 +1,8 @@
 /// The families of sequence layer ssm-stream runs.
 public enum Family: String, Codable, Sendable, CaseIterable {
     case s4, s4d, s5, lru, mamba, rglru, hawk, h3
+    /// No sequence layer (y = u): a block of channel mixing only, e.g. Griffin's MLP block.
+    case identity
 
     public init(from decoder: Decoder) throws {
         let name = try decoder.singleValueContainer().decode(String.self)

@@ -33,6 +33,15 @@ public final class Block: Sendable {
             let E = (spec.mlpExpand ?? 2) * H
             out1 = try Linear(r, prefix: p + "mlp.fc1.", inputs: H, outputs: E, arena: arena)
             out2 = try Linear(r, prefix: p + "mlp.fc2.", inputs: E, outputs: H, arena: arena)
+        case .gatedMLP:
+            // ffw_up: one H → 2E linear whose outputs [0, E) are the gate branch (W₀) and [E, 2E) the
+            // value branch (W₁); the einsum weight (2, H, E) is (branch, in, out).
+            let E = (spec.mlpExpand ?? 3) * H
+            let w = try r.take(p + "mlp_block.ffw_up.w", [2, H, E]), b = try r.take(p + "mlp_block.ffw_up.b", [2, E])
+            var wOutIn = [Float](repeating: 0, count: 2 * E * H)
+            for c in 0..<2 { for i in 0..<H { for o in 0..<E { wOutIn[(c * E + o) * H + i] = w[(c * H + i) * E + o] } } }
+            out1 = Linear(weight: wOutIn, bias: b, inputs: H, outputs: 2 * E, arena: arena)
+            out2 = try Linear(r, prefix: p + "mlp_block.ffw_down.", inputs: E, outputs: H, arena: arena)
         }
     }
 
@@ -48,6 +57,14 @@ public final class Block: Sendable {
             let E = (spec.mlpExpand ?? 2) * H
             Linear.initialize(&t, prefix: p + "mlp.fc1.", inputs: H, outputs: E, rng: &rng)
             Linear.initialize(&t, prefix: p + "mlp.fc2.", inputs: E, outputs: H, rng: &rng)
+        case .gatedMLP:
+            // recurrentgemma's init: ffw_up w ~ N(0, 1/H), b = 0; ffw_down w ~ N(0, 1/E), b = 0.
+            let E = (spec.mlpExpand ?? 3) * H
+            let su = 1 / Double(H).squareRoot(), sd = 1 / Double(E).squareRoot()
+            t[p + "mlp_block.ffw_up.w"] = Tensor((0..<(2 * H * E)).map { _ in rng.normal() * su }, shape: [2, H, E])
+            t[p + "mlp_block.ffw_up.b"] = Tensor([Double](repeating: 0, count: 2 * E), shape: [2, E])
+            t[p + "mlp_block.ffw_down.weight"] = Tensor((0..<(H * E)).map { _ in rng.normal() * sd }, shape: [H, E])
+            t[p + "mlp_block.ffw_down.bias"] = Tensor([Double](repeating: 0, count: H), shape: [H])
         }
     }
 
@@ -69,6 +86,9 @@ public final class Block: Sendable {
         case .glu: out1!.apply(w.y, w.v); glu(w.v, w.z, H); z = w.z
         case .mlp:
             out1!.apply(w.y, w.v); BlockSpec.Activation.gelu.apply(w.v, out1!.outputs); out2!.apply(w.v, w.z); z = w.z
+        case .gatedMLP:
+            let E = out2!.inputs
+            out1!.apply(w.y, w.v); gatedGELU(w.v, E); out2!.apply(w.v, w.z); z = w.z
         }
         if residual { for i in 0..<H { x[i] += z[i] } } else { for i in 0..<H { x[i] = z[i] } }
         if !prenorm && norm.kind != .none { norm.apply(x, x) }
@@ -93,6 +113,11 @@ public final class Block: Sendable {
         case .mlp:
             out1!.apply(w.y, w.v, length: L); BlockSpec.Activation.gelu.apply(w.v, L * out1!.outputs)
             out2!.apply(w.v, w.z, length: L); z = w.z
+        case .gatedMLP:
+            let E = out2!.inputs
+            out1!.apply(w.y, w.v, length: L)
+            for k in 0..<L { gatedGELU(w.v + k * 2 * E, E) }
+            out2!.apply(w.v, w.z, length: L, inputStride: 2 * E); z = w.z
         }
         if residual { for i in 0..<n { X[i] += z[i] } } else { X.update(from: z, count: n) }
         if !prenorm { for k in 0..<L { norm.apply(X + k * H, X + k * H) } }

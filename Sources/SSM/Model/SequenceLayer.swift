@@ -11,12 +11,15 @@ public enum SequenceLayer: Sendable {
     case rglru(RGLRU)
     /// Hawk/Griffin recurrent block around the RG-LRU.
     case hawk(HawkBlock)
+    /// No temporal mixing: y = u. A block around it is a pure channel block (Griffin's MLP block:
+    /// `"layer": {"family": "identity", …}, "output": "gated_mlp"`).
+    case identity(width: Int)
     /// H3: shift SSM and an S4D or S4 diagonal SSM with multiplicative interactions.
     case h3(H3Layer)
 
     /// Builds the layer from its tensors (named as upstream, under `prefix`).
     public static func load(_ spec: LayerSpec, _ r: TensorReader, prefix: String, arena: Arena) throws(ModelError) -> SequenceLayer {
-        guard spec.dModel >= 1, spec.dState >= 1 else {
+        guard spec.dModel >= 1, spec.dState >= 1 || (spec.family == .identity && spec.dState == 0) else {
             throw ModelError("\(spec.family.rawValue): d_model and d_state must be positive (got \(spec.dModel), \(spec.dState))")
         }
         switch spec.family {
@@ -34,6 +37,7 @@ public enum SequenceLayer: Sendable {
             return .rglru(try RGLRU.load(spec, r, prefix: prefix, width: spec.dModel, arena: arena))
         case .hawk: return .hawk(try HawkBlock.load(spec, r, prefix: prefix, arena: arena))
         case .h3: return .h3(try H3Layer.load(spec, r, prefix: prefix, arena: arena))
+        case .identity: return .identity(width: spec.dModel)
         }
     }
 
@@ -48,6 +52,7 @@ public enum SequenceLayer: Sendable {
         case .rglru: return RGLRU.initialize(spec, width: spec.dModel, rng: &rng)
         case .hawk: return HawkBlock.initialize(spec, rng: &rng)
         case .h3: return try H3Layer.initialize(spec, rng: &rng)
+        case .identity: return [:]
         }
     }
 
@@ -59,6 +64,7 @@ public enum SequenceLayer: Sendable {
         case .rglru(let l): l.stateCount
         case .hawk(let l): l.stateCount
         case .h3(let l): l.stateCount
+        case .identity: 0
         }
     }
 
@@ -70,6 +76,7 @@ public enum SequenceLayer: Sendable {
         case .rglru(let l): l.scratchCount
         case .hawk(let l): l.scratchCount
         case .h3(let l): l.scratchCount
+        case .identity: 0
         }
     }
 
@@ -82,6 +89,7 @@ public enum SequenceLayer: Sendable {
         case .rglru(let l): l.blockScratchCount(L)
         case .hawk(let l): l.blockScratchCount(L)
         case .h3(let l): l.blockScratchCount(L)
+        case .identity: 0
         }
     }
 
@@ -93,6 +101,7 @@ public enum SequenceLayer: Sendable {
         case .rglru(let l): l.flopsPerSample
         case .hawk(let l): l.flopsPerSample
         case .h3(let l): l.flopsPerSample
+        case .identity: 0
         }
     }
 
@@ -104,7 +113,7 @@ public enum SequenceLayer: Sendable {
         switch self {
         case .diagonal(let l): l.eigenvalueMagnitudes
         case .h3(let l): l.eigenvalueMagnitudes
-        case .dplr, .mamba, .rglru, .hawk: []
+        case .dplr, .mamba, .rglru, .hawk, .identity: []
         }
     }
 
@@ -113,7 +122,7 @@ public enum SequenceLayer: Sendable {
         case .diagonal(let l): l.weightsAreFinite
         case .dplr(let l): l.weightsAreFinite
         case .h3(let l): l.weightsAreFinite
-        case .mamba, .rglru, .hawk: true   // every tensor was checked finite when taken
+        case .mamba, .rglru, .hawk, .identity: true   // every tensor was checked finite when taken
         }
     }
 
@@ -126,6 +135,7 @@ public enum SequenceLayer: Sendable {
         case .rglru(let l): l.step(u, y, state: state, scratch: scratch)
         case .hawk(let l): l.step(u, y, state: state, scratch: scratch)
         case .h3(let l): l.step(u, y, state: state, scratch: scratch)
+        case .identity(let H): for i in 0..<H { y[i] = u[i] }
         }
     }
 
@@ -159,13 +169,14 @@ public enum SequenceLayer: Sendable {
             } else {
                 l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)
             }
+        case .identity(let H): Y.update(from: U, count: L * H)
         }
     }
 
     /// Whether the layer has a convolution mode (time-invariant).
     public var hasConvolutionMode: Bool {
         switch self {
-        case .diagonal, .dplr, .h3: true
+        case .diagonal, .dplr, .h3, .identity: true
         case .mamba, .rglru, .hawk: false
         }
     }

@@ -69,14 +69,17 @@ public struct ModelSpec: Codable, Sendable, Equatable {
 ///     x = residual ? x + z : z;        if !prenorm: x = norm(x)
 ///
 /// output: "none" · "linear" (H→H) · "glu" (H→2H, first half · σ(second half)) · "mlp"
-/// (H→E→H with GELU, E = mlp_expand·H). norm: "none" · "layer" (LayerNorm) · "rms" (RMSNorm).
+/// (H→E→H with GELU, E = mlp_expand·H) · "gated_mlp" (Griffin's MLP block: ffw_down(GELU_tanh(x W₀ + b₀)
+/// ⊙ (x W₁ + b₁)), E = mlp_expand·H). norm: "none" · "layer" (LayerNorm) · "rms" (RMSNorm).
 /// Tensors under `layers.{i}.`: the layer's own under `layer_prefix` (default "layer."),
 /// `norm.weight` (+ `norm.bias` for LayerNorm), `output_linear.0.weight|bias` (linear, glu),
-/// `mlp.fc1.weight|bias`, `mlp.fc2.weight|bias` (mlp). Linear weights are (out, in), as in PyTorch.
+/// `mlp.fc1.weight|bias`, `mlp.fc2.weight|bias` (mlp), `mlp_block.ffw_up.w` (2, H, E), `mlp_block.ffw_up.b`
+/// (2, E), `mlp_block.ffw_down.weight|bias` (gated_mlp, recurrentgemma's names). Linear weights are
+/// (out, in), as in PyTorch; the ffw_up einsum weight is (branch, in, out), as recurrentgemma stores it.
 public struct BlockSpec: Codable, Sendable, Equatable {
     public enum Norm: String, Codable, Sendable { case none, layer, rms }
     public enum Activation: String, Codable, Sendable { case none, gelu, geluTanh = "gelu_tanh", silu, relu }
-    public enum Output: String, Codable, Sendable { case none, linear, glu, mlp }
+    public enum Output: String, Codable, Sendable { case none, linear, glu, mlp, gatedMLP = "gated_mlp" }
 
     public var layer: LayerSpec
     public var norm: Norm = .none
