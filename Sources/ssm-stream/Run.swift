@@ -53,7 +53,7 @@ struct Run: ParsableCommand {
     @Option(help: "block: the block scan over each block read (streaming, constant memory, the fast path); step: one sample at a time through the per-sample path (same results to float round-off).")
     var mode: StreamEngine.Mode = .block
 
-    @Option(help: "Frames per block read, processed and written (latency in a pipe).")
+    @Option(help: "Frames per block processed, and read and written from a stream (its latency); files are read 4096 frames or more at a time.")
     var block: Int = 256
 
     @Flag(help: "Fail (exit 65) on a NaN or Inf input sample instead of replacing it by 0.")

@@ -24,11 +24,14 @@ final class RunPipeline {
     private let target: Target
     private let progress: Progress?
 
-    /// Read block (input frames) and engine block (model-rate frames) buffers.
+    /// Read block (input frames) and engine block (model-rate frames) buffers. A stream is read
+    /// `--block` frames at a time (its latency); a regular file, whose latency does not matter, in
+    /// reads of at least 4096 frames (16× fewer syscalls), still computed `--block` frames at a time.
     private let readBuf: UnsafeMutablePointer<Float>
     private let outBuf: UnsafeMutablePointer<Float>
     private let block: Int
     private let engineFrames: Int
+    static let fileReadFrames = 4096
 
     /// Frames of the first block, read in `init` (before the output exists) and waiting in `readBuf`.
     private var pendingFirst = 0
@@ -47,7 +50,6 @@ final class RunPipeline {
     init(_ cmd: Run, model: Model) throws {
         self.cmd = cmd
         self.model = model
-        block = cmd.block
         // One stream, one core: OpenBLAS's worker threads only spin (sched_yield) on blocks this small.
         setBLASThreads(1)
         let spec = model.spec
@@ -61,6 +63,7 @@ final class RunPipeline {
             throw ValidationError("--format and --encoding are for filter models; classifier '\(cmd.model)' writes JSON Lines")
         }
         source = try cmd.inputOptions.open(cmd.input)
+        block = isRegularFile(cmd.input) ? max(cmd.block, Self.fileReadFrames) : cmd.block
         let fmt = source.format
         let name = cmd.input == "-" ? "stdin" : cmd.input
 
@@ -91,11 +94,12 @@ final class RunPipeline {
         } else {
             inResampler = nil
         }
-        let block = cmd.block
-        engineFrames = fmt.sampleRate == modelRate ? block
-            : Int((Double(block) * Double(modelRate) / Double(fmt.sampleRate)).rounded(.up)) + 64
+        let chunk = cmd.block
+        engineFrames = fmt.sampleRate == modelRate ? chunk
+            : Int((Double(chunk) * Double(modelRate) / Double(fmt.sampleRate)).rounded(.up)) + 64
         engine = StreamEngine(model: model, groups: groups, mode: cmd.mode, maxFrames: engineFrames)
         readBuf = .allocate(capacity: block * fmt.channels)
+        let block = self.block
         outBuf = .allocate(capacity: engineFrames * engine.outputChannels)
 
         // Read the first block before creating the output, so an empty input leaves nothing behind.
@@ -242,7 +246,7 @@ final class RunPipeline {
         case .classify:
             warn("output: \(cmd.output == "-" ? "stdout" : cmd.output): JSON Lines events")
         }
-        warn("mode: \(cmd.mode.rawValue), blocks of \(block) frames, state \(engine.stateBytes) bytes")
+        warn("mode: \(cmd.mode.rawValue), blocks of \(cmd.block) frames (reads of \(block)), state \(engine.stateBytes) bytes")
     }
 
     private func summary(seconds: Double) {

@@ -9,6 +9,13 @@ func sameFile(_ a: String, _ b: String) -> Bool {
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino
 }
 
+/// Whether `path` ("-": standard input) is a regular file (not a pipe, terminal, socket or device).
+func isRegularFile(_ path: String) -> Bool {
+    var st = stat()
+    let ok = path == "-" ? fstat(0, &st) == 0 : stat(path, &st) == 0
+    return ok && (st.st_mode & S_IFMT) == S_IFREG
+}
+
 func monotonicSeconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
