@@ -68,7 +68,7 @@ private func allocations(_ args: [String], shim: String, dir: TempDir, stdin: St
 struct AllocationTests {
     static let designed = packageRoot.appendingPathComponent("models/butter8-lowpass-1k.safetensors").path
 
-    @Test("a 10× longer input makes no more heap allocations: WAV step, WAV block, raw pipe, text per-channel with resampling, classifier events")
+    @Test("a 10× longer input makes no more heap allocations: WAV step and block, raw pipe, text per-channel with resampling, classifier events, Mamba, Hawk/Griffin, H3 and S4D stacks in step and block mode")
     func steadyState() throws {
         try #require(FileManager.default.isExecutableFile(atPath: releaseCLI.path),
                      "no release build at \(releaseCLI.path): run ./test.sh, or swift build -c release --product ssm-stream")
@@ -104,6 +104,16 @@ struct AllocationTests {
         let ev = ["--threshold", "0.3", "--posteriors", "1000"]
         cases.append(("classifier events", ["run", "-q", cls, short, dir.file("e1.jsonl")] + ev,
                       ["run", "-q", cls, long, dir.file("e2.jsonl")] + ev, .null, .null))
+        // Every family's per-sample path, step and block: the architectures shipped in configs/.
+        for arch in ["mamba-2x64", "griffin-64", "h3-64", "s4d-classifier"] {
+            let model = dir.file(arch + ".safetensors")
+            expectExit(try runCLI(["init", "-q", packageRoot.appendingPathComponent("configs/architectures/\(arch).json").path,
+                                   "-o", model]), 0)
+            for mode in ["step", "block"] {
+                cases.append(("\(arch), \(mode)", ["run", "-q", "--mode", mode, model, short, dir.file("\(arch)-s.out")],
+                              ["run", "-q", "--mode", mode, model, long, dir.file("\(arch)-l.out")], .null, .null))
+            }
+        }
         for (name, a, b, inA, inB) in cases {
             let nShort = try allocations(a, shim: shim, dir: dir, stdin: inA)
             let nLong = try allocations(b, shim: shim, dir: dir, stdin: inB)
