@@ -13,9 +13,10 @@ row() {  # family H P label-H label-P
     $bin bench --family "$1" --H "$2" --P "$3" --seconds 0.2 --repeats "$repeats" --json | python3 -c '
 import json, sys
 j = json.load(sys.stdin)
-h, p = sys.argv[1], sys.argv[2]
-print(f"| {j[\"family\"]} | {h} | {p} | {j[\"flops_per_sample\"]} | {j[\"step_ns_per_sample\"]:.0f} | {j[\"step_gflops\"]:.1f} | "
-      f"{j[\"block_ns_per_sample\"]:.0f} | {j[\"block_gflops\"]:.1f} | {j[\"step_realtime_factor_16k\"]:.0f}× |")' "$4" "$5"
+cells = [j["family"], sys.argv[1], sys.argv[2], j["flops_per_sample"], "%.0f" % j["step_ns_per_sample"],
+         "%.1f" % j["step_gflops"], "%.0f" % j["block_ns_per_sample"], "%.1f" % j["block_gflops"],
+         "%.0f×" % j["step_realtime_factor_16k"]]
+print("| " + " | ".join(str(c) for c in cells) + " |")' "$4" "$5"
 }
 for f in s4d s5 lru; do for n in 16 64 256; do row $f $n $n $n $n; done; done
 row s4 64 64 64 N=64
