@@ -316,3 +316,74 @@ struct RunEventTests {
         #expect(ev.count == 1 && ev.first?["start_sample"] as? Int == 5 && ev.first?["end_sample"] as? Int == 12)
     }
 }
+
+@Suite("ssm-stream run: progress")
+struct RunProgressTests {
+    @Test("a progress line (position, M samples/s, real-time factor, ETA) on a terminal; none when stderr is a pipe")
+    func progress() throws {
+        try requireCLI()
+        let dir = TempDir()
+        let out = dir.file("out.wav")
+        // script(1) gives the command a pseudo-terminal: stderr is a tty there.
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        p.arguments = ["-qec", "'\(cliURL.path)' run '\(modelPath)' '\(noisyTonePath)' '\(out)'", "/dev/null"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let bytes = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let tty = String(decoding: bytes, as: UTF8.self)
+        #expect(tty.contains("M samples/s") && tty.contains("ETA") && tty.contains("%"), "terminal output: \(tty)")
+        #expect(tty.contains("\r\u{1B}[K"), "the line is redrawn in place and erased before the summary")
+        #expect(tty.contains("32000 frames"), "summary after the progress line: \(tty)")
+        let piped = try runCLI(["run", modelPath, noisyTonePath, out])
+        expectExit(piped, 0)
+        #expect(!piped.stderr.contains("ETA") && !piped.stderr.contains("\u{1B}"), "no progress into a pipe: \(piped.stderr)")
+    }
+}
+
+@Suite("ssm-stream run: live text")
+struct RunLiveTextTests {
+    @Test("text on a pipe: each line's output arrives before the next line is written (no waiting for a block of 256)")
+    func lineByLine() throws {
+        try requireCLI()
+        let p = Process()
+        p.executableURL = cliURL
+        p.arguments = ["run", "-q", modelPath, "-", "-", "--input-format", "text", "--rate", "16000"]
+        let inPipe = Pipe(), outPipe = Pipe()
+        p.standardInput = inPipe
+        p.standardOutput = outPipe
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        defer { if p.isRunning { p.terminate() } }
+        var lines = 0
+        for i in 0..<4 {
+            inPipe.fileHandleForWriting.write(Data("0.\(i + 1)\n".utf8))
+            let got = Box(0)
+            let done = DispatchSemaphore(value: 0)
+            let reader = outPipe.fileHandleForReading
+            DispatchQueue.global().async {
+                var n = 0
+                while n == 0 {
+                    let d = reader.availableData
+                    if d.isEmpty { break }
+                    n += d.filter { $0 == 10 }.count
+                }
+                got.value = n
+                done.signal()
+            }
+            let inTime = done.wait(timeout: .now() + 10) == .success
+            #expect(inTime && got.value >= 1, "line \(i + 1): no output within 10 s of writing it")
+            if !inTime { return }
+            lines += got.value
+        }
+        try inPipe.fileHandleForWriting.close()
+        let rest = outPipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(lines + rest.filter { $0 == 10 }.count == 4)
+    }
+}
