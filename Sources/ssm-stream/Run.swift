@@ -92,6 +92,12 @@ struct Run: ParsableCommand {
     }
 }
 
+extension Run {
+    /// The input and output as messages name them.
+    var inputName: String { input == "-" ? "stdin" : input }
+    var outputName: String { output == "-" ? "stdout" : output }
+}
+
 extension IOError {
     var exitStatus: Int32 {
         switch kind {

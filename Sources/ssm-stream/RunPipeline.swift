@@ -65,20 +65,19 @@ final class RunPipeline {
         source = try cmd.inputOptions.open(cmd.input)
         block = isRegularFile(cmd.input) ? max(cmd.block, Self.fileReadFrames) : cmd.block
         let fmt = source.format
-        let name = cmd.input == "-" ? "stdin" : cmd.input
 
         // Channels: the frame is the model's input, or (--per-channel) groups of d_input channels.
         let dIn = spec.dInput
         let groups: Int
         if cmd.inputOptions.perChannel {
             guard fmt.channels % dIn == 0 else {
-                throw IOError(.dataError, "input '\(name)' has \(fmt.channels) channel(s), not a multiple of the \(dIn) model '\(cmd.model)' takes per stream (--per-channel)")
+                throw IOError(.dataError, "input '\(cmd.inputName)' has \(fmt.channels) channel(s), not a multiple of the \(dIn) model '\(cmd.model)' takes per stream (--per-channel)")
             }
             groups = fmt.channels / dIn
         } else {
             guard fmt.channels == dIn else {
                 let hint = fmt.channels % dIn == 0 ? " (--per-channel runs one state per channel\(dIn > 1 ? " group" : ""))" : ""
-                throw IOError(.dataError, "input '\(name)' has \(fmt.channels) channel(s), model '\(cmd.model)' takes \(dIn)\(hint)")
+                throw IOError(.dataError, "input '\(cmd.inputName)' has \(fmt.channels) channel(s), model '\(cmd.model)' takes \(dIn)\(hint)")
             }
             groups = 1
         }
@@ -87,7 +86,7 @@ final class RunPipeline {
         let modelRate = spec.sampleRate
         if fmt.sampleRate != modelRate {
             guard cmd.inputOptions.resample else {
-                throw IOError(.dataError, "input '\(name)': sample rate \(fmt.sampleRate) Hz, model '\(cmd.model)' expects \(modelRate) Hz (add --resample, or convert first: sox in.wav -r \(modelRate) out.wav)")
+                throw IOError(.dataError, "input '\(cmd.inputName)': sample rate \(fmt.sampleRate) Hz, model '\(cmd.model)' expects \(modelRate) Hz (add --resample, or convert first: sox in.wav -r \(modelRate) out.wav)")
             }
             inResampler = try Resampler(from: fmt.sampleRate, to: modelRate, channels: fmt.channels,
                                         maxFrames: block, quality: cmd.inputOptions.resampleQuality)
@@ -104,7 +103,7 @@ final class RunPipeline {
 
         // Read the first block before creating the output, so an empty input leaves nothing behind.
         let first = try source.read(into: readBuf, frames: block)
-        if first == 0 { throw IOError(.dataError, "input '\(name)' holds no audio frames") }
+        if first == 0 { throw IOError(.dataError, "input '\(cmd.inputName)' holds no audio frames") }
         pendingFirst = first
 
         switch spec.task {
@@ -158,8 +157,7 @@ final class RunPipeline {
             if let r = inResampler { try r.process(readBuf, frames: 0, end: true) { (y, k) throws(IOError) in try self.consume(y, frames: k) } }
             try finish()
             if let why = source.truncation(framesRead: framesRead) {
-                let name = cmd.input == "-" ? "stdin" : cmd.input
-                throw IOError(.dataError, "input '\(name)' is truncated (\(why)); the \(framesRead) frames it holds were processed and written")
+                        throw IOError(.dataError, "input '\(cmd.inputName)' is truncated (\(why)); the \(framesRead) frames it holds were processed and written")
             }
         } catch {
             progress?.clear()
@@ -190,8 +188,7 @@ final class RunPipeline {
             }
         }
         if valid < n {
-            let name = cmd.input == "-" ? "stdin" : cmd.input
-            throw IOError(.dataError, "input '\(name)': frame \(framesRead + valid) holds NaN or Inf (--strict); the \(framesRead + valid) frame(s) before it were processed")
+                throw IOError(.dataError, "input '\(cmd.inputName)': frame \(framesRead + valid) holds NaN or Inf (--strict); the \(framesRead + valid) frame(s) before it were processed")
         }
     }
 
@@ -235,16 +232,16 @@ final class RunPipeline {
         let layers = s.blocks.map { "\($0.layer.family.rawValue)(H=\($0.layer.dModel), N=\($0.layer.dState))" }.joined(separator: " → ")
         warn("model: \(cmd.model): \(s.task.rawValue), \(s.dInput) → \(s.dOutput) channel(s) at \(s.sampleRate) Hz, \(layers)")
         let f = source.format
-        warn("input: \(cmd.input == "-" ? "stdin" : cmd.input): \(f.formatName), \(f.channels) channel(s) at \(f.sampleRate) Hz"
+        warn("input: \(cmd.inputName): \(f.formatName), \(f.channels) channel(s) at \(f.sampleRate) Hz"
              + (source.frameCount.map { ", \($0) frames" } ?? ""))
         if let r = inResampler { warn("resampling: \(r.fromRate) Hz → \(r.toRate) Hz (libsamplerate, \(cmd.inputOptions.resampleQuality.rawValue))") }
         if engine.groups > 1 { warn("per channel: \(engine.groups) independent streams of \(s.dInput) channel(s)") }
         switch target {
         case .filter(let sink, let back):
-            warn("output: \(cmd.output == "-" ? "stdout" : cmd.output): \(sink.format.formatName), \(sink.format.channels) channel(s) at \(sink.format.sampleRate) Hz"
+            warn("output: \(cmd.outputName): \(sink.format.formatName), \(sink.format.channels) channel(s) at \(sink.format.sampleRate) Hz"
                  + (back != nil ? " (resampled back)" : ""))
         case .classify:
-            warn("output: \(cmd.output == "-" ? "stdout" : cmd.output): JSON Lines events")
+            warn("output: \(cmd.outputName): JSON Lines events")
         }
         warn("mode: \(cmd.mode.rawValue), blocks of \(cmd.block) frames (reads of \(block)), state \(engine.stateBytes) bytes")
     }
@@ -255,7 +252,7 @@ final class RunPipeline {
         var line = "ssm-stream run: \(framesRead) frames (\(fixed(audio, 2)) s) in \(fixed(seconds, 3)) s, "
             + "\(fixed(audio / max(seconds, 1e-9), 0))× real time, state \(engine.stateBytes) bytes"
         if case .classify(let c) = target { line += ", \(c.writer.events) event(s)" }
-        warn(line + " → \(cmd.output == "-" ? "stdout" : cmd.output)")
+        warn(line + " → \(cmd.outputName)")
     }
 }
 

@@ -146,31 +146,26 @@ public enum SequenceLayer: Sendable {
         let parallel = mode == .parallelScan
         switch self {
         case .diagonal(let l):
-            if mode == .convolution {
-                let y = l.convolve(Array(UnsafeBufferPointer(start: U, count: L * l.H)), length: L)
-                Y.update(from: y, count: L * l.H)
-            } else {
-                l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)
-            }
+            if mode == .convolution { Self.convolve(U, Y, length: L, width: l.H, l.convolve) }
+            else { l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel) }
         case .dplr(let l):
-            if mode == .convolution {
-                let y = l.convolve(Array(UnsafeBufferPointer(start: U, count: L * l.H)), length: L)
-                Y.update(from: y, count: L * l.H)
-            } else {
-                l.forward(U, Y, length: L, state: state, scratch: scratch)
-            }
+            if mode == .convolution { Self.convolve(U, Y, length: L, width: l.H, l.convolve) }
+            else { l.forward(U, Y, length: L, state: state, scratch: scratch) }
         case .mamba(let l): l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)
         case .rglru(let l): l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)
         case .hawk(let l): l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)
         case .h3(let l):
-            if mode == .convolution {
-                let y = l.convolve(Array(UnsafeBufferPointer(start: U, count: L * l.dModel)), length: L)
-                Y.update(from: y, count: L * l.dModel)
-            } else {
-                l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)
-            }
+            if mode == .convolution { Self.convolve(U, Y, length: L, width: l.dModel, l.convolve) }
+            else { l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel) }
         case .identity(let H): Y.update(from: U, count: L * H)
         }
+    }
+
+    /// Convolution mode through a layer's offline `convolve` (arrays, from a zero state): U, Y (L, width).
+    private static func convolve(_ U: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int, width: Int,
+                                 _ convolve: ([Float], Int) -> [Float]) {
+        let y = convolve(Array(UnsafeBufferPointer(start: U, count: L * width)), L)
+        Y.update(from: y, count: L * width)
     }
 
     /// Whether the layer has a convolution mode (time-invariant).
