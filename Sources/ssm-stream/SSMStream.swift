@@ -5,7 +5,7 @@ import SSM
 struct SSMStream: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssm-stream",
-        abstract: "Run recurrent state-space models (S4, S4D, S5, LRU, Mamba, RG-LRU/Hawk) over audio and sensor streams.",
+        abstract: "Run recurrent state-space models (S4, S4D, S5, LRU, H3, Mamba, RG-LRU/Hawk) over audio and sensor streams.",
         version: "0.1.0",
         subcommands: [Run.self, Design.self, Inspect.self, Init.self, Conformance.self, Bench.self, Version.self]
     )

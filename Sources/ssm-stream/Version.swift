@@ -12,6 +12,7 @@ struct Version: ParsableCommand {
         print("families: \(Family.allCases.filter { $0 != .identity }.map(\.rawValue).joined(separator: ", "))")
         print("libsndfile: \(LinkedLibraries.sndfile)")
         print("alsa-lib: \(LinkedLibraries.alsa)")
+        print("libsamplerate: \(LinkedLibraries.samplerate)")
         print("openblas: \(blasConfiguration)")
         print("simd: \(simdTarget)")
         print("systemd: \(Systemd.booted ? "booted with systemd" : "not booted with systemd")")
