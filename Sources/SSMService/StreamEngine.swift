@@ -28,14 +28,14 @@ public final class StreamEngine {
         dIn = model.spec.dInput; dOut = model.spec.dOutput
         states = (0..<groups).map { _ in model.makeState(maxBlock: maxFrames) }
         let split = groups > 1 && mode == .block
-        gatherIn = .allocate(capacity: split ? maxFrames * model.spec.dInput : 1)
-        gatherOut = .allocate(capacity: split ? maxFrames * model.spec.dOutput : 1)
+        gatherIn = .allocate(capacity: split ? maxFrames * dIn : 1)
+        gatherOut = .allocate(capacity: split ? maxFrames * dOut : 1)
     }
 
     deinit { gatherIn.deallocate(); gatherOut.deallocate() }
 
-    public var inputChannels: Int { groups * model.spec.dInput }
-    public var outputChannels: Int { groups * model.spec.dOutput }
+    public var inputChannels: Int { groups * dIn }
+    public var outputChannels: Int { groups * dOut }
     /// Recurrent state of all streams, in bytes (fixed: independent of how long the stream runs).
     public var stateBytes: Int { states.reduce(0) { $0 + $1.stateBytes } }
 

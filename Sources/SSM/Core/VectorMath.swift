@@ -113,6 +113,21 @@ func apply8(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ f: (V8) -> V8) {
     }
 }
 
+/// out[i] = f(a[i], b[i]) over n floats, 8 at a time (the tail through padded vectors, so every
+/// element gets the same lane arithmetic). `out` may be `a`.
+@inline(__always) @usableFromInline
+func combine8(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
+              _ f: (V8, V8) -> V8) {
+    var i = 0
+    while i + 8 <= n { store8(f(load8(a + i), load8(b + i)), out + i); i += 8 }
+    if i < n {
+        var va = V8(), vb = V8()
+        for j in 0..<(n - i) { va[j] = a[i + j]; vb[j] = b[i + j] }
+        let r = f(va, vb)
+        for j in 0..<(n - i) { out[i + j] = r[j] }
+    }
+}
+
 /// Vector forms over buffers (in place).
 public enum VectorMath {
     public static func exp(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, exp8) }

@@ -102,18 +102,10 @@ extension BlockSpec.Activation {
 
 /// Griffin's MLP gate over a vector of 2n, in place on its first half: v[i] ← GELU_tanh(v[i]) · v[n + i].
 func gatedGELU(_ v: UnsafeMutablePointer<Float>, _ n: Int) {
-    var i = 0
-    while i + 8 <= n { store8(geluTanh8(load8(v + i)) * load8(v + n + i), v + i); i += 8 }
-    while i < n {
-        let x = v[i], y = 0.79788456080286536 * (x + 0.044715 * x * x * x)
-        v[i] = x / (1 + Float.exp(-2 * y)) * v[n + i]
-        i += 1
-    }
+    combine8(v, v + n, v, n) { geluTanh8($0) * $1 }
 }
 
 /// GLU over a vector of 2n: y[i] = v[i] · σ(v[n + i]).
 func glu(_ v: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    var i = 0
-    while i + 8 <= n { store8(load8(v + i) * sigmoid8(load8(v + n + i)), y + i); i += 8 }
-    while i < n { y[i] = v[i] / (1 + Float.exp(-v[n + i])); i += 1 }
+    combine8(v, v + n, y, n) { $0 * sigmoid8($1) }
 }
