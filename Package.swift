@@ -34,10 +34,11 @@ let fast: [SwiftSetting] = [.unsafeFlags(targetCPUFlags()), .unsafeFlags(["-Ounc
 
 let package = Package(
     name: "ssm-stream",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "SSM", targets: ["SSM"]),
         .executable(name: "ssm-stream", targets: ["ssm-stream"]),
+        .executable(name: "ssm-streamd", targets: ["ssm-streamd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -63,9 +64,13 @@ let package = Package(
             "COpenBLAS", .product(name: "Numerics", package: "swift-numerics"),
         ], swiftSettings: fast),
         .target(name: "SSMIO", dependencies: ["SSM", "CSndfile", "CALSA", "CSamplerate", "CSupport"], swiftSettings: fast),
-        .target(name: "SSMService", dependencies: ["SSM", "SSMIO", "CSystemd"], swiftSettings: fast),
+        .target(name: "SSMService", dependencies: ["SSM", "SSMIO", "CSystemd", "CSupport"], swiftSettings: fast),
         .executableTarget(name: "ssm-stream", dependencies: [
             "SSM", "SSMIO", "SSMService",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fast),
+        .executableTarget(name: "ssm-streamd", dependencies: [
+            "SSM", "SSMService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fast),
         .testTarget(name: "SSMTests", dependencies: ["SSM"], swiftSettings: fast),

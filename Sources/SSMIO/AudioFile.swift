@@ -112,11 +112,17 @@ public final class AudioReader {
         var frames = info.frames > 0 && info.frames < Int64.max / 2 ? Int(info.frames) : nil
         // A streamed header (arecord, sox, ssm-stream to a pipe) says "unknown length" with a data
         // size of 0xFFFFFFFF, which libsndfile turns into ~4 GiB worth of frames: not a length.
-        if path == "-", let n = frames, let b = Self.bytesPerSample(info.format), n * b * Int(info.channels) >= 1 << 31 {
+        // Headerless PCM from a FIFO or device reads as "as long as possible" too.
+        if path == "-" || !Self.isRegularFile(path), let n = frames, let b = Self.bytesPerSample(info.format), n >= (1 << 31) / (b * Int(info.channels)) {
             frames = nil
         }
         frameCount = frames
         truncation = Self.truncation(f)
+    }
+
+    private static func isRegularFile(_ path: String) -> Bool {
+        var st = stat()
+        return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
     }
 
     /// Bytes per sample of the uncompressed encodings (nil for compressed ones).

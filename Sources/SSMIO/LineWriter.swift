@@ -16,17 +16,30 @@ public final class LineWriter {
     private var capacity: Int
     private var count = 0
 
-    /// Opens `path` for writing (created or truncated), or standard output for "-".
-    public init(path: String) throws(IOError) {
+    /// Opens `path` for writing (created, and truncated unless `append`), or standard output for "-".
+    public init(path: String, append: Bool = false) throws(IOError) {
         if path == "-" {
             fd = 1; ownsFD = false; name = "stdout"
         } else {
-            let f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            let f = open(path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) | O_CLOEXEC, 0o644)
             guard f >= 0 else { throw IOError(.cantCreate, "output '\(path)': \(String(cString: strerror(errno)))") }
             fd = f; ownsFD = true; name = path
         }
         capacity = 1 << 16
         buffer = .allocate(capacity: capacity)
+    }
+
+    /// A writer that keeps its lines in memory for `take()` (the daemon fans them out to sockets).
+    public init(memoryNamed name: String) {
+        fd = -1; ownsFD = false; self.name = name
+        capacity = 1 << 12
+        buffer = .allocate(capacity: capacity)
+    }
+
+    /// The bytes appended since the last `take()` (in-memory writers).
+    public func take() -> [UInt8] {
+        defer { count = 0 }
+        return Array(UnsafeBufferPointer(start: buffer, count: count))
     }
 
     deinit {
@@ -85,6 +98,7 @@ public final class LineWriter {
 
     /// Writes the buffer out (retrying short writes and EINTR).
     public func flush() throws(IOError) {
+        guard fd >= 0 else { return }
         var off = 0
         defer { count = 0 }
         while off < count {

@@ -131,7 +131,7 @@ final class RunPipeline {
             let options = try cmd.eventOptions.detectorOptions(labels: labels, rate: modelRate)
             let writer = EventWriter(out: try LineWriter(path: cmd.output), labels: labels,
                                      modelRate: modelRate, inputRate: fmt.sampleRate)
-            target = .classify(Classifier(writer: writer, options: options, classes: spec.dOutput, groups: groups,
+            target = .classify(Classifier(output: .writer(writer), options: options, classes: spec.dOutput, groups: groups,
                                           scores: spec.scores ?? .softmax, posteriorsEvery: cmd.eventOptions.posteriors))
         }
 
@@ -251,49 +251,8 @@ final class RunPipeline {
         let audio = Double(framesRead) / rate
         var line = "ssm-stream run: \(framesRead) frames (\(fixed(audio, 2)) s) in \(fixed(seconds, 3)) s, "
             + "\(fixed(audio / max(seconds, 1e-9), 0))× real time, state \(engine.stateBytes) bytes"
-        if case .classify(let c) = target { line += ", \(c.writer.events) event(s)" }
+        if case .classify(let c) = target { line += ", \(c.events) event(s)" }
         warn(line + " → \(cmd.outputName)")
-    }
-}
-
-/// The classifier end of the pipeline: outputs → scores → one detector per stream → JSON Lines.
-final class Classifier {
-    let writer: EventWriter
-    private let detectors: [EventDetector]
-    private let classes: Int
-    private let scoring: ModelSpec.Scores
-    private let posteriorsEvery: Int
-    private let scratch: UnsafeMutablePointer<Float>
-
-    init(writer: EventWriter, options: EventDetector.Options, classes: Int, groups: Int,
-         scores: ModelSpec.Scores, posteriorsEvery: Int) {
-        self.writer = writer; self.classes = classes; scoring = scores; self.posteriorsEvery = posteriorsEvery
-        detectors = (0..<groups).map { EventDetector(classes: classes, channel: $0, options: options) }
-        scratch = .allocate(capacity: classes)
-    }
-
-    deinit { scratch.deallocate() }
-
-    /// `frames` frames of outputs (frames, groups·classes), the first at model sample `t0`.
-    func push(_ y: UnsafePointer<Float>, frames: Int, at t0: Int) throws(IOError) {
-        let stride = detectors.count * classes
-        for k in 0..<frames {
-            let t = t0 + k
-            for (g, d) in detectors.enumerated() {
-                scratch.update(from: y + k * stride + g * classes, count: classes)
-                Scoring.apply(scoring, scratch, classes)
-                if posteriorsEvery > 0 && t % posteriorsEvery == 0 {
-                    try writer.posteriors(at: t, channel: g, scratch)
-                }
-                try d.push(scratch, at: t) { (e: DetectedEvent) throws(IOError) in try writer.event(e) }
-            }
-        }
-    }
-
-    /// Ends the events still open at sample `t` and flushes.
-    func finish(at t: Int) throws(IOError) {
-        for d in detectors { try d.finish(at: t) { (e: DetectedEvent) throws(IOError) in try writer.event(e) } }
-        try writer.flush()
     }
 }
 

@@ -7,7 +7,8 @@ struct SSMStream: ParsableCommand {
         commandName: "ssm-stream",
         abstract: "Run recurrent state-space models (S4, S4D, S5, LRU, H3, Mamba, RG-LRU/Hawk) over audio and sensor streams.",
         version: "0.1.0",
-        subcommands: [Run.self, Design.self, Inspect.self, Init.self, Conformance.self, Bench.self, Version.self]
+        subcommands: [Run.self, Design.self, Inspect.self, Init.self, Conformance.self, Bench.self,
+                      Status.self, Events.self, Reload.self, Version.self]
     )
 }
 
@@ -18,6 +19,7 @@ enum ExitStatus {
     static let dataError: Int32 = 65     // EX_DATAERR: bad input data (audio)
     static let noInput: Int32 = 66       // EX_NOINPUT: input missing or unreadable
     static let badModel: Int32 = 67      // a model file that cannot be used
+    static let unavailable: Int32 = 69   // EX_UNAVAILABLE: the daemon is not reachable
     static let cantCreate: Int32 = 73    // EX_CANTCREAT: output cannot be written
     static let ioError: Int32 = 74       // EX_IOERR: read/write failed mid-stream
 }

@@ -7,4 +7,8 @@
 /// Swift cannot call the variadic snprintf without boxing its arguments in an array.
 int ssm_format_g(char *buf, size_t cap, double x, int digits);
 
+/// Names the calling thread (pthread_setname_np, a GNU extension Swift's Glibc module leaves out);
+/// at most 15 bytes are kept. Shown by `top -H` and in /proc/PID/task/TID/comm.
+void ssm_set_thread_name(const char *name);
+
 #endif

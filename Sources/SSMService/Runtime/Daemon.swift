@@ -1,0 +1,535 @@
+import SSM
+import SSMIO
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `ssm-streamd`: runs the configured pipeline and reports on it until it is told to stop.
+///
+/// The main thread is the reporter and controller; it never touches samples:
+///
+///     poll ─┬─ signal pipe    SIGTERM/SIGINT: stop · SIGHUP: reload
+///           ├─ event ring     events → journald · socket subscribers · [events] file
+///           ├─ engine done    the stream ended (at_end) or failed (exit code)
+///           ├─ control socket status · subscribe · reload · ping
+///           └─ timeout        sd_notify STATUS= and WATCHDOG=1, statistics in the log
+///
+/// The watchdog is pinged only while the engine thread's heartbeat is fresh, so a stuck engine
+/// gets the service restarted by systemd.
+public final class Daemon {
+    public static let version = "0.1.0"
+
+    public private(set) var config: DaemonConfig
+    private var journal: Journal
+    private var pipeline: Pipeline?
+    private var control: ControlServer?
+    private var eventsFile: LineWriter?
+    private var eventJSON: EventWriter?
+    private let eventBuffer = LineWriter(memoryNamed: "events")
+    private var state = "starting"
+    private var reloads = 0
+    private var restarts = 0
+    private var eventsTotal = 0
+    private var lastError: String?
+    private var exitCode: Int32?
+    private let started = monotonicNanos()
+    private var framesBefore = 0   // frames of earlier pipelines (restart, reload)
+
+    public init(config: DaemonConfig) {
+        self.config = config
+        journal = Journal(target: config.log.target, level: config.log.level)
+    }
+
+    /// Why a pipeline is being opened, and what to do if it cannot be.
+    private enum Purpose {
+        /// At start-up: a failure ends the daemon.
+        case start
+        /// A reload: on failure, go back to the previous configuration and model.
+        case reload(previous: DaemonConfig, model: Model, reason: String)
+        /// The previous configuration again, after a reload failed: a failure ends the daemon.
+        case fallback(message: String)
+        /// The input ended and at_end = "restart": a failure ends the daemon.
+        case restart
+    }
+
+    /// A pipeline being opened on its own thread: opening a FIFO waits for a writer, a pipe's
+    /// header for its first bytes, and the main thread must go on answering meanwhile.
+    private final class Opening: @unchecked Sendable {
+        let config: DaemonConfig
+        let model: Model
+        let purpose: Purpose
+        let done = Wakeup()
+        private let result = Mutex<Result<Pipeline, DaemonFailure>?>(nil)
+        var thread: NativeThread?
+        /// The control client that asked for a reload, until it has its answer: the outcome, or
+        /// after `replyBy` "accepted, still opening" (a FIFO may wait long for its writer).
+        var requester: Int32?
+        let replyBy: Int
+        init(config: DaemonConfig, model: Model, purpose: Purpose, requester: Int32?) {
+            self.config = config; self.model = model; self.purpose = purpose; self.requester = requester
+            replyBy = monotonicNanos() + 1_000_000_000
+        }
+        func run() {
+            let r: Result<Pipeline, DaemonFailure>
+            do { r = .success(try Pipeline(config: config, model: model)) } catch { r = .failure(error) }
+            result.withLock { $0 = r }
+            done.post()
+        }
+        var outcome: Result<Pipeline, DaemonFailure>? { result.withLock { $0 } }
+    }
+    private var opening: Opening?
+
+    /// Runs until stopped (0), the stream ends with at_end = "exit" (0), or a failure (its code).
+    public func run() -> Int32 {
+        let signals = SignalPipe(catching: [SIGTERM, SIGINT, SIGHUP])
+        NativeThread.installInterruptHandler()
+        signal(SIGPIPE, SIG_IGN)
+        setBLASThreads(1)
+
+        do {
+            let model = try Self.loadModel(config)
+            try openControl()
+            beginOpening(config, model, .start, requester: nil)
+        } catch {
+            journal.log(.error, error.message, [("SSM_EXIT_CODE", "\(error.code)")])
+            Systemd.notify("STATUS=failed: \(error.message)\nERRNO=\(error.code)")
+            return error.code
+        }
+        // Ready once the configuration, the model and the control socket are in place; the
+        // source may still be waiting for a writer (a FIFO), which status reports.
+        Systemd.notify("READY=1\nSTATUS=\(statusLine())\nMAINPID=\(getpid())")
+
+        let watchdog = Systemd.watchdogInterval
+        let tick = min(config.log.statusInterval, watchdog.map { $0 / 2 } ?? 3600)
+        var nextStatus = 0.0, nextStats = config.log.statsInterval, nextWatchdog = 0.0
+        while exitCode == nil {
+            var set = [pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
+            if let p = pipeline {
+                set.append(pollfd(fd: p.events.ready.fd, events: Int16(POLLIN), revents: 0))
+                set.append(pollfd(fd: p.finished.fd, events: Int16(POLLIN), revents: 0))
+            }
+            if let o = opening { set.append(pollfd(fd: o.done.fd, events: Int16(POLLIN), revents: 0)) }
+            let controlSet = control?.pollSet() ?? []
+            set += controlSet
+            let now = uptime
+            var wait = max(0, min(nextStatus, nextWatchdog, config.log.statsInterval > 0 ? nextStats : .infinity) - now)
+            if let o = opening, o.requester != nil { wait = min(wait, max(0, Double(o.replyBy - monotonicNanos()) * 1e-9)) }
+            _ = poll(&set, nfds_t(set.count), Int32(min(wait, tick) * 1000) + 1)
+
+            if set[0].revents != 0 {
+                for sig in signals.take() {
+                    if sig == SIGHUP { reload(reason: "SIGHUP", requester: nil) } else {
+                        journal.log(.notice, "stopping on \(sig == SIGTERM ? "SIGTERM" : "SIGINT")")
+                        exitCode = 0
+                    }
+                }
+            }
+            if let o = opening, let outcome = o.outcome { opened(o, outcome) }
+            if let o = opening, let r = o.requester, monotonicNanos() >= o.replyBy {
+                replyReload(r, nil, state: "opening")
+                o.requester = nil
+            }
+            drainEvents()
+            if let p = pipeline, p.stats.finished { streamEnded(p) }
+            if let control, !controlSet.isEmpty {
+                let base = set.count - controlSet.count
+                for (fd, line) in control.service(Array(set[base...])) { command(line, from: fd) }
+            }
+            let t = uptime
+            if t >= nextStatus {
+                Systemd.notify("STATUS=\(statusLine())")
+                nextStatus = t + config.log.statusInterval
+            }
+            if config.log.statsInterval > 0 && t >= nextStats {
+                logStats()
+                nextStats = t + config.log.statsInterval
+            }
+            if let w = watchdog, t >= nextWatchdog {
+                // A running engine refreshes its heartbeat at least every 100 ms.
+                if let p = pipeline, !p.stats.finished, p.stats.heartbeatAge > w / 2 {
+                    journal.log(.warning, "engine thread unresponsive for \(fixed1(p.stats.heartbeatAge)) s; not pinging the watchdog")
+                } else {
+                    Systemd.notify("WATCHDOG=1")
+                }
+                nextWatchdog = t + w / 4
+            }
+        }
+
+        state = "stopping"
+        Systemd.notify("STOPPING=1\nSTATUS=stopping")
+        if let o = opening {
+            // A source still opening (waiting for a FIFO's writer): interrupt it.
+            o.thread?.interrupt()
+            o.thread?.join()
+            opening = nil
+        }
+        if let p = pipeline {
+            p.stop()
+            drainEvents()
+            if let e = p.error, exitCode == 0 { exitCode = e.code; journal.log(.error, e.message) }
+            logStats(final: true)
+        }
+        control = nil
+        return exitCode ?? 0
+    }
+
+    private var uptime: Double { Double(monotonicNanos() - started) * 1e-9 }
+
+    // MARK: Start, reload, end of stream
+
+    static func loadModel(_ c: DaemonConfig) throws(DaemonFailure) -> Model {
+        do { return try ModelFile.load(path: c.modelPath) } catch {
+            throw DaemonFailure(DaemonFailure.badModel, error.message)
+        }
+    }
+
+    private func beginOpening(_ c: DaemonConfig, _ model: Model, _ purpose: Purpose, requester: Int32?) {
+        let o = Opening(config: c, model: model, purpose: purpose, requester: requester)
+        opening = o
+        state = "opening"
+        o.thread = NativeThread(name: "ssm-open") { o.run() }
+    }
+
+    /// A pipeline finished opening (or failed to): start it, or handle the failure as its
+    /// purpose says.
+    private func opened(_ o: Opening, _ outcome: Result<Pipeline, DaemonFailure>) {
+        o.thread?.join()
+        opening = nil
+        switch outcome {
+        case .success(let p):
+            do { try attach(p, o.config) } catch {
+                failed(o, error); return
+            }
+            p.start()
+            state = "running"
+            switch o.purpose {
+            case .start:
+                logStart()
+            case .restart:
+                restarts += 1
+                journal.log(.info, "input reopened: \(p.sourceName)")
+            case .reload(_, _, let reason):
+                config = o.config
+                journal = Journal(target: config.log.target, level: config.log.level)
+                reloads += 1
+                journal.log(.notice, "reloaded (\(reason)): model \(config.modelPath), source \(p.sourceName)",
+                            [("SSM_MODEL", config.modelPath), ("SSM_RELOADS", "\(reloads)")])
+                replyReload(o.requester, nil)
+                Systemd.notify("READY=1\nSTATUS=\(statusLine())")
+            case .fallback(let message):
+                replyReload(o.requester, message)
+                Systemd.notify("READY=1\nSTATUS=\(statusLine())")
+            }
+        case .failure(let error):
+            failed(o, error)
+        }
+    }
+
+    private func failed(_ o: Opening, _ error: DaemonFailure) {
+        switch o.purpose {
+        case .reload(let previous, let model, _):
+            lastError = error.message
+            journal.log(.error, "reload failed, going back to the previous configuration: \(error.message)")
+            beginOpening(previous, model, .fallback(message: error.message), requester: o.requester)
+        case .start, .restart, .fallback:
+            journal.log(.error, error.message, [("SSM_EXIT_CODE", "\(error.code)")])
+            lastError = error.message
+            if case .fallback = o.purpose { replyReload(o.requester, error.message) }
+            Systemd.notify("STATUS=failed: \(error.message)\nERRNO=\(error.code)")
+            exitCode = error.code
+        }
+    }
+
+    /// Makes `p` the current pipeline, with its event encoder and [events] file.
+    private func attach(_ p: Pipeline, _ c: DaemonConfig) throws(DaemonFailure) {
+        if p.model.spec.task == .classify {
+            eventJSON = EventWriter(out: eventBuffer, labels: p.labels, modelRate: p.modelRate, inputRate: p.inputRate)
+            if !c.events.file.isEmpty {
+                do { eventsFile = try LineWriter(path: c.resolve(c.events.file), append: true) } catch {
+                    throw DaemonFailure(error)
+                }
+            } else {
+                eventsFile = nil
+            }
+        } else {
+            eventJSON = nil; eventsFile = nil
+        }
+        pipeline = p
+    }
+
+    private func openControl() throws(DaemonFailure) {
+        let activated = Systemd.listenFDs()
+        if let fd = activated.first {
+            control = ControlServer(activated: fd, maxClients: config.control.maxClients)
+        } else if !config.control.socket.isEmpty {
+            control = try ControlServer(path: config.resolve(config.control.socket), mode: config.control.mode,
+                                        maxClients: config.control.maxClients)
+        }
+    }
+
+    /// Re-reads the configuration and the model; on an error in either, the running pipeline
+    /// goes on untouched. Otherwise the old pipeline is stopped (its output closed, its open
+    /// events ended) and the new one opened; if that fails, the previous configuration is
+    /// opened again. The requester (a control client) hears the outcome when it is known.
+    private func reload(reason: String, requester: Int32?) {
+        Systemd.notify("RELOADING=1\nMONOTONIC_USEC=\(Systemd.monotonicMicroseconds)\nSTATUS=reloading")
+        let fresh: DaemonConfig
+        let model: Model
+        do {
+            fresh = try DaemonConfig.load(path: config.path)
+            model = try Self.loadModel(fresh)
+        } catch let e as DaemonConfig.Error {
+            reloadRefused(e.message, requester); return
+        } catch let e as DaemonFailure {
+            reloadRefused(e.message, requester); return
+        } catch {
+            reloadRefused("\(error)", requester); return
+        }
+        if fresh.control != config.control {
+            journal.log(.warning, "reload: [control] changes take effect on restart")
+        }
+        var previous = config
+        var previousModel = model
+        if let o = opening {
+            // Still opening (a FIFO waiting for its writer): give that up for the new setup.
+            o.thread?.interrupt()
+            o.thread?.join()
+            opening = nil
+            previous = o.config; previousModel = o.model
+            if case .reload(let p, let m, _) = o.purpose { previous = p; previousModel = m }
+            replyReload(o.requester, "superseded by another reload")
+        }
+        if let old = pipeline {
+            previousModel = old.model
+            old.stop()
+            drainEvents()
+            framesBefore += old.stats.framesIn
+            pipeline = nil
+        }
+        beginOpening(fresh, model, .reload(previous: previous, model: previousModel, reason: reason), requester: requester)
+    }
+
+    private func reloadRefused(_ message: String, _ requester: Int32?) {
+        lastError = message
+        journal.log(.error, "reload refused, still running the previous configuration: \(message)")
+        replyReload(requester, message)
+        Systemd.notify("READY=1\nSTATUS=\(statusLine())")
+    }
+
+    private func replyReload(_ requester: Int32?, _ error: String?, state: String = "running") {
+        guard let requester, let control else { return }
+        var j = JSONLine(); j.add("type", "reload"); j.add("ok", error == nil)
+        if let error { j.add("message", error) } else { j.add("state", state) }
+        control.send(to: requester, j.line)
+    }
+
+    /// The engine thread finished: a failure ends the daemon with its code; an end of input does
+    /// what `at_end` says.
+    private func streamEnded(_ p: Pipeline) {
+        guard state == "running" else { return }
+        p.stop()
+        drainEvents()
+        if let e = p.error {
+            journal.log(.error, e.message, [("SSM_EXIT_CODE", "\(e.code)")])
+            lastError = e.message
+            exitCode = e.code
+            return
+        }
+        let s = p.stats
+        journal.log(.notice, "end of input \(p.sourceName) after \(s.framesIn) frames (\(fixed1(Double(s.framesIn) / Double(p.inputRate))) s)")
+        switch config.source.atEnd {
+        case .exit:
+            logStats(final: true)
+            pipeline = nil
+            exitCode = 0
+        case .idle:
+            state = "ended"
+            Systemd.notify("STATUS=\(statusLine())")
+        case .restart:
+            framesBefore += s.framesIn
+            pipeline = nil
+            beginOpening(config, p.model, .restart, requester: nil)
+        }
+    }
+
+    // MARK: Reporting
+
+    private func drainEvents() {
+        guard let p = pipeline, let json = eventJSON else { return }
+        while let e = p.events.pop() {
+            eventsTotal += 1
+            try? json.event(e)
+            let line = eventBuffer.take()
+            control?.broadcast(line)
+            if let f = eventsFile {
+                f.append(line)
+                do { try f.flush() } catch { journal.log(.warning, error.message) }
+            }
+            if config.events.journal { journalEvent(e, p) }
+        }
+    }
+
+    private func journalEvent(_ e: DetectedEvent, _ p: Pipeline) {
+        let rate = Double(p.modelRate)
+        let label = p.labels[e.classIndex]
+        let start = Double(e.start) / rate, end = Double(e.end) / rate
+        journal.log(.notice, "\(label) on channel \(e.channel) from \(fixed3(start)) s to \(fixed3(end)) s (peak \(fixed3(Double(e.peak))))", [
+            ("SSM_EVENT", label), ("SSM_CLASS_INDEX", "\(e.classIndex)"), ("SSM_CHANNEL", "\(e.channel)"),
+            ("SSM_START", fixed3(start)), ("SSM_END", fixed3(end)), ("SSM_DURATION", fixed3(end - start)),
+            ("SSM_PEAK", fixed3(Double(e.peak))), ("SSM_MEAN", fixed3(Double(e.mean))),
+            ("SSM_MODEL", config.modelPath), ("SSM_SOURCE", p.sourceName),
+        ])
+    }
+
+    private func logStart() {
+        guard let p = pipeline else { return }
+        let s = p.model.spec
+        let layers = s.blocks.map { $0.layer.family.rawValue }.joined(separator: ",")
+        journal.log(.notice, "started: \(s.task.rawValue) model \(config.modelPath) (\(layers), \(p.stateBytes) bytes of state) on \(p.sourceName) at \(p.inputRate) Hz × \(p.inputChannels) → \(p.outputName), \(config.mode.rawValue) mode, blocks of \(config.block)",
+                    [("SSM_MODEL", config.modelPath), ("SSM_SOURCE", p.sourceName), ("SSM_OUTPUT", p.outputName),
+                     ("SSM_STATE_BYTES", "\(p.stateBytes)")])
+    }
+
+    private func logStats(final: Bool = false) {
+        guard let p = pipeline else { return }
+        let s = p.stats
+        let audio = Double(s.framesIn) / Double(p.inputRate)
+        journal.log(final ? .notice : .info,
+                    "\(final ? "stopped" : "running"): \(s.framesIn) frames (\(fixed1(audio)) s of input), engine load \(fixed3(load(s, p))), \(eventsTotal) event(s), \(s.dropped) frame(s) dropped, \(s.xruns) xrun(s), \(s.nonFinite) NaN/Inf replaced",
+                    [("SSM_FRAMES", "\(framesBefore + s.framesIn)"), ("SSM_LOAD", fixed3(load(s, p))),
+                     ("SSM_EVENTS", "\(eventsTotal)"), ("SSM_DROPPED_FRAMES", "\(s.dropped)"),
+                     ("SSM_XRUNS", "\(s.xruns)"), ("SSM_NON_FINITE", "\(s.nonFinite)")])
+    }
+
+    /// Engine time per second of audio processed (0.01: the engine needs 1 % of one core's time).
+    private func load(_ s: Pipeline.Stats, _ p: Pipeline) -> Double {
+        s.framesDone > 0 ? s.busySeconds / (Double(s.framesDone) / Double(p.inputRate)) : 0
+    }
+
+    private func statusLine() -> String {
+        guard let p = pipeline else { return state }
+        let s = p.stats
+        return "\(state): \(p.sourceName), \(fixed1(Double(framesBefore + s.framesIn) / Double(p.inputRate))) s processed, load \(fixed3(load(s, p))), \(eventsTotal) event(s)"
+    }
+
+    /// The status object (one JSON line) the control socket answers `status` with.
+    public func statusJSON() -> String {
+        var j = JSONLine()
+        j.add("type", "status"); j.add("state", state); j.add("version", Self.version)
+        j.add("pid", Int(getpid())); j.add("uptime", uptime)
+        j.add("config", config.path); j.add("model", config.modelPath)
+        if pipeline == nil {
+            let src = config.source
+            j.add("source", src.kind == .alsa ? "alsa:\(src.device)" : "\(src.kind.rawValue):\(config.resolve(src.path))")
+        }
+        if let p = pipeline {
+            let s = p.stats, spec = p.model.spec
+            j.add("task", spec.task.rawValue)
+            j.add("families", spec.blocks.map { $0.layer.family.rawValue }.joined(separator: ","))
+            j.add("mode", config.mode.rawValue); j.add("block", config.block)
+            j.add("source", p.sourceName); j.add("output", p.outputName)
+            j.add("input_rate", p.inputRate); j.add("input_channels", p.inputChannels); j.add("model_rate", p.modelRate)
+            j.add("state_bytes", p.stateBytes)
+            j.add("frames", framesBefore + s.framesIn)
+            j.add("seconds", Double(framesBefore + s.framesIn) / Double(p.inputRate))
+            j.add("stream_frames", s.framesIn)
+            j.add("load", load(s, p))
+            j.add("dropped_frames", s.dropped); j.add("xruns", s.xruns); j.add("non_finite", s.nonFinite)
+            j.add("ring_dropped_events", s.eventsDropped)
+        }
+        j.add("events", eventsTotal)
+        j.add("socket_dropped_events", control?.droppedEvents ?? 0)
+        j.add("clients", control?.clients.count ?? 0)
+        j.add("subscribers", control?.subscribers ?? 0)
+        j.add("reloads", reloads); j.add("restarts", restarts)
+        if let e = lastError { j.add("last_error", e) }
+        return j.line
+    }
+
+    private func command(_ line: String, from fd: Int32) {
+        guard let control else { return }
+        let words = line.split(separator: " ").map(String.init)
+        switch words.first ?? "" {
+        case "":
+            return
+        case "status":
+            control.send(to: fd, statusJSON())
+        case "subscribe":
+            control.setSubscribed(fd, true)
+            var j = JSONLine(); j.add("type", "subscribed")
+            j.add("labels", pipeline?.labels.joined(separator: ",") ?? "")
+            control.send(to: fd, j.line)
+        case "unsubscribe":
+            control.setSubscribed(fd, false)
+            var j = JSONLine(); j.add("type", "unsubscribed"); control.send(to: fd, j.line)
+        case "reload":
+            reload(reason: "control socket", requester: fd)
+        case "ping":
+            var j = JSONLine(); j.add("type", "pong"); control.send(to: fd, j.line)
+        case "help":
+            var j = JSONLine(); j.add("type", "help"); j.add("commands", "status, subscribe, unsubscribe, reload, ping, help")
+            control.send(to: fd, j.line)
+        default:
+            var j = JSONLine(); j.add("type", "error")
+            j.add("message", "unknown command '\(words[0])' (commands: status, subscribe, unsubscribe, reload, ping, help)")
+            control.send(to: fd, j.line)
+        }
+    }
+}
+
+/// A flat JSON object built field by field, ending in a newline.
+struct JSONLine {
+    private var body: [UInt8] = [123]
+    mutating func key(_ k: String) {
+        if body.count > 1 { body.append(44) }
+        body += LineWriter.jsonString(k); body.append(58)
+    }
+    mutating func add(_ k: String, _ v: String) { key(k); body += LineWriter.jsonString(v) }
+    mutating func add(_ k: String, _ v: Int) { key(k); body += Array(String(v).utf8) }
+    mutating func add(_ k: String, _ v: Bool) { key(k); body += Array((v ? "true" : "false").utf8) }
+    mutating func add(_ k: String, _ v: Double) { key(k); body += Array((v.isFinite ? fixed(v, 6) : "null").utf8) }
+    var line: String { String(decoding: body + [125, 10], as: UTF8.self) }
+}
+
+/// Signals turned into bytes on a pipe (the self-pipe trick), read by the poll loop.
+final class SignalPipe {
+    let fd: Int32
+    init(catching signals: [Int32]) {
+        var fds: [Int32] = [-1, -1]
+        precondition(pipe(&fds) == 0)
+        for f in fds {
+            _ = fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(f, F_SETFD, FD_CLOEXEC)
+        }
+        fd = fds[0]
+        signalPipeWriteFD = fds[1]
+        for s in signals {
+            var sa = sigaction()
+            sa.__sigaction_handler.sa_handler = { sig in
+                var b = UInt8(truncatingIfNeeded: sig)
+                _ = write(signalPipeWriteFD, &b, 1)
+            }
+            sigemptyset(&sa.sa_mask)
+            sa.sa_flags = SA_RESTART
+            sigaction(s, &sa, nil)
+        }
+    }
+
+    func take() -> [Int32] {
+        var out: [Int32] = []
+        var b: UInt8 = 0
+        while read(fd, &b, 1) == 1 { out.append(Int32(b)) }
+        return out
+    }
+}
+
+nonisolated(unsafe) private var signalPipeWriteFD: Int32 = -1
+
+func fixed(_ x: Double, _ digits: Int) -> String {
+    var buf = [CChar](repeating: 0, count: 64)
+    _ = withVaList([x]) { vsnprintf(&buf, 64, "%.\(digits)f", $0) }
+    return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+func fixed1(_ x: Double) -> String { fixed(x, 1) }
+func fixed3(_ x: Double) -> String { fixed(x, 3) }
