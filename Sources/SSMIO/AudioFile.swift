@@ -120,7 +120,7 @@ public final class AudioReader {
         truncation = Self.truncation(f)
     }
 
-    private static func isRegularFile(_ path: String) -> Bool {
+    static func isRegularFile(_ path: String) -> Bool {
         var st = stat()
         return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG
     }
@@ -323,3 +323,9 @@ final class StreamingWAV {
     }
 }
 
+
+/// Whether `path` is a FIFO (named pipe).
+public func isFIFO(_ path: String) -> Bool {
+    var st = stat()
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFIFO
+}

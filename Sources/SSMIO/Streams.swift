@@ -5,11 +5,14 @@ import CSndfile
 public enum FrameSource {
     case audio(AudioReader)
     case text(TextReader)
+    /// Raw PCM from a live pipe (the daemon's FIFOs and stdin).
+    case rawStream(RawStreamReader)
 
     public var format: AudioFormat {
         switch self {
         case .audio(let r): r.format
         case .text(let r): r.format
+        case .rawStream(let r): r.format
         }
     }
 
@@ -17,7 +20,7 @@ public enum FrameSource {
     public var frameCount: Int? {
         switch self {
         case .audio(let r): r.frameCount
-        case .text: nil
+        case .text, .rawStream: nil
         }
     }
 
@@ -25,6 +28,7 @@ public enum FrameSource {
         switch self {
         case .audio(let r): try r.read(into: buffer, frames: frames)
         case .text(let r): try r.read(into: buffer, frames: frames)
+        case .rawStream(let r): try r.read(into: buffer, frames: frames)
         }
     }
 

@@ -35,15 +35,16 @@ public final class TextReader {
     private let isLive: Bool
 
     /// Opens `path` ("-" for stdin) and reads up to the first data line. `channels`, when given,
-    /// must match the number of values on each line.
-    public init(path: String, sampleRate: Int, channels: Int? = nil) throws(IOError) {
+    /// must match the number of values on each line. `holdFIFO`: a FIFO is opened read-write, so
+    /// writers may come and go without ending the stream.
+    public init(path: String, sampleRate: Int, channels: Int? = nil, holdFIFO: Bool = false) throws(IOError) {
         self.path = path
         let name = path == "-" ? "stdin" : path
         if path == "-" {
             guard let f = fdopen(dup(0), "r") else { throw IOError(.noInput, "input 'stdin': \(String(cString: strerror(errno)))") }
             file = f; ownsFile = true
         } else {
-            guard let f = fopen(path, "r") else { throw IOError(.noInput, "input '\(path)': \(String(cString: strerror(errno)))") }
+            guard let f = fopen(path, holdFIFO && isFIFO(path) ? "r+" : "r") else { throw IOError(.noInput, "input '\(path)': \(String(cString: strerror(errno)))") }
             file = f; ownsFile = true
         }
         var header: [String]? = nil

@@ -201,7 +201,9 @@ public enum TOML {
             case "nan", "+nan", "-nan": return .float(.nan)
             default: break
             }
-            if let v = Double(clean), clean.first != ".", clean.last != "." { return .float(v) }
+            // Decimal only (Double() would also take hex floats such as "0x1p3").
+            if clean.allSatisfy({ $0.isNumber || "+-.eE".contains($0) }), let v = Double(clean),
+               clean.first != ".", clean.last != "." { return .float(v) }
             throw fail("'\(word)' is not a value (strings need quotes: \"\(word)\")")
         }
 

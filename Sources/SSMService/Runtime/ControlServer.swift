@@ -125,6 +125,7 @@ public final class ControlServer {
             if n > 0 {
                 clients[i].input += buf[0..<n]
                 while let nl = clients[i].input.firstIndex(of: 10) {
+                    if nl > Self.lineLimit { clients[i].input = Array(repeating: 0, count: Self.lineLimit + 1); break }
                     let line = String(decoding: clients[i].input[..<nl], as: UTF8.self)
                     clients[i].input.removeSubrange(...nl)
                     commands.append((clients[i].fd, line.trimmingSpaces()))

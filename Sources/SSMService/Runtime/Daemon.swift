@@ -82,6 +82,11 @@ public final class Daemon {
 
     /// Runs until stopped (0), the stream ends with at_end = "exit" (0), or a failure (its code).
     public func run() -> Int32 {
+        // A launcher may hand down a mask blocking these (threads started later inherit ours).
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for sig in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] { sigaddset(&unblock, sig) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         let signals = SignalPipe(catching: [SIGTERM, SIGINT, SIGHUP])
         NativeThread.installInterruptHandler()
         signal(SIGPIPE, SIG_IGN)
@@ -102,12 +107,13 @@ public final class Daemon {
 
         let watchdog = Systemd.watchdogInterval
         let tick = min(config.log.statusInterval, watchdog.map { $0 / 2 } ?? 3600)
-        var nextStatus = 0.0, nextStats = config.log.statsInterval, nextWatchdog = 0.0
+        var nextStatus = 0.0, nextStats = config.log.statsInterval, nextWatchdog = watchdog == nil ? Double.infinity : 0
         while exitCode == nil {
             var set = [pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
+            // Every wakeup polled here is drained when it fires, or poll would return at once.
             if let p = pipeline {
                 set.append(pollfd(fd: p.events.ready.fd, events: Int16(POLLIN), revents: 0))
-                set.append(pollfd(fd: p.finished.fd, events: Int16(POLLIN), revents: 0))
+                if state == "running" { set.append(pollfd(fd: p.finished.fd, events: Int16(POLLIN), revents: 0)) }
             }
             if let o = opening { set.append(pollfd(fd: o.done.fd, events: Int16(POLLIN), revents: 0)) }
             let controlSet = control?.pollSet() ?? []
@@ -356,7 +362,9 @@ public final class Daemon {
     // MARK: Reporting
 
     private func drainEvents() {
-        guard let p = pipeline, let json = eventJSON else { return }
+        guard let p = pipeline else { return }
+        p.events.ready.drain()
+        guard let json = eventJSON else { return }
         while let e = p.events.pop() {
             eventsTotal += 1
             try? json.event(e)

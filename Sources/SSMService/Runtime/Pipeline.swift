@@ -114,13 +114,25 @@ public final class Pipeline: @unchecked Sendable {
             readFrames = dev.periodFrames
         case .file, .pipe:
             let path = config.resolve(s.path)
+            // A FIFO is held open (read-write): writers come and go, the stream goes on. A header
+            // would come again with each writer, so a FIFO carries raw PCM or text.
+            let fifo = s.kind == .pipe && isFIFO(path)
+            if fifo && s.format == "auto" {
+                throw DaemonFailure(DaemonFailure.config, "source '\(path)' is a FIFO, which stays open across writers: give it headerless samples and say which (format = \"s16le\", \"f32le\", … or \"text\", with rate and channels)")
+            }
             do {
                 switch s.format {
                 case "auto": source = .frames(.audio(try AudioReader(path: path)))
-                case "text": source = .frames(.text(try TextReader(path: path, sampleRate: s.rate!, channels: s.channels)))
+                case "text": source = .frames(.text(try TextReader(path: path, sampleRate: s.rate!, channels: s.channels, holdFIFO: fifo)))
                 default:
-                    source = .frames(.audio(try AudioReader(path: path, raw: RawEncoding(rawValue: s.format)!,
-                                                            sampleRate: s.rate!, channels: s.channels!)))
+                    let enc = RawEncoding(rawValue: s.format)!
+                    if s.kind == .pipe {
+                        // Live: frames as they arrive, interruptible at stop.
+                        source = .frames(.rawStream(try RawStreamReader(path: path, encoding: enc, sampleRate: s.rate!,
+                                                                        channels: s.channels!, maxFrames: block)))
+                    } else {
+                        source = .frames(.audio(try AudioReader(path: path, raw: enc, sampleRate: s.rate!, channels: s.channels!)))
+                    }
                 }
             } catch { throw DaemonFailure(error) }
             live = false
@@ -269,8 +281,18 @@ public final class Pipeline: @unchecked Sendable {
         ring.spaceReady.post()
         // A read blocked on a quiet pipe returns at once (EINTR).
         if !live, !sourceEnded.load(ordering: .acquiring) { sourceThread?.interrupt() }
-        for t in threads { t.join() }
-        threads = []
+        threads.last?.join()   // the engine: it ends once the ring is empty
+        // The source normally ends within one read; one stuck in a read that retries on EINTR
+        // (stdio, libsndfile) is left behind rather than hanging the daemon's stop.
+        if let src = sourceThread {
+            var waited = 0
+            while !sourceEnded.load(ordering: .acquiring) && waited < 100 {
+                src.interrupt()
+                usleep(10_000); waited += 1
+            }
+            if sourceEnded.load(ordering: .acquiring) { src.join() } else { src.detach() }
+        }
+        threads = []; sourceThread = nil
     }
 
     private func fail(_ f: DaemonFailure) {

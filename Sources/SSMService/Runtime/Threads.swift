@@ -25,6 +25,9 @@ public struct NativeThread: @unchecked Sendable {
 
     public func join() { pthread_join(handle, nil) }
 
+    /// Lets the thread end on its own, never joined.
+    public func detach() { pthread_detach(handle) }
+
     /// Interrupts a blocking read(2) in the thread (SIGUSR1, whose handler does nothing and is
     /// installed without SA_RESTART, so the call returns EINTR).
     public func interrupt() { pthread_kill(handle, SIGUSR1) }

@@ -1,0 +1,200 @@
+// The daemon's configuration: the TOML subset (values, errors with their line) and
+// DaemonConfig's checks (defaults, unknown keys, types, ranges, per-source rules, paths).
+
+import Testing
+import SSM
+import SSMService
+
+@Suite("TOML subset")
+struct TOMLTests {
+    @Test("values: strings with escapes, literal strings, integers (underscores, hex, octal, binary), floats, booleans, arrays over several lines, comments")
+    func values() throws {
+        let doc = try TOML.parse("""
+        # a comment
+        a = "x \\"q\\" \\\\ \\n \\u00e9 # not a comment"   # a comment
+        b = 'C:\\raw\\path'
+        c = 1_000
+        e = 0o17
+        f = 0b101
+        g = 2.5e-3
+        h = true
+        i = [ "one", 'two',  # comment inside
+              "three", ]
+        j = []
+        k = -inf
+        [table.sub]
+        "quoted key" = false
+        """)
+        let v = Dictionary(uniqueKeysWithValues: doc.entries.map { ($0.table + "/" + $0.key, $0.value) })
+        #expect(v["/a"] == .string("x \"q\" \\ \n é # not a comment"))
+        #expect(v["/b"] == .string("C:\\raw\\path"))
+        #expect(v["/c"] == .integer(1000))
+        #expect(v["/e"] == .integer(15))
+        #expect(v["/f"] == .integer(5))
+        #expect(v["/g"] == .float(2.5e-3))
+        #expect(v["/h"] == .bool(true))
+        #expect(v["/i"] == .array([.string("one"), .string("two"), .string("three")]))
+        #expect(v["/j"] == .array([]))
+        #expect(v["/k"] == .float(-.infinity))
+        #expect(v["table.sub/quoted key"] == .bool(false))
+        #expect(doc.entries.first { $0.key == "k" }?.line == 12)
+        #expect(doc.tables.map(\.name) == ["table.sub"])
+    }
+
+    @Test("every unsupported or malformed construct is refused with its line", arguments: [
+        ("a = {x = 1}", 1, "inline tables"),
+        ("\n[[x]]", 2, "arrays of tables"),
+        ("a = \"\"\"x", 1, "multi-line strings"),
+        ("a = 1979-05-27", 1, "dates"),
+        ("a.b = 1", 1, "dotted keys"),
+        ("a = 1\na = 2", 2, "given twice"),
+        ("[t]\n[t]", 2, "table [t] is given twice"),
+        ("a = \"open", 1, "not closed"),
+        ("a = hello", 1, "strings need quotes"),
+        ("a = [1, 2", 1, "not closed with ']'"),
+        ("a = \"\\q\"", 1, "unknown escape"),
+        ("a 1", 1, "expected '='"),
+        ("a = 1 2", 1, "unexpected text"),
+        ("\n\n= 3", 3, "expected a key"),
+    ])
+    func errors(_ text: String, _ line: Int, _ fragment: String) {
+        do {
+            _ = try TOML.parse(text)
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect(error.line == line, "\(text): \(error)")
+            #expect(error.message.contains(fragment), "\(text): \(error)")
+        }
+    }
+
+    @Test("a hex integer with a sign is not a value")
+    func signedHex() {
+        #expect(throws: TOML.ParseError.self) { try TOML.parse("d = -0x10") }
+    }
+}
+
+@Suite("DaemonConfig")
+struct DaemonConfigTests {
+    static let minimal = """
+    model = "m.safetensors"
+    [source]
+    type = "alsa"
+    """
+
+    @Test("defaults of a minimal configuration")
+    func defaults() throws {
+        let c = try DaemonConfig.parse(Self.minimal, path: "/etc/ssm-stream/ssm-streamd.toml")
+        #expect(c.modelPath == "/etc/ssm-stream/m.safetensors")
+        #expect(c.mode == .block && c.block == 256)
+        #expect(c.source.kind == .alsa && c.source.device == "default" && c.source.latencyMs == 100)
+        #expect(c.source.rate == nil && c.source.channels == nil && c.source.atEnd == .exit)
+        #expect(c.output.kind == .none)
+        #expect(c.events.threshold == 0.5 && c.events.release == nil && c.events.journal)
+        #expect(c.control.socket == "/run/ssm-streamd/control.sock" && c.control.mode == 0o660 && c.control.maxClients == 16)
+        #expect(c.log.target == .auto && c.log.level == .info)
+    }
+
+    @Test("the shipped configurations parse: configs/ssm-streamd.toml and configs/demo.toml")
+    func shipped() throws {
+        let root = String(#filePath.split(separator: "/Tests/")[0])
+        let c = try DaemonConfig.load(path: root + "/configs/ssm-streamd.toml")
+        #expect(c.source.kind == .alsa && c.output.kind == .alsa && c.events.minGap == 0.2)
+        let d = try DaemonConfig.load(path: root + "/configs/demo.toml")
+        #expect(d.source.kind == .file && d.output.kind == .file && d.control.socket.isEmpty)
+        #expect(d.resolve(d.source.path) == root + "/configs/../examples/noisy-tone.wav")
+    }
+
+    @Test("every key, read back")
+    func everyKey() throws {
+        let c = try DaemonConfig.parse("""
+        model = "/abs/m.safetensors"
+        mode = "step"
+        block = 64
+        [source]
+        type = "pipe"
+        path = "-"
+        format = "s16le"
+        rate = 8000
+        channels = 2
+        per_channel = true
+        resample = true
+        resample_quality = "best"
+        duration = 1.5
+        at_end = "restart"
+        ring_seconds = 0.5
+        [output]
+        type = "file"
+        path = "out/x.flac"
+        format = "flac"
+        encoding = "s24"
+        [events]
+        threshold = 0.7
+        release = 0.6
+        min_duration = 0.25
+        min_gap = 1
+        ignore = ["bg"]
+        file = "events.jsonl"
+        journal = false
+        [control]
+        socket = ""
+        mode = "0600"
+        max_clients = 2
+        [log]
+        target = "stderr"
+        level = "debug"
+        status_interval = 1
+        stats_interval = 0
+        """, path: "rel/dir/c.toml")
+        #expect(c.modelPath == "/abs/m.safetensors" && c.mode == .step && c.block == 64)
+        #expect(c.source.kind == .pipe && c.source.path == "-" && c.source.format == "s16le")
+        #expect(c.source.rate == 8000 && c.source.channels == 2 && c.source.perChannel && c.source.resample)
+        #expect(c.source.resampleQuality == .best && c.source.duration == 1.5 && c.source.atEnd == .restart && c.source.ringSeconds == 0.5)
+        #expect(c.output.kind == .file && c.resolve(c.output.path) == "rel/dir/out/x.flac" && c.output.format == "flac" && c.output.encoding == "s24")
+        #expect(c.events.threshold == 0.7 && c.events.release == 0.6 && c.events.minDuration == 0.25 && c.events.minGap == 1)
+        #expect(c.events.ignore == ["bg"] && c.resolve(c.events.file) == "rel/dir/events.jsonl" && !c.events.journal)
+        #expect(c.control.socket == "" && c.control.mode == 0o600 && c.control.maxClients == 2)
+        #expect(c.log.target == .stderr && c.log.level == .debug && c.log.statusInterval == 1 && c.log.statsInterval == 0)
+        #expect(c.resolve("-") == "-")
+    }
+
+    @Test("mistakes are refused with the line and what to write instead", arguments: [
+        ("", "'model' is missing"),
+        ("model = \"m\"", "[source] is missing"),
+        ("model = \"m\"\n[source]\ndevice = \"x\"", "'type' in [source] is missing"),
+        (minimal + "\nthresold = 0.5", "line 4: unknown key 'thresold' in [source]"),
+        (minimal + "\n[sink]", "line 4: unknown table [sink]"),
+        ("model = 3\n[source]\ntype = \"alsa\"", "line 1: 'model' must be a string"),
+        ("model = \"m\"\nblock = 0\n[source]\ntype = \"alsa\"", "line 2: 'block' is 0; it must be between 1 and 65536"),
+        ("model = \"m\"\nmode = \"fast\"\n[source]\ntype = \"alsa\"", "line 2: 'mode' is 'fast'; one of \"step\", \"block\""),
+        (minimal + "\npath = \"x.wav\"", "'path' in [source] is for files and pipes"),
+        ("model = \"m\"\n[source]\ntype = \"file\"", "'path' in [source] is missing"),
+        ("model = \"m\"\n[source]\ntype = \"file\"\npath = \"x\"\nformat = \"s16le\"", "needs 'rate'"),
+        ("model = \"m\"\n[source]\ntype = \"file\"\npath = \"x\"\nformat = \"s16le\"\nrate = 8000", "needs 'channels'"),
+        ("model = \"m\"\n[source]\ntype = \"file\"\npath = \"x\"\nrate = 8000", "a file with a header says its own"),
+        ("model = \"m\"\n[source]\ntype = \"file\"\npath = \"x\"\nformat = \"mp3\"", "'format' in [source] is 'mp3'"),
+        (minimal + "\n[output]\ntype = \"file\"", "'path' in [output] is missing"),
+        (minimal + "\n[output]\ntype = \"file\"\npath = \"o\"\nformat = \"mp4\"", "unknown 'format' in [output]: 'mp4'"),
+        (minimal + "\n[events]\nthreshold = 1.5", "'threshold' in [events] is 1.5"),
+        (minimal + "\n[events]\nthreshold = 0.5\nrelease = 0.6", "must not exceed 'threshold'"),
+        (minimal + "\n[events]\nignore = \"bg\"", "must be an array of strings"),
+        (minimal + "\n[control]\nmode = \"rw\"", "octal permission bits"),
+        (minimal + "\n[log]\nlevel = \"loud\"", "'level' in [log] is 'loud'"),
+        (minimal + "\nlatency_ms = \"100\"", "'latency_ms' in [source] must be an integer, not a string"),
+    ])
+    func refused(_ text: String, _ fragment: String) {
+        do {
+            _ = try DaemonConfig.parse(text, path: "c.toml")
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect(error.message.hasPrefix("config 'c.toml'"), "\(error.message)")
+            #expect(error.message.contains(fragment), "\(error.message)")
+        }
+    }
+
+    @Test("a missing or unreadable file names itself")
+    func missingFile() {
+        do { _ = try DaemonConfig.load(path: "/nonexistent/x.toml"); Issue.record("loaded") } catch {
+            #expect(error.message == "config '/nonexistent/x.toml': No such file or directory")
+        }
+    }
+}
