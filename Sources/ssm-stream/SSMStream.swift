@@ -2,6 +2,13 @@ import ArgumentParser
 import SSM
 
 @main
+enum Entry {
+    static func main() {
+        pinBLASCoreForSteadyState()
+        SSMStream.main()
+    }
+}
+
 struct SSMStream: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssm-stream",

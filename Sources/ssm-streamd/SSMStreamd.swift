@@ -7,6 +7,13 @@ import Glibc
 
 /// The daemon's command line: argument parsing and wiring only (the runtime is SSMService.Daemon).
 @main
+enum Entry {
+    static func main() {
+        pinBLASCoreForSteadyState()
+        SSMStreamd.main()
+    }
+}
+
 struct SSMStreamd: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ssm-streamd",
