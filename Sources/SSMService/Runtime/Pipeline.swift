@@ -235,9 +235,6 @@ public final class Pipeline: @unchecked Sendable {
                                           groups: groups, scores: spec.scores ?? .softmax))
             outputName = "events"
         }
-        if spec.task == .filter && config.output.kind == .none && config.source.kind != .alsa {
-            // Nothing to write: still a valid run (status only), but worth saying at start-up.
-        }
     }
 
     deinit {
