@@ -120,6 +120,17 @@ enum Stdin {
     case file(String)
 }
 
+/// The test runner's environment without what would make a child behave unlike a user's run (a
+/// systemd supervisor's variables, a preloaded library, a forced OpenBLAS kernel), plus `extra`.
+func childEnvironment(_ extra: [String: String]) -> [String: String] {
+    var env = ProcessInfo.processInfo.environment
+    for key in ["NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID",
+                "LD_PRELOAD", "OPENBLAS_CORETYPE", "SSM_MALLOC_COUNT"] {
+        env[key] = nil
+    }
+    return env.merging(extra) { $1 }
+}
+
 /// Runs ssm-stream with `args` in the package root. stdout and stderr are pipes read to EOF;
 /// stdin is /dev/null, a pipe fed with bytes, or a file. The child is sent SIGTERM after `timeout` s.
 func runCLI(_ args: [String], stdin: Stdin = .null, stdoutFile: String? = nil, timeout: Double = 60,
@@ -128,9 +139,7 @@ func runCLI(_ args: [String], stdin: Stdin = .null, stdoutFile: String? = nil, t
     let p = Process()
     p.executableURL = executable
     p.arguments = args
-    if !environment.isEmpty {
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    }
+    p.environment = childEnvironment(environment)
     p.currentDirectoryURL = packageRoot
     let outPipe = Pipe(), errPipe = Pipe()
     var outFile: FileHandle?
@@ -175,6 +184,10 @@ func watchdog(_ p: Process, _ seconds: Double) -> Box<Bool> {
         if proc.value.isRunning && proc.value.processIdentifier == pid {
             fired.value = true
             proc.value.terminate()
+            // A child that ignores SIGTERM must not hang the suite.
+            DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
+                if proc.value.isRunning && proc.value.processIdentifier == pid { kill(pid, SIGKILL) }
+            }
         }
     }
     return fired

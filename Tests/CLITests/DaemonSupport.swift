@@ -21,7 +21,7 @@ final class RunningDaemon {
                      "ssm-streamd not found at \(executable.path): `swift build` builds it")
         process.executableURL = executable
         process.arguments = args
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.environment = childEnvironment(environment)
         process.currentDirectoryURL = directory.map { URL(fileURLWithPath: $0) } ?? packageRoot
         let errPipe = Pipe()
         process.standardError = errPipe
@@ -37,7 +37,7 @@ final class RunningDaemon {
 
     func signal(_ s: Int32) { kill(pid, s) }
 
-    /// Waits for the daemon to exit (SIGKILL after `timeout` s); its status and stderr.
+    /// Waits for the daemon to exit (SIGTERM after `timeout` s, SIGKILL 5 s later); its status and stderr.
     func wait(timeout: Double = 20) -> (status: Int32, stderr: String, timedOut: Bool) {
         let fired = watchdog(process, timeout)
         process.waitUntilExit()
@@ -51,7 +51,19 @@ final class RunningDaemon {
         return wait()
     }
 
-    deinit { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+    deinit { if process.isRunning { kill(pid, SIGKILL); process.waitUntilExit() } }
+}
+
+/// Asks the daemon on `socket` for its status until `done` holds of the answer, or `timeout` s
+/// pass (a loaded machine may be slow; the wait ends as soon as the condition does). Returns the
+/// last answer either way, for the caller's expectations to report.
+func statusWhen(_ socket: String, timeout: Double = 30, _ done: ([String: Any]) -> Bool) throws -> [String: Any] {
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+        let s = try ControlClient(socket).ask("status")
+        if done(s) || Date() > deadline { return s }
+        usleep(20_000)
+    }
 }
 
 /// A connection to a control socket.
@@ -59,7 +71,7 @@ final class ControlClient {
     let fd: Int32
     private var pending: [UInt8] = []
 
-    init(_ path: String, timeout: Double = 10) throws {
+    init(_ path: String, timeout: Double = 30) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -83,7 +95,7 @@ final class ControlClient {
     }
 
     /// The next JSON line, waiting up to `timeout` s.
-    func next(timeout: Double = 10) throws -> [String: Any] {
+    func next(timeout: Double = 30) throws -> [String: Any] {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             if let nl = pending.firstIndex(of: 10) {

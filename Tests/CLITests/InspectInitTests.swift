@@ -92,7 +92,17 @@ struct InspectInitTests {
             let b = try runCLI(["run", "-q", "--mode", "block", model, input, outs[1]], executable: releaseCLI)
             expectExit(a, 0); expectExit(b, 0)
             if classify {
-                #expect(a.stdout == b.stdout, "\(f): step and block events differ")
+                // Block mode's projections go through OpenBLAS, whose kernel (and so its
+                // round-off) depends on the CPU: the same events, to round-off.
+                let ea = try jsonLines(a.stdout), eb = try jsonLines(b.stdout)
+                #expect(ea.count == eb.count, "\(f): \(ea.count) events in step mode, \(eb.count) in block mode")
+                for (x, y) in zip(ea, eb) {
+                    let same = x["class"] as? String == y["class"] as? String
+                        && abs((x["start_sample"] as? Int ?? -9) - (y["start_sample"] as? Int ?? 9)) <= 1
+                        && abs((x["end_sample"] as? Int ?? -9) - (y["end_sample"] as? Int ?? 9)) <= 1
+                        && abs((x["peak"] as? Double ?? -9) - (y["peak"] as? Double ?? 9)) <= 1e-3
+                    #expect(same, "\(f): step and block events differ: \(x) vs \(y)")
+                }
             } else {
                 let ya = try readWAV(outs[0]).samples, yb = try readWAV(outs[1]).samples
                 #expect(ya.count == 8000 && yb.count == 8000)

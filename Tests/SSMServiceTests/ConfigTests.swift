@@ -1,3 +1,4 @@
+import Foundation
 // The daemon's configuration: the TOML subset (values, errors with their line) and
 // DaemonConfig's checks (defaults, unknown keys, types, ranges, per-source rules, paths).
 
@@ -96,7 +97,9 @@ struct DaemonConfigTests {
 
     @Test("the shipped configurations parse: configs/ssm-streamd.toml and configs/demo.toml")
     func shipped() throws {
-        let root = String(#filePath.split(separator: "/Tests/")[0])
+        // <root>/Tests/SSMServiceTests/ConfigTests.swift → <root>
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
         let c = try DaemonConfig.load(path: root + "/configs/ssm-streamd.toml")
         #expect(c.source.kind == .alsa && c.output.kind == .alsa && c.events.minGap == 0.2)
         let d = try DaemonConfig.load(path: root + "/configs/demo.toml")

@@ -26,7 +26,7 @@ private func parseError(_ bytes: [UInt8]) -> String? {
     }
 }
 
-private let goldenLRU = "/work/shared/golden/lru/lru_H1_N4_L16_B1.safetensors"
+private let goldenLRU = goldenRoot + "/lru/lru_H1_N4_L16_B1.safetensors"
 
 // MARK: - Round trip
 
