@@ -30,7 +30,12 @@ func targetCPUFlags() -> [String] {
     return []
 }
 
+/// The numeric library: -Ounchecked in release (no overflow or bounds traps in the kernels).
 let fast: [SwiftSetting] = [.unsafeFlags(targetCPUFlags()), .unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+/// I/O, the daemon and the executables: checked -O, so a broken invariant traps instead of being
+/// assumed away (under -Ounchecked a precondition's condition is not even evaluated: a
+/// `precondition(pipe(&fds) == 0)` once left the daemon without its signal pipe).
+let checked: [SwiftSetting] = [.unsafeFlags(targetCPUFlags())]
 
 let package = Package(
     name: "ssm-stream",
@@ -63,16 +68,16 @@ let package = Package(
         .target(name: "SSM", dependencies: [
             "COpenBLAS", .product(name: "Numerics", package: "swift-numerics"),
         ], swiftSettings: fast),
-        .target(name: "SSMIO", dependencies: ["SSM", "CSndfile", "CALSA", "CSamplerate", "CSupport"], swiftSettings: fast),
-        .target(name: "SSMService", dependencies: ["SSM", "SSMIO", "CSystemd", "CSupport"], swiftSettings: fast),
+        .target(name: "SSMIO", dependencies: ["SSM", "CSndfile", "CALSA", "CSamplerate", "CSupport"], swiftSettings: checked),
+        .target(name: "SSMService", dependencies: ["SSM", "SSMIO", "CSystemd", "CSupport"], swiftSettings: checked),
         .executableTarget(name: "ssm-stream", dependencies: [
             "SSM", "SSMIO", "SSMService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: fast),
+        ], swiftSettings: checked),
         .executableTarget(name: "ssm-streamd", dependencies: [
             "SSM", "SSMService",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: fast),
+        ], swiftSettings: checked),
         .testTarget(name: "SSMTests", dependencies: ["SSM"], swiftSettings: fast),
         .testTarget(name: "SSMIOTests", dependencies: ["SSMIO", "SSM"]),
         .testTarget(name: "SSMServiceTests", dependencies: ["SSMService", "SSMIO", "SSM"]),

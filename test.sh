@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-deps.sh
 swift build --build-tests
-# The allocation tests count the heap allocations of the release binary users run.
+# The allocation tests count the heap allocations of the release binary users run; the daemon's
+# signal and timing tests run the release daemon too.
 swift build -c release --product ssm-stream
+swift build -c release --product ssm-streamd
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

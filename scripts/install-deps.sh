@@ -2,8 +2,9 @@
 # Installs the Debian packages ssm-stream builds against, if any is missing.
 # (The Swift toolchain itself is assumed: https://www.swift.org/install/linux/)
 set -euo pipefail
-# systemd: systemd-analyze, systemd-socket-activate and systemd-journald for the daemon tests.
-pkgs=(pkg-config libopenblas-dev libsndfile1-dev libasound2-dev libsystemd-dev libsamplerate0-dev systemd)
+# systemd: systemd-analyze, systemd-socket-activate and systemd-journald for the daemon tests;
+# socat: a real control-socket client for them.
+pkgs=(pkg-config libopenblas-dev libsndfile1-dev libasound2-dev libsystemd-dev libsamplerate0-dev systemd socat)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

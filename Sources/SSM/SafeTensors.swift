@@ -18,6 +18,9 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // MARK: - Public types
 
@@ -166,18 +169,32 @@ public struct SafeTensors: Sendable {
 
     /// Reads and parses the file at `path`. Errors are prefixed with the path.
     public init(contentsOfFile path: String) throws(SafeTensorsError) {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(filePath: path))
-        } catch {
-            throw SafeTensorsError("safetensors: cannot read '\(path)': \(Self.describeIOError(error))")
-        }
+        let data = try Self.fileBytes(path)
         do throws(SafeTensorsError) {
-            try self.init(bytes: [UInt8](data))
+            try self.init(bytes: data)
         } catch {
             let prefix = "safetensors: "
             let detail = error.message.hasPrefix(prefix) ? String(error.message.dropFirst(prefix.count)) : error.message
             throw SafeTensorsError("safetensors: \(path): \(detail)")
+        }
+    }
+
+    /// The bytes of the model file at `path`. Only a regular file is read: a device (/dev/zero
+    /// never ends), a FIFO or a directory is named for what it is instead of failing in the read.
+    public static func fileBytes(_ path: String) throws(SafeTensorsError) -> [UInt8] {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            let kind = st.st_mode & S_IFMT
+            if kind != S_IFREG {
+                let what = kind == S_IFDIR ? "a directory" : kind == S_IFCHR ? "a character device"
+                    : kind == S_IFBLK ? "a block device" : kind == S_IFIFO ? "a FIFO" : kind == S_IFSOCK ? "a socket" : "not a regular file"
+                throw SafeTensorsError("safetensors: '\(path)' is \(what), not a model file")
+            }
+        }
+        do {
+            return [UInt8](try Data(contentsOf: URL(filePath: path)))
+        } catch {
+            throw SafeTensorsError("safetensors: cannot read '\(path)': \(Self.describeIOError(error))")
         }
     }
 
@@ -741,6 +758,17 @@ private indirect enum JSON {
         case .object: text = "{…}"
         }
         return text.count > 200 ? String(text.prefix(200)) + "…" : text
+    }
+}
+
+extension SafeTensors {
+    /// What is wrong with `bytes` as one JSON document ("… at byte N", nesting deeper than 64
+    /// levels included), or nil when it is valid.
+    static func jsonSyntaxError(_ bytes: [UInt8]) -> String? {
+        var parser = JSONParser(bytes: bytes, range: 0..<bytes.count)
+        do throws(JSONParseError) { _ = try parser.parseDocument(); return nil } catch {
+            return "\(error.reason) at byte \(error.offset)"
+        }
     }
 }
 

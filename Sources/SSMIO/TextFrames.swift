@@ -37,6 +37,11 @@ public final class TextReader {
     /// Opens `path` ("-" for stdin) and reads up to the first data line. `channels`, when given,
     /// must match the number of values on each line. `holdFIFO`: a FIFO is opened read-write, so
     /// writers may come and go without ending the stream.
+    /// The most channels a text frame may have (as for raw input, `--channels`), and the longest
+    /// line: past either the input is refused before anything is allocated for its channels.
+    public static let maxChannels = 1024
+    public static let maxLineBytes = 256 * 1024
+
     public init(path: String, sampleRate: Int, channels: Int? = nil, holdFIFO: Bool = false) throws(IOError) {
         self.path = path
         let name = path == "-" ? "stdin" : path
@@ -53,6 +58,7 @@ public final class TextReader {
         while first == nil {
             guard let text = Self.nextLine(file, &line, &lineCapacity, &lineNumber) else { break }
             if text.isEmpty { continue }
+            if let e = Self.tooLong(text, name, lineNumber) { fclose(file); throw e }
             if text.contains(UInt8(ascii: ",")) { comma = true }
             var values: [Float] = []
             switch Self.parse(text, into: &values) {
@@ -69,6 +75,10 @@ public final class TextReader {
         guard let first else {
             fclose(file)
             throw IOError(.dataError, "input '\(name)' holds no data lines (one frame per line, channels separated by commas or spaces)")
+        }
+        if first.count > Self.maxChannels {
+            fclose(file)
+            throw IOError(.dataError, "input '\(name)' line \(lineNumber): \(first.count) values, more than the \(Self.maxChannels) channels a frame may have")
         }
         if let channels, channels != first.count {
             fclose(file)
@@ -108,6 +118,10 @@ public final class TextReader {
                 break
             }
             if text.isEmpty { continue }
+            if let e = Self.tooLong(text, path == "-" ? "stdin" : path, lineNumber) {
+                if n > 0 { deferredError = e; return n }
+                throw e
+            }
             var got = 0
             var bad: String? = nil
             Self.scan(text) { token, value in
@@ -156,6 +170,12 @@ public final class TextReader {
             if lo < hi && bytes[lo] == UInt8(ascii: "#") { continue }
             return UnsafeBufferPointer(start: bytes + lo, count: hi - lo)
         }
+    }
+
+    /// The error for a line longer than `maxLineBytes`, if it is.
+    private static func tooLong(_ text: UnsafeBufferPointer<UInt8>, _ name: String, _ number: Int) -> IOError? {
+        guard text.count > maxLineBytes else { return nil }
+        return IOError(.dataError, "input '\(name)' line \(number): \(text.count) bytes, longer than the \(maxLineBytes) a line may have")
     }
 
     private static func isBlank(_ b: UInt8) -> Bool { b == 32 || b == 9 }

@@ -33,11 +33,11 @@ struct Inspect: ParsableCommand {
     var json = false
 
     func run() throws {
-        guard let data = FileManager.default.contents(atPath: model) else {
-            warn("ssm-stream inspect: model '\(model)': cannot read the file (\(String(cString: strerror(errno))))")
+        let bytes: [UInt8]
+        do { bytes = try SafeTensors.fileBytes(model) } catch {
+            warn("ssm-stream inspect: \(error.message.hasPrefix("safetensors: ") ? String(error.message.dropFirst(13)) : error.message)")
             throw ExitCode(ExitStatus.badModel)
         }
-        let bytes = [UInt8](data)
         let m: Model
         let parsed: (spec: ModelSpec, tensors: [String: Tensor])
         do {

@@ -44,6 +44,10 @@ struct SSMStreamd: ParsableCommand {
             throw ExitCode(DaemonFailure.config)
         }
         if check {
+            do { try Daemon.preflight(c) } catch {
+                warn("ssm-streamd: \(error.message)")
+                throw ExitCode(error.code)
+            }
             do {
                 let model = try ModelFile.load(path: c.modelPath)
                 let s = model.spec

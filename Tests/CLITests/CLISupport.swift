@@ -180,14 +180,21 @@ func watchdog(_ p: Process, _ seconds: Double) -> Box<Bool> {
     let fired = Box(false)
     let pid = p.processIdentifier
     let proc = Box(p)
-    DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
-        if proc.value.isRunning && proc.value.processIdentifier == pid {
-            fired.value = true
-            proc.value.terminate()
-            // A child that ignores SIGTERM must not hang the suite.
-            DispatchQueue.global().asyncAfter(deadline: .now() + 5) {
-                if proc.value.isRunning && proc.value.processIdentifier == pid { kill(pid, SIGKILL) }
+    // Its own thread, not a Dispatch timer: with tests in parallel, every Dispatch worker of a
+    // 2-core machine can be blocked in waitUntilExit, and a timer then fires only when one frees.
+    Thread.detachNewThread {
+        let deadline = Date().addingTimeInterval(seconds)
+        while proc.value.isRunning && proc.value.processIdentifier == pid {
+            if Date() >= deadline {
+                fired.value = true
+                kill(pid, SIGTERM)
+                // A child that ignores SIGTERM must not hang the suite.
+                let hard = Date().addingTimeInterval(5)
+                while proc.value.isRunning && Date() < hard { usleep(50_000) }
+                if proc.value.isRunning { kill(pid, SIGKILL) }
+                return
             }
+            usleep(50_000)
         }
     }
     return fired

@@ -68,7 +68,7 @@ public struct UserSystem: Sendable, Equatable, Decodable {
         do {
             return try JSONDecoder().decode(UserSystem.self, from: Data(bytes))
         } catch let e as DecodingError {
-            throw DesignError(.data, "bad system JSON: " + ModelFile.describe(e))
+            throw DesignError(.data, "bad system JSON: " + ModelFile.describe(e, Data(bytes)))
         } catch {
             throw DesignError(.data, "bad system JSON: \(error)")
         }

@@ -55,10 +55,20 @@ public enum ModelFile {
         do {
             return try JSONDecoder().decode(ModelSpec.self, from: Data(json.utf8))
         } catch let error as DecodingError {
-            throw ModelError("architecture metadata: " + describe(error))
+            throw ModelError("architecture metadata: " + describe(error, Data(json.utf8)))
         } catch {
             throw ModelError("architecture metadata: \(error)")
         }
+    }
+
+    /// One line for a decoding error. JSONDecoder says only "not valid JSON" of a syntax error
+    /// (or of nesting past its limit); `data` is then parsed again by the safetensors header's
+    /// strict parser, for what and at which byte.
+    static func describe(_ e: DecodingError, _ data: Data) -> String {
+        if case .dataCorrupted(let c) = e, c.codingPath.isEmpty, let why = SafeTensors.jsonSyntaxError(Array(data)) {
+            return "not valid JSON: \(why)"
+        }
+        return describe(e)
     }
 
     static func describe(_ e: DecodingError) -> String {

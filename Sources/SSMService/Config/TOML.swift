@@ -44,12 +44,18 @@ public enum TOML {
         public var tables: [(name: String, line: Int)] = []
     }
 
+    /// The deepest nesting of arrays accepted (a configuration needs 1; 100,000 would exhaust the
+    /// stack of a recursive parser).
+    public static let maxNesting = 32
+
     public static func parse(_ text: String) throws(ParseError) -> Document {
         var doc = Document()
         var table = ""
         var seenKeys = Set<String>()
         var seenTables: Set<String> = [""]
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { Array($0.utf8) }
+        // Split the bytes, not the Characters: "\r\n" is one Character, so a CRLF file split on
+        // Character "\n" would be a single line.
+        let lines = Array(text.utf8).split(separator: 10, omittingEmptySubsequences: false).map { Array($0) }
         var i = 0
         while i < lines.count {
             let number = i + 1
@@ -94,7 +100,9 @@ public enum TOML {
             }
             let value = try p.value()
             p.skipSpace()
-            guard p.atEndOrComment else { throw ParseError(line: number, message: "unexpected text after the value of '\(key)'") }
+            guard p.atEndOrComment else {
+                throw ParseError(line: number, message: "unexpected text after the value of '\(key)': \(p.peek.map(Parser.describe) ?? "")")
+            }
             let full = table.isEmpty ? key : "\(table).\(key)"
             guard seenKeys.insert(full).inserted else { throw ParseError(line: number, message: "key '\(key)' is given twice\(table.isEmpty ? "" : " in [\(table)]")") }
             doc.entries.append(Entry(table: table, key: key, value: value, line: number))
@@ -130,6 +138,16 @@ public enum TOML {
 
         func fail(_ m: String) -> ParseError { ParseError(line: line, message: m) }
 
+        /// A byte as a user can read it in a message: 'x' when printable, else its name or code.
+        static func describe(_ b: UInt8) -> String {
+            switch b {
+            case 13: return "carriage return (\\r)"
+            case 0: return "NUL byte (0x00)"
+            case 0x21...0x7E: return "'\(String(decoding: [b], as: UTF8.self))'"
+            default: return "byte 0x" + String(b, radix: 16, uppercase: true)
+            }
+        }
+
         static func isBare(_ b: UInt8) -> Bool {
             (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || (b >= 48 && b <= 57) || b == 95 || b == 45
         }
@@ -142,12 +160,13 @@ public enum TOML {
             let start = index
             while let b = peek, Self.isBare(b) { index += 1 }
             guard index > start else {
-                throw fail(peek.map { "unexpected '\(String(decoding: [$0], as: UTF8.self))': expected a key (letters, digits, '_' and '-')" } ?? "expected a key")
+                throw fail(peek.map { "unexpected \(Self.describe($0)): expected a key (letters, digits, '_' and '-')" } ?? "expected a key")
             }
             return String(decoding: bytes[start..<index], as: UTF8.self)
         }
 
-        mutating func value() throws(ParseError) -> Value {
+        /// One value; `depth` counts the arrays it is inside.
+        mutating func value(depth: Int = 0) throws(ParseError) -> Value {
             guard let b = peek else { throw fail("expected a value") }
             switch b {
             case UInt8(ascii: "\""):
@@ -161,12 +180,13 @@ public enum TOML {
                 guard eat(UInt8(ascii: "'")) else { throw fail("string is not closed with '") }
                 return .string(String(decoding: bytes[start..<(index - 1)], as: UTF8.self))
             case UInt8(ascii: "["):
+                guard depth < TOML.maxNesting else { throw fail("arrays nested more than \(TOML.maxNesting) deep are not supported") }
                 index += 1
                 var items: [Value] = []
                 while true {
                     skipBlank()
                     if eat(UInt8(ascii: "]")) { break }
-                    items.append(try value())
+                    items.append(try value(depth: depth + 1))
                     skipBlank()
                     if eat(UInt8(ascii: ",")) { continue }
                     skipBlank()

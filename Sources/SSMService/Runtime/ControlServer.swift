@@ -14,6 +14,8 @@ public final class ControlServer {
         public var subscribed = false
         public var dropped = 0
         var closing = false
+        /// Dropped for not reading its replies: nothing more is sent to it.
+        var cutOff = false
     }
 
     public let path: String?
@@ -43,8 +45,9 @@ public final class ControlServer {
                 throw DaemonFailure(DaemonFailure.cantCreate, "[control] socket directory '\(dir)': \(String(cString: strerror(errno))) (create it, or set another [control] socket, or socket = \"\" for none)")
             }
         }
+        try Self.checkPath(path)
         // An existing socket: refuse if a daemon answers on it, else it is stale.
-        if access(path, F_OK) == 0 {
+        if Self.existingKind(path) == S_IFSOCK {
             let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
             let alive = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 } }
@@ -66,6 +69,22 @@ public final class ControlServer {
         listenFD = fd
     }
 
+    /// Only a socket may be replaced: anything else at `path` (a user's file, a directory) is
+    /// refused (73) and left alone.
+    public static func checkPath(_ path: String) throws(DaemonFailure) {
+        guard let kind = existingKind(path), kind != S_IFSOCK else { return }
+        let what = kind == S_IFDIR ? "a directory" : kind == S_IFREG ? "a regular file" : "not a socket"
+        throw DaemonFailure(DaemonFailure.cantCreate, "[control] socket '\(path)' exists and is \(what); it is left alone: remove it, or set another [control] socket")
+    }
+
+    /// The file type bits (S_IFSOCK, S_IFREG, …) of what is at `path`, without following a
+    /// symbolic link; nil when nothing is there.
+    public static func existingKind(_ path: String) -> mode_t? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return st.st_mode & S_IFMT
+    }
+
     /// Adopts a listening socket passed by systemd (socket activation).
     public init(activated fd: Int32, maxClients: Int) {
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -75,14 +94,15 @@ public final class ControlServer {
     deinit {
         for c in clients { close(c.fd) }
         close(listenFD)
-        if let path { unlink(path) }
+        if let path, Self.existingKind(path) == S_IFSOCK { unlink(path) }
     }
 
     /// The descriptors to poll: the listener, then every client (POLLOUT while output waits).
     public func pollSet() -> [pollfd] {
         var set = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)]
         for c in clients {
-            set.append(pollfd(fd: c.fd, events: Int16(POLLIN) | (c.output.isEmpty ? 0 : Int16(POLLOUT)), revents: 0))
+            // A closing client is not read again (its end of file would report POLLIN forever).
+            set.append(pollfd(fd: c.fd, events: (c.closing ? 0 : Int16(POLLIN)) | (c.output.isEmpty ? 0 : Int16(POLLOUT)), revents: 0))
         }
         return set
     }
@@ -94,14 +114,26 @@ public final class ControlServer {
         if set[0].revents & Int16(POLLIN) != 0 { acceptAll() }
         for p in set.dropFirst() where p.revents != 0 {
             guard let i = clients.firstIndex(where: { $0.fd == p.fd }) else { continue }
-            if p.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readFrom(i, into: &commands) }
+            if !clients[i].closing && p.revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 { readFrom(i, into: &commands) }
+            if clients[i].closing && p.revents & Int16(POLLHUP | POLLERR) != 0 && p.revents & Int16(POLLOUT) == 0 {
+                clients[i].output = []   // gone altogether: nothing more can reach it
+            }
             if p.revents & Int16(POLLOUT) != 0 { flush(i) }
         }
+        // A client that sent its request and half-closed (`echo status | socat - UNIX-CONNECT:…`)
+        // is closing, but still owed its answers: `reap`, after they are sent, closes it.
+        let asked = Set(commands.map(\.0))
+        reap(except: asked)
+        return commands
+    }
+
+    /// Closes the clients that are done: closing, with nothing left to send (call after the
+    /// commands `service` returned are answered).
+    public func reap(except keep: Set<Int32> = []) {
         clients.removeAll { c in
-            if c.closing && c.output.isEmpty { close(c.fd); return true }
+            if c.closing && c.output.isEmpty && !keep.contains(c.fd) { close(c.fd); return true }
             return false
         }
-        return commands
     }
 
     private func acceptAll() {
@@ -118,11 +150,17 @@ public final class ControlServer {
         }
     }
 
+    /// Bytes read from one client per round: the rest waits in the kernel (poll reports it
+    /// again), so a client that floods requests gets at most this many answered per round.
+    public static let readLimit = 64 * 1024
+
     private func readFrom(_ i: Int, into commands: inout [(Int32, String)]) {
         var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
+        var taken = 0
+        while taken < Self.readLimit {
             let n = read(clients[i].fd, &buf, buf.count)
             if n > 0 {
+                taken += n
                 clients[i].input += buf[0..<n]
                 while let nl = clients[i].input.firstIndex(of: 10) {
                     if nl > Self.lineLimit { clients[i].input = Array(repeating: 0, count: Self.lineLimit + 1); break }
@@ -150,6 +188,9 @@ public final class ControlServer {
         }
     }
 
+    /// Clients dropped because their replies piled up unread beyond `outputLimit`.
+    public private(set) var droppedClients = 0
+
     private func flush(_ i: Int) {
         while !clients[i].output.isEmpty {
             let n = clients[i].output.withUnsafeBytes { write(clients[i].fd, $0.baseAddress, $0.count) }
@@ -160,10 +201,18 @@ public final class ControlServer {
         }
     }
 
-    /// Queues a reply to one client and tries to send it at once.
+    /// Queues a reply to one client and tries to send it at once. A client whose unread replies
+    /// would pass `outputLimit` (it sends requests and never reads) is dropped, and counted.
     public func send(to fd: Int32, _ text: String) {
-        guard let i = clients.firstIndex(where: { $0.fd == fd }) else { return }
-        clients[i].output += Array(text.utf8)
+        guard let i = clients.firstIndex(where: { $0.fd == fd }), !clients[i].cutOff else { return }
+        let bytes = Array(text.utf8)
+        if clients[i].output.count + bytes.count > Self.outputLimit {
+            clients[i].output = []; clients[i].input = []
+            clients[i].closing = true; clients[i].subscribed = false; clients[i].cutOff = true
+            droppedClients += 1
+            return
+        }
+        clients[i].output += bytes
         flush(i)
     }
 

@@ -141,6 +141,7 @@ public final class Daemon {
             if let control, !controlSet.isEmpty {
                 let base = set.count - controlSet.count
                 for (fd, line) in control.service(Array(set[base...])) { command(line, from: fd) }
+                control.reap()
             }
             let t = uptime
             if t >= nextStatus {
@@ -183,6 +184,40 @@ public final class Daemon {
     private var uptime: Double { Double(monotonicNanos() - started) * 1e-9 }
 
     // MARK: Start, reload, end of stream
+
+    /// What `--check` can tell without opening a device or a FIFO: the source path exists, is
+    /// not a directory and (a file) not empty; the output's directory exists; the control socket
+    /// path is free or a socket. The same refusals a start would give, with the same exit codes.
+    public static func preflight(_ c: DaemonConfig) throws(DaemonFailure) {
+        let src = c.source
+        if src.kind != .alsa && src.path != "-" {
+            let path = c.resolve(src.path)
+            var st = stat()
+            guard stat(path, &st) == 0 else {
+                throw DaemonFailure(DaemonFailure.noInput, "source '\(path)': \(String(cString: strerror(errno)))")
+            }
+            let kind = st.st_mode & S_IFMT
+            if kind == S_IFDIR { throw DaemonFailure(DaemonFailure.noInput, "source '\(path)' is a directory") }
+            if src.kind == .file && kind == S_IFREG && st.st_size == 0 {
+                throw DaemonFailure(DaemonFailure.dataError, "source '\(path)' is empty")
+            }
+        }
+        let out = c.output
+        if out.kind == .file && out.path != "-" {
+            let path = c.resolve(out.path)
+            let dir = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
+            var st = stat()
+            if stat(dir.isEmpty ? "/" : dir, &st) != 0 || st.st_mode & S_IFMT != S_IFDIR {
+                throw DaemonFailure(DaemonFailure.cantCreate, "[output] '\(path)': its directory '\(dir)' does not exist")
+            }
+            if stat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR {
+                throw DaemonFailure(DaemonFailure.cantCreate, "[output] '\(path)' is a directory")
+            }
+        }
+        if !c.control.socket.isEmpty, getenv("LISTEN_FDS") == nil {   // socket activation replaces it
+            try ControlServer.checkPath(c.resolve(c.control.socket))
+        }
+    }
 
     static func loadModel(_ c: DaemonConfig) throws(DaemonFailure) -> Model {
         do { return try ModelFile.load(path: c.modelPath) } catch {
@@ -449,6 +484,7 @@ public final class Daemon {
         j.add("events", eventsTotal)
         j.add("socket_dropped_events", control?.droppedEvents ?? 0)
         j.add("clients", control?.clients.count ?? 0)
+        j.add("clients_dropped", control?.droppedClients ?? 0)
         j.add("subscribers", control?.subscribers ?? 0)
         j.add("reloads", reloads); j.add("restarts", restarts)
         if let e = lastError { j.add("last_error", e) }
@@ -505,7 +541,9 @@ final class SignalPipe {
     let fd: Int32
     init(catching signals: [Int32]) {
         var fds: [Int32] = [-1, -1]
-        precondition(pipe(&fds) == 0)
+        // Not inside precondition(): its condition is not evaluated in an -Ounchecked build.
+        let made = pipe(&fds)
+        precondition(made == 0, "pipe: \(String(cString: strerror(errno)))")
         for f in fds {
             _ = fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK)
             _ = fcntl(f, F_SETFD, FD_CLOEXEC)

@@ -13,7 +13,9 @@ public final class Wakeup: @unchecked Sendable {
 
     public init() {
         var fds: [Int32] = [-1, -1]
-        precondition(pipe(&fds) == 0, "pipe: \(String(cString: strerror(errno)))")
+        // Not inside precondition(): its condition is not evaluated in an -Ounchecked build.
+        let made = pipe(&fds)
+        precondition(made == 0, "pipe: \(String(cString: strerror(errno)))")
         for f in fds {
             _ = fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK)
             _ = fcntl(f, F_SETFD, FD_CLOEXEC)
