@@ -39,8 +39,26 @@ public final class StreamEngine {
     /// Recurrent state of all streams, in bytes (fixed: independent of how long the stream runs).
     public var stateBytes: Int { states.reduce(0) { $0 + $1.stateBytes } }
 
-    /// Pushes `frames` ≤ `maxFrames` frames through the model(s).
-    public func process(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, frames: Int) {
+    /// Pushes `frames` ≤ `maxFrames` frames through the model(s), then guards the output: a
+    /// NaN/Inf leaving the model (it overflowed) is replaced by 0, and the stream it came from
+    /// goes back to the zero state so that it can recover. Returns the number of values replaced.
+    @discardableResult
+    public func process(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, frames: Int) -> Int {
+        run(x, y, frames: frames)
+        let dOut = self.dOut, outStride = groups * dOut
+        var replaced = 0
+        for g in 0..<groups {
+            var bad = 0
+            for k in 0..<frames {
+                let row = y + k * outStride + g * dOut
+                for j in 0..<dOut where !row[j].isFinite { row[j] = 0; bad += 1 }
+            }
+            if bad > 0 { states[g].reset(); replaced += bad }
+        }
+        return replaced
+    }
+
+    private func run(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, frames: Int) {
         let dIn = self.dIn, dOut = self.dOut
         let inStride = groups * dIn, outStride = groups * dOut
         switch mode {

@@ -41,6 +41,8 @@ final class RunPipeline {
     private var framesRead = 0
     private var modelFrames = 0
     private var nonFinite = 0
+    /// NaN/Inf values the model produced, replaced by 0 (its state reset each time).
+    private var nonFiniteOut = 0
 
     private enum Target {
         case filter(FrameSink, Resampler?)
@@ -168,6 +170,10 @@ final class RunPipeline {
         if nonFinite > 0 && !cmd.quiet {
             warn("ssm-stream run: replaced \(nonFinite) NaN/Inf input sample(s) by 0 (--strict makes this an error)")
         }
+        // Not silenced by -q: the output is not what the model should have produced.
+        if nonFiniteOut > 0 {
+            warn("ssm-stream run: warning: the model produced \(nonFiniteOut) NaN/Inf output value(s) (it overflows on this input); they were written as 0 and its state reset (--strict makes this an error)")
+        }
         if !cmd.quiet { summary(seconds: monotonicSeconds() - start) }
     }
 
@@ -198,7 +204,13 @@ final class RunPipeline {
         var done = 0
         while done < frames {
             let n = min(engineFrames, frames - done)
-            engine.process(x + done * inStride, outBuf, frames: n)
+            let replaced = engine.process(x + done * inStride, outBuf, frames: n)
+            if replaced > 0 {
+                if cmd.strict {
+                    throw IOError(.dataError, "model '\(cmd.model)' produced NaN or Inf (it overflowed) within model frames \(modelFrames)–\(modelFrames + n) (--strict); the \(modelFrames) frame(s) before were written")
+                }
+                nonFiniteOut += replaced
+            }
             switch target {
             case .filter(let sink, let back):
                 if let back {

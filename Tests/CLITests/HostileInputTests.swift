@@ -124,6 +124,34 @@ struct HostileInputTests {
         #expect(FileManager.default.fileExists(atPath: dir.file("adir"), isDirectory: &isDir) && isDir.boolValue)
     }
 
+    @Test("--check refuses what a start would: a missing (66), directory (66) or empty (65) source, an output in a missing directory (73)")
+    func checkAsStart() throws {
+        let dir = TempDir()
+        _ = FileManager.default.createFile(atPath: dir.file("empty.wav"), contents: Data())
+        func cfg(_ source: String, output: String = "out.wav") throws -> String {
+            try writeConfig(dir, """
+            model = "\(Self.lowpass)"
+            [source]
+            type = "file"
+            path = "\(source)"
+            [output]
+            type = "file"
+            path = "\(output)"
+            [control]
+            socket = ""
+            """)
+        }
+        for (source, output, code, fragment) in [("missing.wav", "out.wav", Int32(66), "No such file"), (dir.path, "out.wav", 66, "is a directory"),
+                                                 ("empty.wav", "out.wav", 65, "is empty"), (noisyTonePath, "nodir/out.wav", 73, "does not exist")] {
+            let c = try cfg(source, output: output)
+            let check = try runCLI(["--check", "-c", c], executable: daemonURL)
+            expectExit(check, code)
+            #expect(check.stderr.contains(fragment), "\(source) → \(output): \(check.stderr)")
+            let start = try RunningDaemon(["-c", c]).wait(timeout: 30)
+            #expect(start.status == code, "start with \(source) → \(output): exit \(start.status); \(start.stderr)")
+        }
+    }
+
     @Test("a client that sends its request and half-closes gets its answer (socat, as the README suggests)")
     func halfClose() throws {
         let socat = ["/usr/bin/socat", "/bin/socat"].first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -176,6 +204,43 @@ struct HostileInputTests {
         let grown = rssKiB() - before
         #expect(grown < 32 * 1024, "RSS grew by \(grown) KiB")
         #expect(d.stop().status == 0)
+    }
+
+    @Test("a model that overflows (3.4e38 input through the lowpass) writes no NaN/Inf: replaced by 0 with a warning, an error with --strict; the daemon counts it and logs it once")
+    func nonFiniteOutput() throws {
+        let dir = TempDir()
+        let x = (0..<16000).map { i in Float(i % 2 == 0 ? 3.4e38 : -3.4e38) }
+        try writeWAV(dir.file("huge.wav"), format: AudioFormat.wavFloat, x)
+        let r = try runCLI(["run", "-q", Self.lowpass, dir.file("huge.wav"), dir.file("o.wav")])
+        expectExit(r, 0)
+        #expect(r.stderr.contains("NaN/Inf output value(s)"), "\(r.stderr)")
+        let y = try readWAV(dir.file("o.wav")).samples
+        #expect(y.count == 16000 && y.allSatisfy { $0.isFinite }, "\(y.filter { !$0.isFinite }.count) non-finite samples written")
+        let strict = try runCLI(["run", "--strict", Self.lowpass, dir.file("huge.wav"), dir.file("o2.wav")])
+        expectExit(strict, 65)
+        #expect(strict.stderr.contains("produced NaN or Inf"), "\(strict.stderr)")
+
+        let cfg = try writeConfig(dir, """
+        model = "\(Self.lowpass)"
+        [source]
+        type = "file"
+        path = "huge.wav"
+        at_end = "idle"
+        [output]
+        type = "file"
+        path = "o3.wav"
+        [control]
+        socket = "ctl.sock"
+        [log]
+        target = "stderr"
+        """)
+        let d = try RunningDaemon(["-c", cfg])
+        let s = try statusWhen(dir.file("ctl.sock")) { $0["state"] as? String == "ended" }
+        #expect((s["non_finite_output"] as? Int ?? 0) > 0, "\(s)")
+        let stopped = d.stop()
+        #expect(stopped.status == 0)
+        #expect(stopped.stderr.components(separatedBy: "produced NaN/Inf output").count == 2, "\(stopped.stderr)")
+        #expect(try readWAV(dir.file("o3.wav")).samples.allSatisfy { $0.isFinite })
     }
 
     @Test("a configuration nested 100,000 deep is refused with a message, not a crash (--check and a start); CRLF lines parse")

@@ -93,6 +93,7 @@ public final class Daemon {
         setBLASThreads(1)
 
         do {
+            try Self.preflight(config)   // the same refusals, and codes, as --check
             let model = try Self.loadModel(config)
             try openControl()
             beginOpening(config, model, .start, requester: nil)
@@ -137,6 +138,7 @@ public final class Daemon {
                 o.requester = nil
             }
             drainEvents()
+            if let p = pipeline { checkOutput(p) }
             if let p = pipeline, p.stats.finished { streamEnded(p) }
             if let control, !controlSet.isEmpty {
                 let base = set.count - controlSet.count
@@ -396,6 +398,19 @@ public final class Daemon {
 
     // MARK: Reporting
 
+    /// The pipeline whose model's NaN/Inf output has been reported (once per pipeline).
+    private var reportedOverflow: ObjectIdentifier?
+
+    /// One journal entry when the model first produces NaN/Inf (the engine replaced it by 0 and
+    /// reset the stream's state); the count goes on in `status`.
+    private func checkOutput(_ p: Pipeline) {
+        let n = p.stats.nonFiniteOutput
+        guard n > 0, reportedOverflow != ObjectIdentifier(p) else { return }
+        reportedOverflow = ObjectIdentifier(p)
+        journal.log(.warning, "model \(config.modelPath) produced NaN/Inf output (it overflows on this input): replaced by 0 and its state reset; counted in status as non_finite_output",
+                    [("SSM_MODEL", config.modelPath), ("SSM_NON_FINITE_OUTPUT", "\(n)")])
+    }
+
     private func drainEvents() {
         guard let p = pipeline else { return }
         p.events.ready.drain()
@@ -479,6 +494,7 @@ public final class Daemon {
             j.add("stream_frames", s.framesIn)
             j.add("load", load(s, p))
             j.add("dropped_frames", s.dropped); j.add("xruns", s.xruns); j.add("non_finite", s.nonFinite)
+            j.add("non_finite_output", s.nonFiniteOutput)
             j.add("ring_dropped_events", s.eventsDropped)
         }
         j.add("events", eventsTotal)

@@ -78,6 +78,8 @@ public final class Pipeline: @unchecked Sendable {
     private let _framesDone = Atomic<Int>(0)
     private let _dropped = Atomic<Int>(0)
     private let _nonFinite = Atomic<Int>(0)
+    /// NaN/Inf values the model produced (replaced by 0, the stream's state reset).
+    private let _nonFiniteOut = Atomic<Int>(0)
     private let _busyNanos = Atomic<Int>(0)
     private let _heartbeat = Atomic<Int>(0)
     private let _xruns = Atomic<Int>(0)
@@ -385,7 +387,8 @@ public final class Pipeline: @unchecked Sendable {
         var done = 0
         while done < frames {
             let n = min(engineFrames, frames - done)
-            engine.process(x + done * inStride, outBuf, frames: n)
+            let replaced = engine.process(x + done * inStride, outBuf, frames: n)
+            if replaced > 0 { _nonFiniteOut.add(replaced, ordering: .relaxed) }
             switch target {
             case .filter(let sink, let device, let back):
                 if let back {
@@ -423,7 +426,7 @@ public final class Pipeline: @unchecked Sendable {
     // MARK: What the reporter reads
 
     public struct Stats: Sendable {
-        public var framesIn: Int, framesDone: Int, dropped: Int, nonFinite: Int, xruns: Int
+        public var framesIn: Int, framesDone: Int, dropped: Int, nonFinite: Int, nonFiniteOutput: Int, xruns: Int
         public var busySeconds: Double, uptime: Double
         public var heartbeatAge: Double
         public var sourceEnded: Bool, finished: Bool
@@ -434,6 +437,7 @@ public final class Pipeline: @unchecked Sendable {
         let now = monotonicNanos()
         return Stats(framesIn: _framesIn.load(ordering: .acquiring), framesDone: _framesDone.load(ordering: .acquiring),
                      dropped: _dropped.load(ordering: .relaxed), nonFinite: _nonFinite.load(ordering: .relaxed),
+                     nonFiniteOutput: _nonFiniteOut.load(ordering: .relaxed),
                      xruns: _xruns.load(ordering: .relaxed),
                      busySeconds: Double(_busyNanos.load(ordering: .relaxed)) * 1e-9,
                      uptime: Double(now - startedAt) * 1e-9,
