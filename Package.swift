@@ -30,12 +30,16 @@ func targetCPUFlags() -> [String] {
     return []
 }
 
+/// SSM_FUZZ=1 (scripts/fuzz.sh): every target instrumented for libFuzzer's coverage and ASan.
+let fuzzing = Context.environment["SSM_FUZZ"] == "1"
+let fuzzFlags: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address"])] : []
+
 /// The numeric library: -Ounchecked in release (no overflow or bounds traps in the kernels).
-let fast: [SwiftSetting] = [.unsafeFlags(targetCPUFlags()), .unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+let fast: [SwiftSetting] = [.unsafeFlags(targetCPUFlags()), .unsafeFlags(["-Ounchecked"], .when(configuration: .release))] + fuzzFlags
 /// I/O, the daemon and the executables: checked -O, so a broken invariant traps instead of being
 /// assumed away (under -Ounchecked a precondition's condition is not even evaluated: a
 /// `precondition(pipe(&fds) == 0)` once left the daemon without its signal pipe).
-let checked: [SwiftSetting] = [.unsafeFlags(targetCPUFlags())]
+let checked: [SwiftSetting] = [.unsafeFlags(targetCPUFlags())] + fuzzFlags
 
 let package = Package(
     name: "ssm-stream",
@@ -84,3 +88,11 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["SSMIO", "SSM"]),
     ]
 )
+
+// The libFuzzer harness (Fuzz/ssm-fuzz): only with SSM_FUZZ=1, as scripts/fuzz.sh builds it
+// (`--sanitize=fuzzer --sanitize=address`, libFuzzer supplies `main`; a plain build would not link).
+if fuzzing {
+    package.targets.append(.executableTarget(name: "ssm-fuzz", dependencies: ["SSM", "SSMIO", "SSMService"],
+                                             path: "Fuzz/ssm-fuzz", swiftSettings: checked + [.unsafeFlags(["-parse-as-library"])],
+                                             linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]))
+}

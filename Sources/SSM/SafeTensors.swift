@@ -105,8 +105,9 @@ public struct SafeTensors: Sendable {
     /// UTF-8 JSON whose top level is an object; `__metadata__`, if present, maps strings to strings;
     /// every tensor has a known dtype, non-negative integer dims, and `data_offsets` `[begin, end]`
     /// with `0 ≤ begin ≤ end ≤` data-section size and `end - begin` equal to the shape's byte size;
-    /// no tensor name appears twice; no two tensors' byte ranges overlap. Unused bytes ("holes") in
-    /// the data section are tolerated.
+    /// no tensor name appears twice; no two tensors' byte ranges overlap; the data section ends
+    /// where the last tensor ends (no trailing bytes). Unused bytes ("holes") between tensors are
+    /// tolerated.
     public init(bytes: [UInt8]) throws(SafeTensorsError) {
         let fileSize = bytes.count
         guard fileSize >= 8 else {
@@ -160,6 +161,12 @@ public struct SafeTensors: Sendable {
             inHeaderOrder.append(info)
         }
         try Self.checkNoOverlap(inHeaderOrder)
+        // As the reference implementation: the data section ends where the last tensor does
+        // (bytes appended after it would be silently ignored, and are usually a damaged file).
+        let used = inHeaderOrder.map(\.byteRange.upperBound).max() ?? 0
+        guard used == dataSize else {
+            throw SafeTensorsError("safetensors: \(dataSize - used) byte(s) after the last tensor's data (the data section is \(dataSize) bytes, the tensors end at \(used)): the file is damaged or was appended to")
+        }
 
         self.metadata = metadata
         self.tensors = tensors

@@ -58,7 +58,7 @@ public final class TextReader {
         while first == nil {
             guard let text = Self.nextLine(file, &line, &lineCapacity, &lineNumber) else { break }
             if text.isEmpty { continue }
-            if let e = Self.tooLong(text, name, lineNumber) { fclose(file); throw e }
+            if let e = Self.tooLong(text, name, lineNumber) { fclose(file); free(line); throw e }
             if text.contains(UInt8(ascii: ",")) { comma = true }
             var values: [Float] = []
             switch Self.parse(text, into: &values) {
@@ -66,26 +66,26 @@ public final class TextReader {
                 first = values
             case .notNumber(let token):
                 guard header == nil && Self.looksLikeHeader(text) else {
-                    fclose(file)
+                    fclose(file); free(line)   // deinit does not run when init throws
                     throw IOError(.dataError, "input '\(name)' line \(lineNumber): '\(token)' is not a number")
                 }
                 header = Self.fields(text)
             }
         }
         guard let first else {
-            fclose(file)
+            fclose(file); free(line)
             throw IOError(.dataError, "input '\(name)' holds no data lines (one frame per line, channels separated by commas or spaces)")
         }
         if first.count > Self.maxChannels {
-            fclose(file)
+            fclose(file); free(line)
             throw IOError(.dataError, "input '\(name)' line \(lineNumber): \(first.count) values, more than the \(Self.maxChannels) channels a frame may have")
         }
         if let channels, channels != first.count {
-            fclose(file)
+            fclose(file); free(line)
             throw IOError(.dataError, "input '\(name)' line \(lineNumber): \(first.count) value(s), --channels says \(channels)")
         }
         if let header, header.count != first.count {
-            fclose(file)
+            fclose(file); free(line)
             throw IOError(.dataError, "input '\(name)': the header names \(header.count) column(s), line \(lineNumber) has \(first.count) value(s)")
         }
         self.header = header

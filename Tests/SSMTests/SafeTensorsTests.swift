@@ -62,6 +62,16 @@ private let goldenLRU = goldenRoot + "/lru/lru_H1_N4_L16_B1.safetensors"
     #expect(wInfo.dtype == .f32 && wInfo.shape == [7] && wInfo.byteRange == 36..<64)
 }
 
+@Test func trailingBytesAfterTheDataAreRefused() throws {
+    let bytes = SafeTensors.serialize([(name: "x", shape: [2], values: [1, 2])], metadata: [:])
+    _ = try SafeTensors(bytes: bytes)
+    #expect {
+        try SafeTensors(bytes: bytes + [0, 0, 0])
+    } throws: { e in
+        (e as? SafeTensorsError)?.message.contains("3 byte(s) after the last tensor's data") == true
+    }
+}
+
 @Test func emptyMetadataIsNotWritten() throws {
     let bytes = SafeTensors.serialize([(name: "x", shape: [1], values: [1])], metadata: [:])
     #expect(!String(decoding: bytes, as: UTF8.self).contains("__metadata__"))
@@ -240,8 +250,9 @@ private let goldenLRU = goldenRoot + "/lru/lru_H1_N4_L16_B1.safetensors"
 }
 
 @Test func toleratesHolesAndEmptyTensors() throws {
+    // A hole before the last tensor is tolerated; bytes after it are not (see trailingBytes…).
     let bytes = file(header: #"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},"z":{"dtype":"F32","shape":[0],"data_offsets":[5,5]}}"#,
-                     data: Array(repeating: 0, count: 16))
+                     data: Array(repeating: 0, count: 8))
     let st = try SafeTensors(bytes: bytes)
     #expect(st.names == ["a", "z"])
     #expect(try st.floats("a") == [0])

@@ -509,32 +509,60 @@ public final class Daemon {
 
     private func command(_ line: String, from fd: Int32) {
         guard let control else { return }
-        let words = line.split(separator: " ").map(String.init)
-        switch words.first ?? "" {
-        case "":
+        let c = ControlCommand(line: line)
+        if let reply = c.reply { control.send(to: fd, reply); return }
+        switch c {
+        case .empty, .ping, .help, .unknown:
             return
-        case "status":
+        case .status:
             control.send(to: fd, statusJSON())
-        case "subscribe":
+        case .subscribe:
             control.setSubscribed(fd, true)
             var j = JSONLine(); j.add("type", "subscribed")
             j.add("labels", pipeline?.labels.joined(separator: ",") ?? "")
             control.send(to: fd, j.line)
-        case "unsubscribe":
+        case .unsubscribe:
             control.setSubscribed(fd, false)
             var j = JSONLine(); j.add("type", "unsubscribed"); control.send(to: fd, j.line)
-        case "reload":
+        case .reload:
             reload(reason: "control socket", requester: fd)
-        case "ping":
-            var j = JSONLine(); j.add("type", "pong"); control.send(to: fd, j.line)
-        case "help":
-            var j = JSONLine(); j.add("type", "help"); j.add("commands", "status, subscribe, unsubscribe, reload, ping, help")
-            control.send(to: fd, j.line)
-        default:
-            var j = JSONLine(); j.add("type", "error")
-            j.add("message", "unknown command '\(words[0])' (commands: status, subscribe, unsubscribe, reload, ping, help)")
-            control.send(to: fd, j.line)
         }
+    }
+}
+
+/// One request line of the control protocol (README, "Control socket"): its first word.
+public enum ControlCommand: Equatable, Sendable {
+    case empty, status, subscribe, unsubscribe, reload, ping, help
+    case unknown(String)
+
+    public static let names = "status, subscribe, unsubscribe, reload, ping, help"
+
+    public init(line: String) {
+        let word = line.split(separator: " ").first.map(String.init) ?? ""
+        switch word {
+        case "": self = .empty
+        case "status": self = .status
+        case "subscribe": self = .subscribe
+        case "unsubscribe": self = .unsubscribe
+        case "reload": self = .reload
+        case "ping": self = .ping
+        case "help": self = .help
+        default: self = .unknown(word)
+        }
+    }
+
+    /// The reply of a command that needs nothing of the daemon's state (nil for the others).
+    public var reply: String? {
+        var j = JSONLine()
+        switch self {
+        case .ping: j.add("type", "pong")
+        case .help: j.add("type", "help"); j.add("commands", Self.names)
+        case .unknown(let word):
+            j.add("type", "error")
+            j.add("message", "unknown command '\(word)' (commands: \(Self.names))")
+        default: return nil
+        }
+        return j.line
     }
 }
 
