@@ -21,8 +21,9 @@ public final class TextReader {
     private let ownsFile: Bool
     /// getline's buffer, allocated once large enough for any sane line (getline grows it for longer
     /// ones), so reading allocates nothing per line.
-    private var line: UnsafeMutablePointer<CChar>? = malloc(4096)?.assumingMemoryBound(to: CChar.self)
-    private var lineCapacity = 4096
+    /// The current line's bytes (maxLineBytes + 2 of them, allocated by the first nextLine).
+    private var line: UnsafeMutablePointer<CChar>? = nil
+    private var lineCapacity = 0
     private(set) public var lineNumber = 0
     /// The first data line, parsed while opening (to learn the channel count).
     private var pending: [Float]
@@ -160,8 +161,22 @@ public final class TextReader {
     private static func nextLine(_ f: UnsafeMutablePointer<FILE>, _ line: inout UnsafeMutablePointer<CChar>?,
                                  _ cap: inout Int, _ number: inout Int) -> UnsafeBufferPointer<UInt8>? {
         while true {
-            let r = getline(&line, &cap, f)
-            if r < 0 { return nil }
+            // Like getline, but a line keeps at most maxLineBytes + 1 bytes in memory (the rest is
+            // read and dropped, and tooLong refuses the line): a 10 GB line costs no 10 GB.
+            if line == nil || cap < maxLineBytes + 2 {
+                free(line)
+                cap = maxLineBytes + 2
+                line = UnsafeMutableRawPointer(malloc(cap))?.assumingMemoryBound(to: CChar.self)
+                if line == nil { return nil }
+            }
+            var r = 0
+            var c = getc_unlocked(f)
+            if c == EOF { return nil }
+            while c != EOF {
+                if r <= maxLineBytes { line![r] = CChar(truncatingIfNeeded: c); r += 1 }
+                if c == 10 { break }
+                c = getc_unlocked(f)
+            }
             number += 1
             let bytes = UnsafeRawPointer(line!).assumingMemoryBound(to: UInt8.self)
             var lo = 0, hi = r
@@ -175,7 +190,7 @@ public final class TextReader {
     /// The error for a line longer than `maxLineBytes`, if it is.
     private static func tooLong(_ text: UnsafeBufferPointer<UInt8>, _ name: String, _ number: Int) -> IOError? {
         guard text.count > maxLineBytes else { return nil }
-        return IOError(.dataError, "input '\(name)' line \(number): \(text.count) bytes, longer than the \(maxLineBytes) a line may have")
+        return IOError(.dataError, "input '\(name)' line \(number) is longer than the \(maxLineBytes) bytes a line may have")
     }
 
     private static func isBlank(_ b: UInt8) -> Bool { b == 32 || b == 9 }
@@ -194,7 +209,9 @@ public final class TextReader {
             let start = i, end = j
             // strtof needs a terminated string: fields are short, copy into a stack buffer.
             var value: Float? = nil
-            if end - start < 64 {
+            // Decimal only: strtof would also read hexadecimal ("0x10" as 16, "0x1p3" as 8).
+            let hex = text[start..<end].contains { $0 == UInt8(ascii: "x") || $0 == UInt8(ascii: "X") }
+            if end - start < 64 && !hex {
                 withUnsafeTemporaryAllocation(of: CChar.self, capacity: 65) { tmp in
                     for k in start..<end { tmp[k - start] = CChar(bitPattern: text[k]) }
                     tmp[end - start] = 0
