@@ -5,7 +5,7 @@
 # targets: safetensors architecture statespace config text audio control
 # Prints one line per target (executions, coverage, crashes) and exits 1 if any target found a
 # crash, a leak, an ASan report, a timeout (10 s) or more than 2 GiB of memory (the input is kept in
-# .build-fuzz/findings/TARGET/). CI runs it for 10 s each.
+# .build-fuzz/findings/TARGET/). CI runs it for 8 s each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}

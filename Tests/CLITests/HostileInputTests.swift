@@ -124,7 +124,7 @@ struct HostileInputTests {
         #expect(FileManager.default.fileExists(atPath: dir.file("adir"), isDirectory: &isDir) && isDir.boolValue)
     }
 
-    @Test("--check refuses what a start would: a missing (66), directory (66) or empty (65) source, an output in a missing directory (73)")
+    @Test("--check refuses what a start would: a missing (66), directory (66) or empty (65) source, an output in a missing directory or /dev/full (73)")
     func checkAsStart() throws {
         let dir = TempDir()
         _ = FileManager.default.createFile(atPath: dir.file("empty.wav"), contents: Data())
@@ -142,7 +142,8 @@ struct HostileInputTests {
             """)
         }
         for (source, output, code, fragment) in [("missing.wav", "out.wav", Int32(66), "No such file"), (dir.path, "out.wav", 66, "is a directory"),
-                                                 ("empty.wav", "out.wav", 65, "is empty"), (noisyTonePath, "nodir/out.wav", 73, "does not exist")] {
+                                                 ("empty.wav", "out.wav", 65, "is empty"), (noisyTonePath, "nodir/out.wav", 73, "does not exist"),
+                                                 (noisyTonePath, "/dev/full", 73, "refuses every write")] {
             let c = try cfg(source, output: output)
             let check = try runCLI(["--check", "-c", c], executable: daemonURL)
             expectExit(check, code)
