@@ -163,8 +163,7 @@ public final class TextReader {
         while true {
             // Like getline, but a line keeps at most maxLineBytes + 1 bytes in memory (the rest is
             // read and dropped, and tooLong refuses the line): a 10 GB line costs no 10 GB.
-            if line == nil || cap < maxLineBytes + 2 {
-                free(line)
+            if cap < maxLineBytes + 2 {   // the first line (cap starts at 0, line at nil)
                 cap = maxLineBytes + 2
                 line = UnsafeMutableRawPointer(malloc(cap))?.assumingMemoryBound(to: CChar.self)
                 if line == nil { return nil }

@@ -117,6 +117,31 @@ final class ControlClient {
         }
     }
 
+    /// Sends what the socket takes of `bytes` within 5 s, without blocking on a daemon that no
+    /// longer reads; the bytes sent, or ≤ 0 when it takes no more. MSG_NOSIGNAL: a dropped
+    /// connection must not SIGPIPE the test runner.
+    func sendBytes(_ bytes: [UInt8]) -> Int {
+        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        guard poll(&p, 1, 5000) > 0, p.revents & Int16(POLLOUT) != 0 else { return 0 }
+        return bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+    }
+
+    /// Everything the daemon sends until it closes the connection (or `timeout` s pass).
+    func readToEnd(timeout: Double) -> [UInt8] {
+        var out = pending
+        pending = []
+        let deadline = Date().addingTimeInterval(timeout)
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while deadline.timeIntervalSinceNow > 0 {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 100) > 0 else { continue }
+            let n = read(fd, &buf, buf.count)
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return out
+    }
+
     /// Sends `command` and returns the reply.
     func ask(_ command: String, timeout: Double = 10) throws -> [String: Any] {
         send(command)

@@ -19,17 +19,19 @@ struct HostileInputTests {
                      "no release daemon at \(releaseDaemon.path): run ./test.sh, or swift build -c release --product ssm-streamd")
     }
 
-    /// A file-source filter configuration; `extra` goes at the end (in [log]).
-    private func fileConfig(_ dir: TempDir, atEnd: String, socket: String, extra: String = "") throws -> String {
+    /// A file-source filter configuration (the example tone into out.wav unless told otherwise);
+    /// `extra` goes at the end (in [log]).
+    private func fileConfig(_ dir: TempDir, atEnd: String, socket: String, source: String = noisyTonePath,
+                            output: String = "out.wav", extra: String = "") throws -> String {
         try writeConfig(dir, """
         model = "\(Self.lowpass)"
         [source]
         type = "file"
-        path = "\(noisyTonePath)"
+        path = "\(source)"
         at_end = "\(atEnd)"
         [output]
         type = "file"
-        path = "out.wav"
+        path = "\(output)"
         [control]
         socket = "\(socket)"
         [log]
@@ -128,23 +130,10 @@ struct HostileInputTests {
     func checkAsStart() throws {
         let dir = TempDir()
         _ = FileManager.default.createFile(atPath: dir.file("empty.wav"), contents: Data())
-        func cfg(_ source: String, output: String = "out.wav") throws -> String {
-            try writeConfig(dir, """
-            model = "\(Self.lowpass)"
-            [source]
-            type = "file"
-            path = "\(source)"
-            [output]
-            type = "file"
-            path = "\(output)"
-            [control]
-            socket = ""
-            """)
-        }
         for (source, output, code, fragment) in [("missing.wav", "out.wav", Int32(66), "No such file"), (dir.path, "out.wav", 66, "is a directory"),
                                                  ("empty.wav", "out.wav", 65, "is empty"), (noisyTonePath, "nodir/out.wav", 73, "does not exist"),
                                                  (noisyTonePath, "/dev/full", 73, "refuses every write")] {
-            let c = try cfg(source, output: output)
+            let c = try fileConfig(dir, atEnd: "exit", socket: "", source: source, output: output)
             let check = try runCLI(["--check", "-c", c], executable: daemonURL)
             expectExit(check, code)
             #expect(check.stderr.contains(fragment), "\(source) → \(output): \(check.stderr)")
@@ -163,10 +152,10 @@ struct HostileInputTests {
         _ = try statusWhen(dir.file("ctl.sock")) { $0["state"] as? String == "ended" }
         // Deterministically: the request and the end of file are both waiting before the daemon
         // first reads the connection (it accepts in one poll round and reads in the next).
-        let raw = ControlClientRaw(dir.file("ctl.sock"))
-        #expect(raw.write(Array("status\n".utf8)) == 7)
+        let raw = try ControlClient(dir.file("ctl.sock"))
+        #expect(raw.sendBytes(Array("status\n".utf8)) == 7)
         shutdown(raw.fd, Int32(SHUT_WR))
-        let answer = raw.readAll(timeout: 30)
+        let answer = raw.readToEnd(timeout: 30)
         #expect((try jsonLines(answer)).first?["type"] as? String == "status", "\(String(decoding: answer, as: UTF8.self))")
         // socat waits up to -t s after its end of file for the daemon to close: the daemon must
         // close once it has answered, not leave the client waiting for the timeout.
@@ -191,12 +180,12 @@ struct HostileInputTests {
             return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
         }
         let before = rssKiB()
-        let flood = ControlClientRaw(dir.file("ctl.sock"))
+        let flood = try ControlClient(dir.file("ctl.sock"))
         // 1.4 MB of requests, none of whose replies is read.
         let chunk = Array(String(repeating: "status\n", count: 2000).utf8)
         var sent = 0
         while sent < 1_400_000 {
-            let n = flood.write(chunk)
+            let n = flood.sendBytes(chunk)
             if n <= 0 { break }   // the daemon stopped reading or dropped us
             sent += n
         }
@@ -221,20 +210,7 @@ struct HostileInputTests {
         expectExit(strict, 65)
         #expect(strict.stderr.contains("produced NaN or Inf"), "\(strict.stderr)")
 
-        let cfg = try writeConfig(dir, """
-        model = "\(Self.lowpass)"
-        [source]
-        type = "file"
-        path = "huge.wav"
-        at_end = "idle"
-        [output]
-        type = "file"
-        path = "o3.wav"
-        [control]
-        socket = "ctl.sock"
-        [log]
-        target = "stderr"
-        """)
+        let cfg = try fileConfig(dir, atEnd: "idle", socket: "ctl.sock", source: "huge.wav", output: "o3.wav")
         let d = try RunningDaemon(["-c", cfg])
         let s = try statusWhen(dir.file("ctl.sock")) { $0["state"] as? String == "ended" }
         #expect((s["non_finite_output"] as? Int ?? 0) > 0, "\(s)")
@@ -332,40 +308,4 @@ struct HonestMessageTests {
             #expect(d.stderr.contains(fragment), "\(d.stderr)")
         }
     }
-}
-
-/// A raw, non-blocking connection for a client that writes and never reads.
-final class ControlClientRaw {
-    let fd: Int32
-    init(_ path: String) {
-        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in for (i, b) in path.utf8.enumerated() { p[i] = b } }
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-    }
-    /// Writes what the socket takes within 5 s; the bytes written, or ≤ 0 when it takes no more.
-    func write(_ bytes: [UInt8]) -> Int {
-        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        guard poll(&p, 1, 5000) > 0, p.revents & Int16(POLLOUT) != 0 else { return 0 }
-        // MSG_NOSIGNAL: a dropped connection must not SIGPIPE the test runner.
-        return bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-    }
-    /// Everything the daemon sends until it closes the connection (or `timeout` s pass).
-    func readAll(timeout: Double) -> [UInt8] {
-        var out: [UInt8] = []
-        let deadline = Date().addingTimeInterval(timeout)
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while deadline.timeIntervalSinceNow > 0 {
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, 100) > 0 else { continue }
-            let n = read(fd, &buf, buf.count)
-            if n <= 0 { break }
-            out += buf[0..<n]
-        }
-        return out
-    }
-    deinit { close(fd) }
 }

@@ -212,12 +212,13 @@ public final class Daemon {
             if stat(dir.isEmpty ? "/" : dir, &st) != 0 || st.st_mode & S_IFMT != S_IFDIR {
                 throw DaemonFailure(DaemonFailure.cantCreate, "[output] '\(path)': its directory '\(dir)' does not exist")
             }
-            if stat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFDIR {
-                throw DaemonFailure(DaemonFailure.cantCreate, "[output] '\(path)' is a directory")
-            }
-            // /dev/full (character device 1:7) takes the open and refuses every write.
-            if stat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFCHR && st.st_rdev == 0x107 {
-                throw DaemonFailure(DaemonFailure.cantCreate, "[output] '\(path)' is /dev/full, which refuses every write (no space left on device)")
+            if stat(path, &st) == 0 {
+                let kind = st.st_mode & S_IFMT
+                if kind == S_IFDIR { throw DaemonFailure(DaemonFailure.cantCreate, "[output] '\(path)' is a directory") }
+                // /dev/full (character device 1:7) takes the open and refuses every write.
+                if kind == S_IFCHR && st.st_rdev == 0x107 {
+                    throw DaemonFailure(DaemonFailure.cantCreate, "[output] '\(path)' is /dev/full, which refuses every write (no space left on device)")
+                }
             }
         }
         if !c.control.socket.isEmpty, getenv("LISTEN_FDS") == nil {   // socket activation replaces it
