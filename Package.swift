@@ -30,12 +30,17 @@ func targetCPUFlags() -> [String] {
     return []
 }
 
+/// SSM_FLOAT64=1 (scripts/gradcheck.sh): the numeric library and the trainer in float64 (`Scalar =
+/// Double`), with only the gradient checks, to take finite differences of the product's own code.
+let float64 = Context.environment["SSM_FLOAT64"] == "1"
+let precisionFlags: [SwiftSetting] = float64 ? [.define("SSM_FLOAT64")] : []
+
 /// SSM_FUZZ=1 (scripts/fuzz.sh): every target instrumented for libFuzzer's coverage and ASan.
 let fuzzing = Context.environment["SSM_FUZZ"] == "1"
 let fuzzFlags: [SwiftSetting] = fuzzing ? [.unsafeFlags(["-sanitize=fuzzer,address"])] : []
 
 /// The numeric library: -Ounchecked in release (no overflow or bounds traps in the kernels).
-let fast: [SwiftSetting] = [.unsafeFlags(targetCPUFlags()), .unsafeFlags(["-Ounchecked"], .when(configuration: .release))] + fuzzFlags
+let fast: [SwiftSetting] = [.unsafeFlags(targetCPUFlags()), .unsafeFlags(["-Ounchecked"], .when(configuration: .release))] + fuzzFlags + precisionFlags
 /// I/O, the daemon and the executables: checked -O, so a broken invariant traps instead of being
 /// assumed away (under -Ounchecked a precondition's condition is not even evaluated: a
 /// `precondition(pipe(&fds) == 0)` once left the daemon without its signal pipe).
@@ -72,10 +77,11 @@ let package = Package(
         .target(name: "SSM", dependencies: [
             "COpenBLAS", .product(name: "Numerics", package: "swift-numerics"),
         ], swiftSettings: fast),
+        .target(name: "SSMTrain", dependencies: ["SSM", .product(name: "Numerics", package: "swift-numerics")], swiftSettings: fast),
         .target(name: "SSMIO", dependencies: ["SSM", "CSndfile", "CALSA", "CSamplerate", "CSupport"], swiftSettings: checked),
         .target(name: "SSMService", dependencies: ["SSM", "SSMIO", "CSystemd", "CSupport"], swiftSettings: checked),
         .executableTarget(name: "ssm-stream", dependencies: [
-            "SSM", "SSMIO", "SSMService",
+            "SSM", "SSMIO", "SSMService", "SSMTrain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: checked),
         .executableTarget(name: "ssm-streamd", dependencies: [
@@ -86,8 +92,17 @@ let package = Package(
         .testTarget(name: "SSMIOTests", dependencies: ["SSMIO", "SSM"]),
         .testTarget(name: "SSMServiceTests", dependencies: ["SSMService", "SSMIO", "SSM"]),
         .testTarget(name: "CLITests", dependencies: ["SSMIO", "SSM"]),
+        .testTarget(name: "GradientTests", dependencies: ["SSM", "SSMTrain"], swiftSettings: fast),
     ]
 )
+
+// The float64 build keeps the numeric targets and the gradient checks only (the I/O, the service and
+// the executables are float32 code).
+if float64 {
+    let keep: Set<String> = ["COpenBLAS", "SSM", "SSMTrain", "GradientTests"]
+    package.targets.removeAll { !keep.contains($0.name) }
+    package.products.removeAll { $0.name != "SSM" }
+}
 
 // The libFuzzer harness (Fuzz/ssm-fuzz): only with SSM_FUZZ=1, as scripts/fuzz.sh builds it
 // (`--sanitize=fuzzer --sanitize=address`, libFuzzer supplies `main`; a plain build would not link).

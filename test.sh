@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-deps.sh
+# The float64 gradient checks (finite differences of the product's own forward code, built with
+# Scalar = Double); they leave their gradients for the float32 suite's precision check.
+export SSM_GRADCHECK_DIR="$PWD/.build-f64/gradients"
+scripts/gradcheck.sh
 swift build --build-tests
 # The allocation tests count the heap allocations of the release binary users run; the daemon's
 # signal and timing tests run the release daemon too.

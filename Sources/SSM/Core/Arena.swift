@@ -1,26 +1,55 @@
 /// Memory for a model's weights and state, allocated once and freed with its owner. Layers keep raw
 /// pointers into it, so the per-sample path touches no reference counts and no Array machinery.
 public final class Arena: @unchecked Sendable {
-    private var chunks: [UnsafeMutablePointer<Float>] = []
+    private var chunks: [UnsafeMutablePointer<Scalar>] = []
+    private var sizes: [Int] = []
     /// Total floats handed out.
     public private(set) var count = 0
 
     public init() {}
 
     /// n zero-initialized floats (at least one, so the pointer is always valid).
-    public func floats(_ n: Int) -> UnsafeMutablePointer<Float> {
-        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
+    public func floats(_ n: Int) -> UnsafeMutablePointer<Scalar> {
+        let p = UnsafeMutablePointer<Scalar>.allocate(capacity: max(n, 1))
         p.initialize(repeating: 0, count: max(n, 1))
         chunks.append(p)
+        sizes.append(max(n, 1))
         count += n
         return p
     }
 
     /// A copy of `values`.
-    public func copy(_ values: [Float]) -> UnsafeMutablePointer<Float> {
+    public func copy(_ values: [Scalar]) -> UnsafeMutablePointer<Scalar> {
         let p = floats(values.count)
         values.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: values.count) }
         return p
+    }
+
+    /// Sets every float to zero (a gradient twin at the start of a batch).
+    public func zero() {
+        for (p, n) in zip(chunks, sizes) { p.update(repeating: 0, count: n) }
+    }
+
+    /// Whether `other` was filled by the same sequence of requests (the same model built twice).
+    public func hasLayout(of other: Arena) -> Bool { sizes == other.sizes }
+
+    /// self ← self + other, chunk by chunk (arenas of the same layout: per-thread gradients summed).
+    public func add(_ other: Arena) {
+        precondition(hasLayout(of: other), "Arena.add: layouts differ")
+        for i in chunks.indices { let a = chunks[i], b = other.chunks[i]; for j in 0..<sizes[i] { a[j] += b[j] } }
+    }
+
+    /// self ← other, chunk by chunk (engine buffers refilled in place from a freshly compiled model).
+    public func update(from other: Arena) {
+        precondition(hasLayout(of: other), "Arena.update: layouts differ")
+        for i in chunks.indices { chunks[i].update(from: other.chunks[i], count: sizes[i]) }
+    }
+
+    /// Σ x² over every float (the global gradient norm's square), in Double.
+    public var sumOfSquares: Double {
+        var s = 0.0
+        for (p, n) in zip(chunks, sizes) { for j in 0..<n { s += Double(p[j]) * Double(p[j]) } }
+        return s
     }
 
     deinit { for p in chunks { p.deallocate() } }

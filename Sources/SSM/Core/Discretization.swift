@@ -2,7 +2,7 @@ import ComplexModule
 import RealModule
 
 /// How a continuous-time diagonal system ẋ = Λx + Bu becomes x_k = Ā x_{k-1} + B̄ u_k at step Δ.
-/// Everything is per eigenvalue (diagonal Λ), computed in Double and rounded once to Float.
+/// Everything is per eigenvalue (diagonal Λ), computed in Double and rounded once to Scalar.
 ///
 /// | case            | Ā                          | B̄                           |
 /// |-----------------|----------------------------|-----------------------------|
@@ -44,6 +44,47 @@ public enum Discretization: String, Codable, Sendable, CaseIterable {
         case .none:
             return (lambda, one)
         }
+    }
+
+    /// Pullback of `discretize` for training: given the loss gradients of Ā and of f (as ∂/∂Re +
+    /// i·∂/∂Im), the gradients of Λ (likewise) and of the real step Δ. Ā and f are holomorphic in Λ
+    /// and in Δ, so g_Λ = conj(∂Ā/∂Λ)·g_Ā + conj(∂f/∂Λ)·g_f and g_Δ = Re(conj(∂Ā/∂Δ)·g_Ā + conj(∂f/∂Δ)·g_f), with
+    ///
+    /// | case          | ∂Ā/∂Λ   | ∂Ā/∂Δ   | ∂f/∂Λ              | ∂f/∂Δ  |  (z = ΔΛ, q = (1 − z/2)⁻¹ or (1 − z)⁻¹)
+    /// |---------------|---------|---------|--------------------|--------|
+    /// | euler         | Δ       | Λ       | 0                  | 1      |
+    /// | backwardEuler | Δq²     | Λq²     | Δ²q²               | q²     |
+    /// | bilinear      | Δq²     | Λq²     | Δ²q²/2             | q²     |
+    /// | zoh           | ΔĀ      | ΛĀ      | (ΔĀ − f)/Λ         | Ā      |
+    /// | none          | 1       | 0       | 0                  | 0      |
+    public func pullback(_ lambda: Complex<Double>, dt: Double, gA: Complex<Double>, gF: Complex<Double>)
+        -> (gLambda: Complex<Double>, gDt: Double) {
+        let z = lambda * dt, one = Complex<Double>(1, 0), d = Complex<Double>(dt, 0)
+        let daL: Complex<Double>, daD: Complex<Double>, dfL: Complex<Double>, dfD: Complex<Double>
+        switch self {
+        case .euler: daL = d; daD = lambda; dfL = .zero; dfD = one
+        case .backwardEuler:
+            let q = one / (one - z), q2 = q * q
+            daL = d * q2; daD = lambda * q2; dfL = d * d * q2; dfD = q2
+        case .bilinear:
+            let q = one / (one - z / 2), q2 = q * q
+            daL = d * q2; daD = lambda * q2; dfL = d * d * q2 / 2; dfD = q2
+        case .zoh:
+            let (a, f) = discretize(lambda, dt: dt)
+            daL = d * a; daD = lambda * a; dfD = a
+            if z.length < 1e-3 {
+                // f = Δ·Σ zⁿ/(n+1)!, so ∂f/∂Λ = Δ²·Σ n·zⁿ⁻¹/(n+1)! (the quotient cancels badly near 0).
+                let c3 = Complex<Double>(1.0 / 8, 0) + z / 30
+                let c2 = Complex<Double>(1.0 / 3, 0) + z * c3
+                dfL = d * d * (Complex<Double>(1.0 / 2, 0) + z * c2)
+            } else {
+                dfL = (d * a - f) / lambda
+            }
+        case .none: daL = one; daD = .zero; dfL = .zero; dfD = .zero
+        }
+        let gLambda = daL.conjugate * gA + dfL.conjugate * gF
+        let gDt = (daD.conjugate * gA + dfD.conjugate * gF).real
+        return (gLambda, gDt)
     }
 
     /// Whether Re Λ < 0 ⇒ |Ā| < 1 for every Δ > 0. Not for forward Euler, and not for `none`,

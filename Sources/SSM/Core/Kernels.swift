@@ -14,8 +14,8 @@ import Glibc
 /// registers across all R rows; beyond, W is read strictly sequentially, 8 rows per pass,
 /// accumulating into `out` in L1 — the hardware prefetchers serve that best.
 @inlinable
-public func vecMat(_ x: UnsafePointer<Float>, rows R: Int, _ W: UnsafePointer<Float>, columns n: Int,
-                   _ out: UnsafeMutablePointer<Float>, accumulate: Bool) {
+public func vecMat(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<Scalar>, columns n: Int,
+                   _ out: UnsafeMutablePointer<Scalar>, accumulate: Bool) {
     if R * n * 4 > vecMatTileLimitBytes && n >= 8 {
         vecMatStreaming(x, rows: R, W, columns: n, out, accumulate: accumulate)
         return
@@ -87,17 +87,17 @@ public func vecMat(_ x: UnsafePointer<Float>, rows R: Int, _ W: UnsafePointer<Fl
     // The last 4…7 columns: four of them side by side in one SIMD4 (each lane the same sequential
     // sum as the scalar loop below, so the result does not depend on the path).
     if c + 4 <= n {
-        var s = accumulate ? UnsafeRawPointer(out + c).loadUnaligned(as: SIMD4<Float>.self) : SIMD4<Float>()
+        var s = accumulate ? UnsafeRawPointer(out + c).loadUnaligned(as: SIMD4<Scalar>.self) : SIMD4<Scalar>()
         var w = W + c
         for r in 0..<R {
-            s = s + SIMD4(repeating: x[r]) * UnsafeRawPointer(w).loadUnaligned(as: SIMD4<Float>.self)
+            s = s + SIMD4(repeating: x[r]) * UnsafeRawPointer(w).loadUnaligned(as: SIMD4<Scalar>.self)
             w += n
         }
-        UnsafeMutableRawPointer(out + c).storeBytes(of: s, as: SIMD4<Float>.self)
+        UnsafeMutableRawPointer(out + c).storeBytes(of: s, as: SIMD4<Scalar>.self)
         c += 4
     }
     while c < n {
-        var s: Float = accumulate ? out[c] : 0
+        var s: Scalar = accumulate ? out[c] : 0
         for r in 0..<R { s += x[r] * W[r * n + c] }
         out[c] = s
         c += 1
@@ -110,8 +110,8 @@ public let vecMatTileLimitBytes: Int = { if let v = getenv("SSM_TILE_LIMIT") { r
 
 /// The row-streaming schedule of `vecMat`: 8 rows per pass over the full width.
 @inlinable
-func vecMatStreaming(_ x: UnsafePointer<Float>, rows R: Int, _ W: UnsafePointer<Float>, columns n: Int,
-                     _ out: UnsafeMutablePointer<Float>, accumulate: Bool) {
+func vecMatStreaming(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<Scalar>, columns n: Int,
+                     _ out: UnsafeMutablePointer<Scalar>, accumulate: Bool) {
     if !accumulate { out.update(repeating: 0, count: n) }
     let n8 = n & ~7
     var r = 0
@@ -143,13 +143,21 @@ func vecMatStreaming(_ x: UnsafePointer<Float>, rows R: Int, _ W: UnsafePointer<
     }
 }
 
-/// C (M, N) = A (M, K) · B (K, N) + beta·C, row-major, through BLAS (single precision). Rows of A
-/// are `lda` apart (default K).
+/// C (M, N) = op(A) (M, K) · op(B) (K, N) + beta·C, row-major, through BLAS (sgemm; dgemm in the
+/// float64 build). op(X) is X or, with `transA`/`transB`, Xᵀ: the backward passes multiply by the
+/// transposed weights and form weight gradients as Xᵀ·dY over the same buffers. Leading dimensions
+/// default to dense storage (rows of A are `lda` apart: K, or M when transposed).
 @inlinable
-public func gemm(_ A: UnsafePointer<Float>, _ B: UnsafePointer<Float>, _ C: UnsafeMutablePointer<Float>,
-                 M: Int, N: Int, K: Int, beta: Float = 0, lda: Int? = nil) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(M), Int32(N), Int32(K),
-                1, A, Int32(lda ?? K), B, Int32(N), beta, C, Int32(N))
+public func gemm(_ A: UnsafePointer<Scalar>, _ B: UnsafePointer<Scalar>, _ C: UnsafeMutablePointer<Scalar>,
+                 M: Int, N: Int, K: Int, beta: Scalar = 0, lda: Int? = nil,
+                 transA: Bool = false, transB: Bool = false, ldb: Int? = nil, ldc: Int? = nil) {
+    let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
+    let la = Int32(lda ?? (transA ? M : K)), lb = Int32(ldb ?? (transB ? K : N)), lc = Int32(ldc ?? N)
+    #if SSM_FLOAT64
+    cblas_dgemm(CblasRowMajor, ta, tb, Int32(M), Int32(N), Int32(K), 1, A, la, B, lb, beta, C, lc)
+    #else
+    cblas_sgemm(CblasRowMajor, ta, tb, Int32(M), Int32(N), Int32(K), 1, A, la, B, lb, beta, C, lc)
+    #endif
 }
 
 /// Use one BLAS thread (the engine runs one stream per core; OpenBLAS would otherwise spawn a pool).

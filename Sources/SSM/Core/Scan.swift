@@ -2,6 +2,10 @@
 //
 //     h_k = a_k ⊙ h_{k-1} + b_k                      (forward,  k = 0 … L-1)
 //     g_k = conj(a_{k+1}) ⊙ g_{k+1} + dh_k            (adjoint,  k = L-1 … 0)
+//     da  = Σ_k g_k ⊙ conj(h_{k-1})                    (coefficient gradient, time-invariant a)
+//
+// Gradients of the real loss with respect to a complex lane z are stored as ∂/∂Re z + i·∂/∂Im z,
+// in the same split layout as z: then the adjoint of z ↦ a·z is g ↦ conj(a)·g (the recurrence above).
 //
 // It knows nothing of S4 or Mamba. Glossary of shapes (used across the package):
 //   B batch · L length · H channels (d_model) · P state lanes · E expanded width · W lane width
@@ -23,21 +27,23 @@ public protocol ScanLanes {
     /// Floats per lane: 1 (real) or 2 (complex, split halves).
     static var width: Int { get }
     /// h ← a ⊙ h + b over P lanes.
-    static func step(_ a: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ P: Int)
+    static func step(_ a: UnsafePointer<Scalar>, _ h: UnsafeMutablePointer<Scalar>, _ b: UnsafePointer<Scalar>, _ P: Int)
     /// g ← conj(a) ⊙ g over P lanes (the adjoint's carry).
-    static func conjugateMultiply(_ a: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ P: Int)
+    static func conjugateMultiply(_ a: UnsafePointer<Scalar>, _ g: UnsafeMutablePointer<Scalar>, _ P: Int)
     /// p ← a ⊙ p over P lanes.
-    static func multiply(_ a: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>, _ P: Int)
+    static func multiply(_ a: UnsafePointer<Scalar>, _ p: UnsafeMutablePointer<Scalar>, _ P: Int)
+    /// acc ← acc + g ⊙ conj(h) over P lanes (the coefficient gradient's term).
+    static func accumulateConjugateProduct(_ g: UnsafePointer<Scalar>, _ h: UnsafePointer<Scalar>,
+                                           _ acc: UnsafeMutablePointer<Scalar>, _ P: Int)
 }
 
-@usableFromInline typealias V8 = SIMD8<Float>
 
 @inline(__always) @usableFromInline
-func load8(_ p: UnsafePointer<Float>) -> V8 {
+func load8(_ p: UnsafePointer<Scalar>) -> V8 {
     UnsafeRawPointer(p).loadUnaligned(as: V8.self)
 }
 @inline(__always) @usableFromInline
-func store8(_ v: V8, _ p: UnsafeMutablePointer<Float>) {
+func store8(_ v: V8, _ p: UnsafeMutablePointer<Scalar>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: V8.self)
 }
 
@@ -46,7 +52,7 @@ public enum RealLanes: ScanLanes {
     public static var width: Int { 1 }
 
     @inlinable @inline(__always)
-    public static func step(_ a: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ P: Int) {
+    public static func step(_ a: UnsafePointer<Scalar>, _ h: UnsafeMutablePointer<Scalar>, _ b: UnsafePointer<Scalar>, _ P: Int) {
         var i = 0
         while i + 8 <= P {
             store8(load8(b + i).addingProduct(load8(a + i), load8(h + i)), h + i)
@@ -56,13 +62,19 @@ public enum RealLanes: ScanLanes {
     }
 
     @inlinable @inline(__always)
-    public static func conjugateMultiply(_ a: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ P: Int) {
+    public static func conjugateMultiply(_ a: UnsafePointer<Scalar>, _ g: UnsafeMutablePointer<Scalar>, _ P: Int) {
         multiply(a, g, P)  // conj is the identity on reals
     }
 
     @inlinable @inline(__always)
-    public static func multiply(_ a: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>, _ P: Int) {
+    public static func multiply(_ a: UnsafePointer<Scalar>, _ p: UnsafeMutablePointer<Scalar>, _ P: Int) {
         for i in 0..<P { p[i] *= a[i] }
+    }
+
+    @inlinable @inline(__always)
+    public static func accumulateConjugateProduct(_ g: UnsafePointer<Scalar>, _ h: UnsafePointer<Scalar>,
+                                                  _ acc: UnsafeMutablePointer<Scalar>, _ P: Int) {
+        for i in 0..<P { acc[i] += g[i] * h[i] }
     }
 }
 
@@ -72,7 +84,7 @@ public enum ComplexLanes: ScanLanes {
     public static var width: Int { 2 }
 
     @inlinable @inline(__always)
-    public static func step(_ a: UnsafePointer<Float>, _ h: UnsafeMutablePointer<Float>, _ b: UnsafePointer<Float>, _ P: Int) {
+    public static func step(_ a: UnsafePointer<Scalar>, _ h: UnsafeMutablePointer<Scalar>, _ b: UnsafePointer<Scalar>, _ P: Int) {
         let ai = a + P, hi = h + P, bi = b + P
         var i = 0
         while i + 8 <= P {
@@ -91,7 +103,7 @@ public enum ComplexLanes: ScanLanes {
     }
 
     @inlinable @inline(__always)
-    public static func conjugateMultiply(_ a: UnsafePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ P: Int) {
+    public static func conjugateMultiply(_ a: UnsafePointer<Scalar>, _ g: UnsafeMutablePointer<Scalar>, _ P: Int) {
         let ai = a + P, gi = g + P
         for i in 0..<P {
             let gr = g[i], gim = gi[i]
@@ -101,12 +113,31 @@ public enum ComplexLanes: ScanLanes {
     }
 
     @inlinable @inline(__always)
-    public static func multiply(_ a: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>, _ P: Int) {
+    public static func multiply(_ a: UnsafePointer<Scalar>, _ p: UnsafeMutablePointer<Scalar>, _ P: Int) {
         let ai = a + P, pi = p + P
         for i in 0..<P {
             let pr = p[i], pim = pi[i]
             p[i] = a[i] * pr - ai[i] * pim
             pi[i] = a[i] * pim + ai[i] * pr
+        }
+    }
+
+    /// Re acc += Re g·Re h + Im g·Im h,  Im acc += Im g·Re h − Re g·Im h.
+    @inlinable @inline(__always)
+    public static func accumulateConjugateProduct(_ g: UnsafePointer<Scalar>, _ h: UnsafePointer<Scalar>,
+                                                  _ acc: UnsafeMutablePointer<Scalar>, _ P: Int) {
+        let gi = g + P, hi = h + P, ai = acc + P
+        var i = 0
+        while i + 8 <= P {
+            let gr = load8(g + i), gj = load8(gi + i), hr = load8(h + i), hj = load8(hi + i)
+            store8(load8(acc + i).addingProduct(gr, hr).addingProduct(gj, hj), acc + i)
+            store8(load8(ai + i).addingProduct(gj, hr).addingProduct(-gr, hj), ai + i)
+            i += 8
+        }
+        while i < P {
+            acc[i] += g[i] * h[i] + gi[i] * hi[i]
+            ai[i] += gi[i] * h[i] - g[i] * hi[i]
+            i += 1
         }
     }
 }
@@ -115,7 +146,7 @@ public enum ComplexLanes: ScanLanes {
 public enum Scan<Lanes: ScanLanes> {
     /// One sample (the streaming path): h ← a ⊙ h + b. `a`, `h`, `b`: (W·P).
     @inlinable @inline(__always)
-    public static func step(a: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>, b: UnsafePointer<Float>, lanes P: Int) {
+    public static func step(a: UnsafePointer<Scalar>, h: UnsafeMutablePointer<Scalar>, b: UnsafePointer<Scalar>, lanes P: Int) {
         Lanes.step(a, h, b, P)
     }
 
@@ -125,8 +156,8 @@ public enum Scan<Lanes: ScanLanes> {
     ///   - h: (W·P) the carried state, updated to h_{L-1}.
     ///   - x: (L, W·P) b_k on entry, h_k on exit.
     @inlinable
-    public static func scan(a: UnsafePointer<Float>, aStride: Int, h: UnsafeMutablePointer<Float>,
-                            x: UnsafeMutablePointer<Float>, length L: Int, lanes P: Int) {
+    public static func scan(a: UnsafePointer<Scalar>, aStride: Int, h: UnsafeMutablePointer<Scalar>,
+                            x: UnsafeMutablePointer<Scalar>, length L: Int, lanes P: Int) {
         let w = Lanes.width * P
         for k in 0..<L {
             let row = x + k * w
@@ -142,8 +173,8 @@ public enum Scan<Lanes: ScanLanes> {
     ///        on exit conj(a_0) ⊙ g_0, ready to carry into the previous block.
     ///   - dh: (L, W·P) dL/dh_k on entry, g_k on exit.
     @inlinable
-    public static func adjointScan(a: UnsafePointer<Float>, aStride: Int, g: UnsafeMutablePointer<Float>,
-                                   dh: UnsafeMutablePointer<Float>, length L: Int, lanes P: Int) {
+    public static func adjointScan(a: UnsafePointer<Scalar>, aStride: Int, g: UnsafeMutablePointer<Scalar>,
+                                   dh: UnsafeMutablePointer<Scalar>, length L: Int, lanes P: Int) {
         let w = Lanes.width * P
         var k = L - 1
         while k >= 0 {
@@ -155,30 +186,45 @@ public enum Scan<Lanes: ScanLanes> {
         }
     }
 
+    /// The gradient of a time-invariant coefficient: da += Σ_k g_k ⊙ conj(h_{k-1}), with h_{-1} = `h0`.
+    /// - Parameters:
+    ///   - g: (L, W·P) the adjoint states g_k (`adjointScan`'s output).
+    ///   - h: (L, W·P) the forward states h_k (`scan`'s output, kept by the training tape).
+    ///   - h0: (W·P) the state the block started from.
+    ///   - da: (W·P) accumulated into.
+    @inlinable
+    public static func coefficientGradient(g: UnsafePointer<Scalar>, h: UnsafePointer<Scalar>, h0: UnsafePointer<Scalar>,
+                                           da: UnsafeMutablePointer<Scalar>, length L: Int, lanes P: Int) {
+        let w = Lanes.width * P
+        if L == 0 { return }
+        Lanes.accumulateConjugateProduct(g, h0, da, P)
+        for k in 1..<L { Lanes.accumulateConjugateProduct(g + k * w, h + (k - 1) * w, da, P) }
+    }
+
     /// The associative scan, chunked over time: each of T chunks is scanned from a zero state in
     /// parallel, the chunk end states are combined serially (h_end(c) += Π_c a ⊙ h_end(c-1)), and each
     /// chunk then adds the decayed carry of the chunk before it, in parallel. Same result as `scan`
     /// to round-off; it pays off for long offline blocks on several cores.
-    public static func parallelScan(a: UnsafePointer<Float>, aStride: Int, h: UnsafeMutablePointer<Float>,
-                                    x: UnsafeMutablePointer<Float>, length L: Int, lanes P: Int,
+    public static func parallelScan(a: UnsafePointer<Scalar>, aStride: Int, h: UnsafeMutablePointer<Scalar>,
+                                    x: UnsafeMutablePointer<Scalar>, length L: Int, lanes P: Int,
                                     threads: Int = Scan.defaultThreads) {
         let w = Lanes.width * P
         let T = max(1, min(threads, L / 64))
         if T == 1 { scan(a: a, aStride: aStride, h: h, x: x, length: L, lanes: P); return }
         let bounds = (0...T).map { $0 * L / T }
         // Per chunk: the product of its coefficients (W·P) — the combine needs it.
-        let products = UnsafeMutablePointer<Float>.allocate(capacity: T * w)
-        let zero = UnsafeMutablePointer<Float>.allocate(capacity: w)
+        let products = UnsafeMutablePointer<Scalar>.allocate(capacity: T * w)
+        let zero = UnsafeMutablePointer<Scalar>.allocate(capacity: w)
         defer { products.deallocate(); zero.deallocate() }
         zero.initialize(repeating: 0, count: w)
-        let hIn = UnsafeMutablePointer<Float>.allocate(capacity: w)
+        let hIn = UnsafeMutablePointer<Scalar>.allocate(capacity: w)
         defer { hIn.deallocate() }
         hIn.initialize(from: h, count: w)
         let hInC = UnsafePointer(hIn), zeroC = UnsafePointer(zero)
         // Phase 1: local scans (chunk 0 starts from the real state) and chunk products.
         concurrentPerform(T) { c in
             let lo = bounds[c], hi = bounds[c + 1]
-            let local = UnsafeMutablePointer<Float>.allocate(capacity: w)
+            let local = UnsafeMutablePointer<Scalar>.allocate(capacity: w)
             defer { local.deallocate() }
             local.initialize(from: c == 0 ? hInC : zeroC, count: w)
             scan(a: a + lo * aStride, aStride: aStride, h: local, x: x + lo * w, length: hi - lo, lanes: P)
@@ -188,7 +234,7 @@ public enum Scan<Lanes: ScanLanes> {
             for k in lo..<hi { Lanes.multiply(a + k * aStride, prod, P) }
         }
         // Phase 2 (serial, T steps): true chunk ends, end(c) = Π_c a ⊙ end(c-1) + local_end(c).
-        let ends = UnsafeMutablePointer<Float>.allocate(capacity: T * w)
+        let ends = UnsafeMutablePointer<Scalar>.allocate(capacity: T * w)
         defer { ends.deallocate() }
         ends.initialize(from: x + (bounds[1] - 1) * w, count: w)
         for c in 1..<T {
@@ -200,7 +246,7 @@ public enum Scan<Lanes: ScanLanes> {
         let endsC = UnsafePointer(ends)
         concurrentPerform(T - 1) { j in
             let c = j + 1
-            let carry = UnsafeMutablePointer<Float>.allocate(capacity: w)
+            let carry = UnsafeMutablePointer<Scalar>.allocate(capacity: w)
             defer { carry.deallocate() }
             carry.initialize(from: endsC + (c - 1) * w, count: w)
             for k in bounds[c]..<bounds[c + 1] {
@@ -217,7 +263,7 @@ public enum Scan<Lanes: ScanLanes> {
 
 /// Runs body(0..<n) on all cores. The bodies write disjoint parts of caller-owned buffers, which
 /// the type system cannot see through raw pointers; hence the unchecked box.
-func concurrentPerform(_ n: Int, _ body: (Int) -> Void) {
+public func concurrentPerform(_ n: Int, _ body: (Int) -> Void) {
     if n <= 0 { return }
     #if canImport(Dispatch)
     struct Box: @unchecked Sendable { let f: (Int) -> Void }
@@ -230,7 +276,7 @@ func concurrentPerform(_ n: Int, _ body: (Int) -> Void) {
     #endif
 }
 
-func systemCoreCount() -> Int {
+public func systemCoreCount() -> Int {
     #if canImport(Glibc)
     return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     #else
@@ -248,9 +294,9 @@ extension Scan where Lanes == ComplexLanes {
     /// eight registers (4 Re + 4 Im) from a ⊙ h through all R rows, so h is loaded and stored once;
     /// larger W streams row-wise into `scratch` (2P) and then takes the plain `step`.
     @inlinable
-    public static func step(a: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>, input u: UnsafePointer<Float>,
-                            rows R: Int, weights W: UnsafePointer<Float>, lanes P: Int,
-                            scratch: UnsafeMutablePointer<Float>) {
+    public static func step(a: UnsafePointer<Scalar>, h: UnsafeMutablePointer<Scalar>, input u: UnsafePointer<Scalar>,
+                            rows R: Int, weights W: UnsafePointer<Scalar>, lanes P: Int,
+                            scratch: UnsafeMutablePointer<Scalar>) {
         let n = 2 * P
         if R * n * 4 > vecMatTileLimitBytes || P % 8 != 0 {
             vecMat(u, rows: R, W, columns: n, scratch, accumulate: false)
@@ -307,9 +353,9 @@ extension Scan where Lanes == ComplexLanes {
     /// with `b` (2P) = [Re b; Im b] and `c` (2P) = [Re-part weights; Im-part weights] so that the
     /// output is Σ c_re·Re h + c_im·Im h. One pass over the lanes, SIMD across each group's lanes.
     @inlinable
-    public static func step(a: UnsafePointer<Float>, h: UnsafeMutablePointer<Float>, input u: UnsafePointer<Float>,
-                            groups H: Int, lanesPerGroup n: Int, b: UnsafePointer<Float>, c: UnsafePointer<Float>,
-                            d: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>, lanes P: Int) {
+    public static func step(a: UnsafePointer<Scalar>, h: UnsafeMutablePointer<Scalar>, input u: UnsafePointer<Scalar>,
+                            groups H: Int, lanesPerGroup n: Int, b: UnsafePointer<Scalar>, c: UnsafePointer<Scalar>,
+                            d: UnsafePointer<Scalar>, output y: UnsafeMutablePointer<Scalar>, lanes P: Int) {
         let ai = a + P, hi = h + P, bi = b + P, ci = c + P
         for g in 0..<H {
             let ug = u[g]

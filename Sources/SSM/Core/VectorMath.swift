@@ -1,8 +1,11 @@
+import RealModule
+
 // Vectorized elementary functions for the gates of the selective families (S6, RG-LRU): exp, log,
 // sigmoid, SiLU and softplus, 8 lanes at a time. Cephes-style: range reduction by powers of two and
 // minimax polynomials; relative error of a few ulp over the range the gates use, checked in tests
 // against the scalar libm functions.
 
+#if !SSM_FLOAT64
 /// e^x for 8 lanes (x clamped to [−87.3, 88.72], ln of the largest float).
 @inline(__always) @usableFromInline
 func exp8(_ x0: V8) -> V8 {
@@ -37,7 +40,7 @@ func log8(_ x: V8) -> V8 {
     let sqrtHalfBits = SIMD8<Int32>(repeating: 0x3F35_04F3)
     let ix = unsafeBitCast(x, to: SIMD8<Int32>.self) &- sqrtHalfBits
     let ei = ix &>> 23                                                    // arithmetic shift
-    let e = unsafeBitCast(ei &+ magicBits, to: V8.self) - magic           // Float(ei), by the 1.5·2^23 trick
+    let e = unsafeBitCast(ei &+ magicBits, to: V8.self) - magic           // Scalar(ei), by the 1.5·2^23 trick
     let m = unsafeBitCast((ix & 0x007F_FFFF) &+ sqrtHalfBits, to: V8.self) - 1
     let z = m * m
     var p = V8(repeating: 7.0376836292e-2)
@@ -56,6 +59,14 @@ func log8(_ x: V8) -> V8 {
     return sum.addingProduct(e, V8(repeating: 0.693359375))
 }
 
+#else
+// The float64 build (gradient checks only): the same functions lane by lane through libm.
+@inline(__always) @usableFromInline
+func exp8(_ x: V8) -> V8 { var r = V8(); for i in 0..<8 { r[i] = Double.exp(x[i]) }; return r }
+@inline(__always) @usableFromInline
+func log8(_ x: V8) -> V8 { var r = V8(); for i in 0..<8 { r[i] = Double.log(x[i]) }; return r }
+#endif
+
 /// σ(x) = 1 / (1 + e^−x).
 @inline(__always) @usableFromInline
 func sigmoid8(_ x: V8) -> V8 { 1 / (1 + exp8(-x)) }
@@ -71,6 +82,7 @@ func softplus8(_ x: V8) -> V8 {
     return x.replacing(with: 0, where: x .< 0) + log1pU
 }
 
+#if !SSM_FLOAT64
 /// erf x for 8 lanes: Abramowitz & Stegun 7.1.26, erf|x| = 1 − (a₁t + … + a₅t⁵)·e^(−x²),
 /// t = 1/(1 + p|x|), absolute error ≤ 1.5e-7 (relative to 1: what GELU's 1 + erf needs; near 0
 /// its relative error is larger, so it is not a general-purpose erf).
@@ -87,6 +99,11 @@ func erf8(_ x: V8) -> V8 {
     return y.replacing(with: -y, where: x .< 0)
 }
 
+#else
+@inline(__always) @usableFromInline
+func erf8(_ x: V8) -> V8 { var r = V8(); for i in 0..<8 { r[i] = Double.erf(x[i]) }; return r }
+#endif
+
 /// GELU x·(1 + erf(x/√2))/2 for 8 lanes: error ≤ 3e-7·|x| + 1 ulp (A&S's 1.5e-7 plus float
 /// rounding of 1 − erfc, halved; libm's erff gives ~0.6e-7·|x|), measured in the tests.
 @inline(__always) @usableFromInline
@@ -102,7 +119,7 @@ func geluTanh8(_ x: V8) -> V8 {
 
 /// Applies `f` to n floats in place, 8 at a time (the tail through a padded vector).
 @inline(__always) @usableFromInline
-func apply8(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ f: (V8) -> V8) {
+func apply8(_ x: UnsafeMutablePointer<Scalar>, _ n: Int, _ f: (V8) -> V8) {
     var i = 0
     while i + 8 <= n { store8(f(load8(x + i)), x + i); i += 8 }
     if i < n {
@@ -116,7 +133,7 @@ func apply8(_ x: UnsafeMutablePointer<Float>, _ n: Int, _ f: (V8) -> V8) {
 /// out[i] = f(a[i], b[i]) over n floats, 8 at a time (the tail through padded vectors, so every
 /// element gets the same lane arithmetic). `out` may be `a`.
 @inline(__always) @usableFromInline
-func combine8(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int,
+func combine8(_ a: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>, _ out: UnsafeMutablePointer<Scalar>, _ n: Int,
               _ f: (V8, V8) -> V8) {
     var i = 0
     while i + 8 <= n { store8(f(load8(a + i), load8(b + i)), out + i); i += 8 }
@@ -130,14 +147,14 @@ func combine8(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: Unsaf
 
 /// Vector forms over buffers (in place).
 public enum VectorMath {
-    public static func exp(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, exp8) }
-    public static func log(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, log8) }
-    public static func sigmoid(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, sigmoid8) }
-    public static func softplus(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, softplus8) }
+    public static func exp(_ x: UnsafeMutablePointer<Scalar>, _ n: Int) { apply8(x, n, exp8) }
+    public static func log(_ x: UnsafeMutablePointer<Scalar>, _ n: Int) { apply8(x, n, log8) }
+    public static func sigmoid(_ x: UnsafeMutablePointer<Scalar>, _ n: Int) { apply8(x, n, sigmoid8) }
+    public static func softplus(_ x: UnsafeMutablePointer<Scalar>, _ n: Int) { apply8(x, n, softplus8) }
     /// GELU-tanh as x·σ(2·√(2/π)·(x + 0.044715·x³)).
-    public static func geluTanh(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, geluTanh8) }
+    public static func geluTanh(_ x: UnsafeMutablePointer<Scalar>, _ n: Int) { apply8(x, n, geluTanh8) }
     /// SiLU x·σ(x).
-    public static func silu(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n) { $0 * sigmoid8($0) } }
+    public static func silu(_ x: UnsafeMutablePointer<Scalar>, _ n: Int) { apply8(x, n) { $0 * sigmoid8($0) } }
     /// GELU x·Φ(x) (exact-erf form, to 3e-7·|x|).
-    public static func gelu(_ x: UnsafeMutablePointer<Float>, _ n: Int) { apply8(x, n, gelu8) }
+    public static func gelu(_ x: UnsafeMutablePointer<Scalar>, _ n: Int) { apply8(x, n, gelu8) }
 }

@@ -68,7 +68,7 @@ public struct ModalSystem: Sendable, Equatable {
         self.d = d; self.inputs = inputs; self.outputs = outputs
         let kappa = cancellation
         guard kappa <= ModalSystem.maxCancellation else {
-            throw DesignError(.data, "the modal form cancels too much for float32: its lanes' peak gains add up to \(Float(kappa))× the system's peak gain "
+            throw DesignError(.data, "the modal form cancels too much for float32: its lanes' peak gains add up to \(Scalar(kappa))× the system's peak gain "
                               + "(limit \(Int(ModalSystem.maxCancellation))), so float32 rounding would cost ~\(Int(Double.log10(kappa).rounded())) of its ~7 significant digits "
                               + "(a high order with clustered poles, nearly repeated poles, or a nearly defective A); lower the order, or cascade several smaller models")
         }

@@ -218,7 +218,7 @@ public enum StateSpaceRealization {
         }
         func norm1(_ X: [[Complex<Double>]]) -> Double { (0..<n).map { c in (0..<n).reduce(0) { $0 + X[$1][c].length } }.max() ?? 0 }
         let kappa = norm1(V) * norm1(W)
-        guard kappa.isFinite, kappa <= maxConditionNumber else { throw defective("\(Float(kappa))") }
+        guard kappa.isFinite, kappa <= maxConditionNumber else { throw defective("\(Scalar(kappa))") }
         return W
     }
 

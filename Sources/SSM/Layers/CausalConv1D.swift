@@ -7,11 +7,11 @@
 /// A zero history is a stream start, where upstream does not look back either.
 public struct CausalConv1D: @unchecked Sendable {  // read-only weights after init
     public let taps: Int, width: Int
-    @usableFromInline let w: UnsafeMutablePointer<Float>   // (T, E): tap j row
-    @usableFromInline let b: UnsafeMutablePointer<Float>   // (E)
+    @usableFromInline let w: UnsafeMutablePointer<Scalar>   // (T, E): tap j row
+    @usableFromInline let b: UnsafeMutablePointer<Scalar>   // (E)
 
     /// From per-tap rows w (T, E), tap T−1 on the current sample, and bias (E).
-    public init(taps: Int, width: Int, weights: [Float], bias: [Float], arena: Arena) {
+    public init(taps: Int, width: Int, weights: [Scalar], bias: [Scalar], arena: Arena) {
         self.taps = taps; self.width = width
         w = arena.copy(weights); b = arena.copy(bias)
     }
@@ -20,7 +20,7 @@ public struct CausalConv1D: @unchecked Sendable {  // read-only weights after in
 
     /// Pushes x (E) into the history and writes the convolution into `out` (E; may alias x).
     @inline(__always)
-    public func step(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, history: UnsafeMutablePointer<Float>) {
+    public func step(_ x: UnsafePointer<Scalar>, _ out: UnsafeMutablePointer<Scalar>, history: UnsafeMutablePointer<Scalar>) {
         let E = width
         if taps > 1 { history.update(from: history + E, count: (taps - 1) * E) }
         (history + (taps - 1) * E).update(from: x, count: E)

@@ -20,10 +20,10 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
     public let H: Int
     public let P: Int
     public let projection: Projection
-    @usableFromInline let lambda: UnsafeMutablePointer<Float>  // (2P)
-    @usableFromInline let bw: UnsafeMutablePointer<Float>      // mimo (H, 2P) · siso (2P)
-    @usableFromInline let cw: UnsafeMutablePointer<Float>      // mimo (2P, H) · siso (2P)
-    @usableFromInline let d: UnsafeMutablePointer<Float>       // (H)
+    @usableFromInline let lambda: UnsafeMutablePointer<Scalar>  // (2P)
+    @usableFromInline let bw: UnsafeMutablePointer<Scalar>      // mimo (H, 2P) · siso (2P)
+    @usableFromInline let cw: UnsafeMutablePointer<Scalar>      // mimo (2P, H) · siso (2P)
+    @usableFromInline let d: UnsafeMutablePointer<Scalar>       // (H)
 
     /// Floats of recurrent state, and of per-sample scratch.
     public var stateCount: Int { 2 * P }
@@ -36,22 +36,22 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
         // One channel: B̄ (1, 2P) and C (2P, 1) are laid out exactly as the SISO vectors with n = P,
         // and the SISO step fuses input, recurrence and output into one pass (designed filters).
         self.H = H; self.P = P; self.projection = H == 1 ? .siso(statesPerChannel: P) : .mimo
-        lambda = arena.copy(lambdaBar.map { Float($0.real) } + lambdaBar.map { Float($0.imaginary) })
+        lambda = arena.copy(lambdaBar.map { Scalar($0.real) } + lambdaBar.map { Scalar($0.imaginary) })
         bw = arena.floats(H * 2 * P)
         for h in 0..<H {
             for p in 0..<P {
-                bw[h * 2 * P + p] = Float(bBar[p][h].real)
-                bw[h * 2 * P + P + p] = Float(bBar[p][h].imaginary)
+                bw[h * 2 * P + p] = Scalar(bBar[p][h].real)
+                bw[h * 2 * P + P + p] = Scalar(bBar[p][h].imaginary)
             }
         }
         cw = arena.floats(2 * P * H)
         for p in 0..<P {
             for h in 0..<H {
-                cw[p * H + h] = Float(s * c[h][p].real)
-                cw[(P + p) * H + h] = Float(-s * c[h][p].imaginary)
+                cw[p * H + h] = Scalar(s * c[h][p].real)
+                cw[(P + p) * H + h] = Scalar(-s * c[h][p].imaginary)
             }
         }
-        self.d = arena.copy(d.map(Float.init))
+        self.d = arena.copy(d.map { Scalar($0) })
     }
 
     /// SISO from discrete parameters, lane p = h·n + j: Λ̄ (H·n), B̄ (H·n), C (H·n), scale s, D (H).
@@ -59,17 +59,17 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
                 c: [Complex<Double>], outputScale s: Double, d: [Double], arena: Arena) {
         let P = lambdaBar.count
         self.H = d.count; self.P = P; self.projection = .siso(statesPerChannel: n)
-        lambda = arena.copy(lambdaBar.map { Float($0.real) } + lambdaBar.map { Float($0.imaginary) })
-        bw = arena.copy(bBar.map { Float($0.real) } + bBar.map { Float($0.imaginary) })
-        cw = arena.copy(c.map { Float(s * $0.real) } + c.map { Float(-s * $0.imaginary) })
-        self.d = arena.copy(d.map(Float.init))
+        lambda = arena.copy(lambdaBar.map { Scalar($0.real) } + lambdaBar.map { Scalar($0.imaginary) })
+        bw = arena.copy(bBar.map { Scalar($0.real) } + bBar.map { Scalar($0.imaginary) })
+        cw = arena.copy(c.map { Scalar(s * $0.real) } + c.map { Scalar(-s * $0.imaginary) })
+        self.d = arena.copy(d.map { Scalar($0) })
     }
 
     // MARK: step — one sample (the streaming path)
 
     /// y = s·Re(C x) + D⊙u after x ← Λ̄ ⊙ x + B̄ u. u, y: (H); state, scratch: (2P).
-    public func step(_ u: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                     state: UnsafeMutablePointer<Float>, scratch b: UnsafeMutablePointer<Float>) {
+    public func step(_ u: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>,
+                     state: UnsafeMutablePointer<Scalar>, scratch b: UnsafeMutablePointer<Scalar>) {
         switch projection {
         case .mimo:
             Scan<ComplexLanes>.step(a: lambda, h: state, input: u, rows: H, weights: bw, lanes: P, scratch: b)  // x = Λ̄x + B̄u
@@ -86,12 +86,13 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
     /// U, Y: (L, H) row-major; X: (L, 2P) scratch; state (2P) carried in and out.
     /// MIMO projections are two sgemm calls; the recurrence is the scan core's `scan` (or
     /// `parallelScan` when `parallel`). A SISO layer has no projection to batch: its sequential
-    /// block is L fused steps (bit-identical to step mode, and no (L, 2P) buffer to stream).
-    public func forward(_ U: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int,
-                        state: UnsafeMutablePointer<Float>, scratch X: UnsafeMutablePointer<Float>,
-                        parallel: Bool = false) {
+    /// block is L fused steps (bit-identical to step mode, and no (L, 2P) buffer to stream) unless
+    /// `keepStates`, which training sets: then X holds every state h_k on return (the tape `backward` reads).
+    public func forward(_ U: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, length L: Int,
+                        state: UnsafeMutablePointer<Scalar>, scratch X: UnsafeMutablePointer<Scalar>,
+                        parallel: Bool = false, keepStates: Bool = false) {
         let w = 2 * P
-        if case .siso = projection, !parallel {
+        if case .siso = projection, !parallel, !keepStates {
             for k in 0..<L { step(U + k * H, Y + k * H, state: state, scratch: X) }
             return
         }
@@ -126,6 +127,83 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
                 }
             }
         }
+    }
+
+    // MARK: backward — the block's pullback, through the scan core's adjoint
+
+    /// Scratch floats `backward` needs for L samples: the adjoint states G (L, 2P) and a carry (2P).
+    public func backwardScratchCount(_ L: Int) -> Int { (L + 1) * 2 * P }
+
+    /// Pullback of `forward` (with `keepStates`) over one block, accumulating engine-layout gradients
+    /// into `grad` (a `DiagonalSSM` of the same shape whose buffers hold dΛ̄, dB̄, dC, dD):
+    ///
+    ///     dC += Σ_k dY_k ⊗ h_k,  G_k = Cᵀ dY_k  →  g_k = conj(Λ̄) ⊙ g_{k+1} + G_k   (adjoint scan)
+    ///     dΛ̄ += Σ_k g_k ⊙ conj(h_{k-1}),  dB̄ += Σ_k g_k ⊗ u_k,  dU_k = B̄ᵀ g_k + D ⊙ dY_k,  dD += Σ_k dY_k ⊙ u_k
+    ///
+    /// (all in split [Re; Im] storage, where each projection is a real linear map).
+    /// Shapes: U, dY, dU (L, H) · X (L, 2P) the forward states · h0 (2P) the state before the block ·
+    /// scratch (`backwardScratchCount(L)`). dU is overwritten.
+    public func backward(_ U: UnsafePointer<Scalar>, states X: UnsafePointer<Scalar>, initial h0: UnsafePointer<Scalar>,
+                         _ dY: UnsafePointer<Scalar>, _ dU: UnsafeMutablePointer<Scalar>, length L: Int,
+                         scratch: UnsafeMutablePointer<Scalar>, into grad: DiagonalSSM) {
+        let w = 2 * P
+        let G = scratch, carry = scratch + L * w
+        for k in 0..<L { for i in 0..<H { grad.d[i] += dY[k * H + i] * U[k * H + i] } }
+        switch projection {
+        case .mimo:
+            gemm(X, dY, grad.cw, M: w, N: H, K: L, beta: 1, transA: true)          // dC += Xᵀ dY
+            gemm(dY, cw, G, M: L, N: w, K: H, transB: true)                        // G = dY Cᵀ
+        case .siso(let n):
+            for k in 0..<L {
+                let row = X + k * w, g = G + k * w
+                for ch in 0..<H {
+                    let dy = dY[k * H + ch]
+                    for p in (ch * n)..<(ch * n + n) {
+                        grad.cw[p] += row[p] * dy; grad.cw[P + p] += row[P + p] * dy
+                        g[p] = cw[p] * dy; g[P + p] = cw[P + p] * dy
+                    }
+                }
+            }
+        }
+        carry.update(repeating: 0, count: w)
+        Scan<ComplexLanes>.adjointScan(a: lambda, aStride: 0, g: carry, dh: G, length: L, lanes: P)
+        Scan<ComplexLanes>.coefficientGradient(g: G, h: X, h0: h0, da: grad.lambda, length: L, lanes: P)
+        switch projection {
+        case .mimo:
+            gemm(U, G, grad.bw, M: H, N: w, K: L, beta: 1, transA: true)           // dB̄ += Uᵀ G
+            gemm(G, bw, dU, M: L, N: H, K: w, transB: true)                        // dU = G B̄ᵀ
+            for k in 0..<L { for i in 0..<H { dU[k * H + i] += d[i] * dY[k * H + i] } }
+        case .siso(let n):
+            for k in 0..<L {
+                let g = G + k * w
+                for ch in 0..<H {
+                    let u = U[k * H + ch]
+                    var acc = d[ch] * dY[k * H + ch]
+                    for p in (ch * n)..<(ch * n + n) {
+                        grad.bw[p] += g[p] * u; grad.bw[P + p] += g[P + p] * u
+                        acc += g[p] * bw[p] + g[P + p] * bw[P + p]
+                    }
+                    dU[k * H + ch] = acc
+                }
+            }
+        }
+    }
+
+    /// The engine-layout gradient as complex values per lane, for the families' pullbacks:
+    /// dΛ̄_p, dB̄[p, h] (MIMO; SISO: h = the lane's channel, one entry), dC[h, p] of the unscaled C
+    /// (the engine stores s·Re C and −s·Im C, so dRe C = s·dcw_re and dIm C = −s·dcw_im), dD.
+    public func complexGradients(outputScale s: Double) -> (lambda: [Complex<Double>], b: [[Complex<Double>]], c: [[Complex<Double>]], d: [Double]) {
+        let lam = (0..<P).map { Complex(Double(lambda[$0]), Double(lambda[P + $0])) }
+        var b = [[Complex<Double>]](), c = [[Complex<Double>]]()
+        switch projection {
+        case .mimo:
+            b = (0..<P).map { p in (0..<H).map { h in Complex(Double(bw[h * 2 * P + p]), Double(bw[h * 2 * P + P + p])) } }
+            c = (0..<H).map { h in (0..<P).map { p in Complex(s * Double(cw[p * H + h]), -s * Double(cw[(P + p) * H + h])) } }
+        case .siso:
+            b = (0..<P).map { p in [Complex(Double(bw[p]), Double(bw[P + p]))] }
+            c = [(0..<P).map { p in Complex(s * Double(cw[p]), -s * Double(cw[P + p])) }]
+        }
+        return (lam, b, c, (0..<H).map { Double(d[$0]) })
     }
 
     // MARK: convolution — kernel K_l = s·Re(C Λ̄^l B̄) applied by FFT (offline, zero initial state)
@@ -164,7 +242,7 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
     }
 
     /// Convolution mode: Y = K ∗ U + D⊙U from a zero state. U: (L, H) → Y: (L, H).
-    public func convolve(_ U: [Float], length L: Int) -> [Float] {
+    public func convolve(_ U: [Scalar], length L: Int) -> [Scalar] {
         let inputs = (0..<H).map { i in (0..<L).map { Double(U[$0 * H + i]) } }
         var kernels = kernel(length: L)
         if case .siso = projection {
@@ -172,8 +250,8 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
             kernels = (0..<H).map { o in (0..<H).map { $0 == o ? kernels[o][o] : [] } }
         }
         let out = causalConvolution(kernels: kernels, inputs: inputs, length: L)
-        var Y = [Float](repeating: 0, count: L * H)
-        for o in 0..<H { for t in 0..<L { Y[t * H + o] = Float(out[o][t] + Double(d[o]) * inputs[o][t]) } }
+        var Y = [Scalar](repeating: 0, count: L * H)
+        for o in 0..<H { for t in 0..<L { Y[t * H + o] = Scalar(out[o][t] + Double(d[o]) * inputs[o][t]) } }
         return Y
     }
 
@@ -181,7 +259,7 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
 
     /// The engine-layout weights (read-only views), for export and for the C reference benchmarks:
     /// Λ̄ (2P) [Re; Im], B (mimo (H, 2P) · siso (2P)), C (mimo (2P, H) · siso (2P)), D (H).
-    public var weights: (lambda: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafePointer<Float>, d: UnsafePointer<Float>) {
+    public var weights: (lambda: UnsafePointer<Scalar>, b: UnsafePointer<Scalar>, c: UnsafePointer<Scalar>, d: UnsafePointer<Scalar>) {
         (UnsafePointer(lambda), UnsafePointer(bw), UnsafePointer(cw), UnsafePointer(d))
     }
 
@@ -190,11 +268,11 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
         (0..<P).map { Double.sqrt(Double(lambda[$0]) * Double(lambda[$0]) + Double(lambda[P + $0]) * Double(lambda[P + $0])) }
     }
 
-    /// Whether every engine weight is a finite Float (finite parameters can still overflow when
+    /// Whether every engine weight is a finite Scalar (finite parameters can still overflow when
     /// discretized, e.g. Δ = exp(1000)).
     public var weightsAreFinite: Bool {
         let (nb, nc) = projection == .mimo ? (H * 2 * P, 2 * P * H) : (2 * P, 2 * P)
-        func finite(_ p: UnsafeMutablePointer<Float>, _ n: Int) -> Bool {
+        func finite(_ p: UnsafeMutablePointer<Scalar>, _ n: Int) -> Bool {
             UnsafeBufferPointer(start: p, count: n).allSatisfy(\.isFinite)
         }
         return finite(lambda, 2 * P) && finite(bw, nb) && finite(cw, nc) && finite(d, H)

@@ -80,7 +80,7 @@ public struct H3Layer: @unchecked Sendable {  // read-only weights after init
         let (H, N, d, innerFamily) = try sizes(spec)
         let heads = H / d, copies = d * d
         // q, k, v: three (H, H) PyTorch weights stacked into one (3H, H).
-        var w = [Float](), b = [Float]()
+        var w = [Scalar](), b = [Scalar]()
         for name in ["q_proj.", "k_proj.", "v_proj."] {
             w += try r.take(p + name + "weight", [H, H])
             b += try r.take(p + name + "bias", [H])
@@ -100,9 +100,9 @@ public struct H3Layer: @unchecked Sendable {  // read-only weights after init
             taps[h][0] += Double(sD[h])
         }
         // CausalConv1D rows (N, H): row N−1 multiplies the current sample, row N−1−l the sample l back.
-        var rows = [Float](repeating: 0, count: N * H)
-        for h in 0..<H { for l in 0..<N { rows[(N - 1 - l) * H + h] = Float(taps[h][l]) } }
-        let shift = CausalConv1D(taps: N, width: H, weights: rows, bias: [Float](repeating: 0, count: H), arena: arena)
+        var rows = [Scalar](repeating: 0, count: N * H)
+        for h in 0..<H { for l in 0..<N { rows[(N - 1 - l) * H + h] = Scalar(taps[h][l]) } }
+        let shift = CausalConv1D(taps: N, width: H, weights: rows, bias: [Scalar](repeating: 0, count: H), arena: arena)
 
         // The diagonal branch: head h's system copied to its d² channels h·d² + d₁·d + d₂.
         func replicate<T>(_ x: [T]) -> [T] { x.flatMap { v in [T](repeating: v, count: copies) } }
@@ -133,7 +133,7 @@ public struct H3Layer: @unchecked Sendable {  // read-only weights after init
             }
             inner = .diagonal(DiagonalSSM(statesPerChannel: n, lambdaBar: replicate(lam).flatMap { $0 },
                                           bBar: replicate(bBar).flatMap { $0 }, c: replicate(c).flatMap { $0 },
-                                          outputScale: 2, d: replicate(D.map(Double.init)), arena: arena))
+                                          outputScale: 2, d: replicate(D.map { Double($0) }), arena: arena))
         default:  // .s4 (sizes() admits nothing else)
             var ispec = spec
             ispec.family = .s4; ispec.dModel = heads
@@ -216,7 +216,7 @@ public struct H3Layer: @unchecked Sendable {  // read-only weights after init
 
     /// kv = k̃ ⊗ v per head: kv[h·d² + d₁·d + d₂] = k̃[h·d + d₁]·v[h·d + d₂].
     @inline(__always)
-    func outer(_ k: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ kv: UnsafeMutablePointer<Float>) {
+    func outer(_ k: UnsafePointer<Scalar>, _ v: UnsafePointer<Scalar>, _ kv: UnsafeMutablePointer<Scalar>) {
         let d = headDim
         if d == 1 { for i in 0..<dModel { kv[i] = k[i] * v[i] }; return }
         var j = 0
@@ -230,12 +230,12 @@ public struct H3Layer: @unchecked Sendable {  // read-only weights after init
 
     /// o[d₂·(H/d) + h] = Σ_{d₁} q[h·d + d₁]·y[h·d² + d₁·d + d₂].
     @inline(__always)
-    func contract(_ q: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>) {
+    func contract(_ q: UnsafePointer<Scalar>, _ y: UnsafePointer<Scalar>, _ o: UnsafeMutablePointer<Scalar>) {
         let d = headDim, nh = heads
         if d == 1 { for i in 0..<dModel { o[i] = q[i] * y[i] }; return }
         for h in 0..<nh {
             for d2 in 0..<d {
-                var s: Float = 0
+                var s: Scalar = 0
                 for d1 in 0..<d { s += q[h * d + d1] * y[h * d * d + d1 * d + d2] }
                 o[d2 * nh + h] = s
             }
@@ -243,8 +243,8 @@ public struct H3Layer: @unchecked Sendable {  // read-only weights after init
     }
 
     /// u, out: (H); state (stateCount); scratch (scratchCount).
-    public func step(_ u: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                     state: UnsafeMutablePointer<Float>, scratch s: UnsafeMutablePointer<Float>) {
+    public func step(_ u: UnsafePointer<Scalar>, _ out: UnsafeMutablePointer<Scalar>,
+                     state: UnsafeMutablePointer<Scalar>, scratch s: UnsafeMutablePointer<Scalar>) {
         let H = dModel
         let q = s, k = s + H, v = s + 2 * H, kv = s + 3 * H, y = kv + innerChannels, innerScratch = y + innerChannels
         qkv.apply(u, q)                                  // [q; k; v] = W_qkv u + b
@@ -263,8 +263,8 @@ public struct H3Layer: @unchecked Sendable {  // read-only weights after init
 
     /// U, Y: (L, H); state carried in and out; scratch (blockScratchCount(L)). `parallel` runs the
     /// S4D branch on the scan core's parallel scan (S4's DPLR step is sequential).
-    public func forward(_ U: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int,
-                        state: UnsafeMutablePointer<Float>, scratch s: UnsafeMutablePointer<Float>, parallel: Bool) {
+    public func forward(_ U: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, length L: Int,
+                        state: UnsafeMutablePointer<Scalar>, scratch s: UnsafeMutablePointer<Scalar>, parallel: Bool) {
         let H = dModel, Hi = innerChannels
         let QKV = s, KV = QKV + L * 3 * H, YI = KV + L * Hi, O = YI + L * Hi, innerScratch = O + L * H
         qkv.apply(U, QKV, length: L)
@@ -286,9 +286,9 @@ public struct H3Layer: @unchecked Sendable {  // read-only weights after init
 
     /// Convolution mode from a zero state (the recurrent state is not touched): k̃ = K_shift ∗ k by
     /// FFT in Double, then the diagonal branch's own convolution mode. U, Y: (L, H).
-    public func convolve(_ U: [Float], length L: Int) -> [Float] {
+    public func convolve(_ U: [Scalar], length L: Int) -> [Scalar] {
         let H = dModel, Hi = innerChannels
-        var QKV = [Float](repeating: 0, count: L * 3 * H)
+        var QKV = [Scalar](repeating: 0, count: L * 3 * H)
         U.withUnsafeBufferPointer { u in QKV.withUnsafeMutableBufferPointer { qkv.apply(u.baseAddress!, $0.baseAddress!, length: L) } }
         let kIn = (0..<H).map { h in (0..<L).map { Double(QKV[$0 * 3 * H + H + h]) } }
         let shiftKernel = self.shiftKernel
@@ -296,21 +296,21 @@ public struct H3Layer: @unchecked Sendable {  // read-only weights after init
             i == o ? (0..<L).map { $0 < N ? shiftKernel[o][$0] : 0 } : [Double]()
         } }
         let kt = causalConvolution(kernels: kernels, inputs: kIn, length: L)
-        var KV = [Float](repeating: 0, count: L * Hi), kRow = [Float](repeating: 0, count: H)
+        var KV = [Scalar](repeating: 0, count: L * Hi), kRow = [Scalar](repeating: 0, count: H)
         for t in 0..<L {
-            for h in 0..<H { kRow[h] = Float(kt[h][t]) }
+            for h in 0..<H { kRow[h] = Scalar(kt[h][t]) }
             kRow.withUnsafeBufferPointer { k in
                 QKV.withUnsafeBufferPointer { q in
                     KV.withUnsafeMutableBufferPointer { outer(k.baseAddress!, q.baseAddress! + t * 3 * H + 2 * H, $0.baseAddress! + t * Hi) }
                 }
             }
         }
-        let YI: [Float]
+        let YI: [Scalar]
         switch inner {
         case .diagonal(let l): YI = l.convolve(KV, length: L)
         case .dplr(let l): YI = l.convolve(KV, length: L)
         }
-        var O = [Float](repeating: 0, count: L * H), Y = [Float](repeating: 0, count: L * H)
+        var O = [Scalar](repeating: 0, count: L * H), Y = [Scalar](repeating: 0, count: L * H)
         QKV.withUnsafeBufferPointer { q in
             YI.withUnsafeBufferPointer { y in
                 O.withUnsafeMutableBufferPointer { o in

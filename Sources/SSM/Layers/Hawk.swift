@@ -45,8 +45,8 @@ public struct HawkBlock: Sendable {
     public var scratchCount: Int { 2 * width + lru.scratchCount }
     public func blockScratchCount(_ L: Int) -> Int { 3 * L * width + lru.blockScratchCount(L) }
 
-    public func step(_ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
-                     state: UnsafeMutablePointer<Float>, scratch s: UnsafeMutablePointer<Float>) {
+    public func step(_ x: UnsafePointer<Scalar>, _ out: UnsafeMutablePointer<Scalar>,
+                     state: UnsafeMutablePointer<Scalar>, scratch s: UnsafeMutablePointer<Scalar>) {
         let xb = s, yb = s + width, lruScratch = s + 2 * width
         linearY.apply(x, yb)
         VectorMath.geluTanh(yb, width)
@@ -57,8 +57,8 @@ public struct HawkBlock: Sendable {
         linearOut.apply(xb, out)
     }
 
-    public func forward(_ X: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int,
-                        state: UnsafeMutablePointer<Float>, scratch s: UnsafeMutablePointer<Float>, parallel: Bool) {
+    public func forward(_ X: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, length L: Int,
+                        state: UnsafeMutablePointer<Scalar>, scratch s: UnsafeMutablePointer<Scalar>, parallel: Bool) {
         let W = width
         let xb = s, yb = s + L * W, hb = s + 2 * L * W, lruScratch = s + 3 * L * W
         linearY.apply(X, yb, length: L)
@@ -74,13 +74,13 @@ public struct HawkBlock: Sendable {
     /// linear_y (d_model, W) and linear_out (W, d_model) transposed to (in, out) row-major, with their
     /// biases; conv taps (taps, W) and bias (W); the RG-LRU's gate blocks (heads, W/heads, W/heads)
     /// (inputs by outputs) and biases (W), and −8·softplus(a_param) (W).
-    public var weights: (linearX: UnsafePointer<Float>, linearXBias: UnsafePointer<Float>,
-                         linearY: UnsafePointer<Float>, linearYBias: UnsafePointer<Float>,
-                         linearOut: UnsafePointer<Float>, linearOutBias: UnsafePointer<Float>,
-                         conv: UnsafePointer<Float>, convBias: UnsafePointer<Float>,
-                         aGate: UnsafePointer<Float>, aGateBias: UnsafePointer<Float>,
-                         inputGate: UnsafePointer<Float>, inputGateBias: UnsafePointer<Float>,
-                         logDecay: UnsafePointer<Float>) {
+    public var weights: (linearX: UnsafePointer<Scalar>, linearXBias: UnsafePointer<Scalar>,
+                         linearY: UnsafePointer<Scalar>, linearYBias: UnsafePointer<Scalar>,
+                         linearOut: UnsafePointer<Scalar>, linearOutBias: UnsafePointer<Scalar>,
+                         conv: UnsafePointer<Scalar>, convBias: UnsafePointer<Scalar>,
+                         aGate: UnsafePointer<Scalar>, aGateBias: UnsafePointer<Scalar>,
+                         inputGate: UnsafePointer<Scalar>, inputGateBias: UnsafePointer<Scalar>,
+                         logDecay: UnsafePointer<Scalar>) {
         (UnsafePointer(linearX.wt), UnsafePointer(linearX.bias), UnsafePointer(linearY.wt), UnsafePointer(linearY.bias),
          UnsafePointer(linearOut.wt), UnsafePointer(linearOut.bias), UnsafePointer(conv.w), UnsafePointer(conv.b),
          UnsafePointer(lru.aGateW), UnsafePointer(lru.aGateB), UnsafePointer(lru.inGateW), UnsafePointer(lru.inGateB),

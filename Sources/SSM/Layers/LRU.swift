@@ -27,8 +27,44 @@ public enum LRU {
         for h in 0..<H {
             c.append((0..<N).map { n in Complex<Double>(Double(cre[h * N + n]), Double(cim[h * N + n])) })
         }
-        return DiagonalSSM(lambdaBar: lam, bBar: bBar, c: c, outputScale: 1, d: D.map(Double.init), arena: arena)
+        return DiagonalSSM(lambdaBar: lam, bBar: bBar, c: c, outputScale: 1, d: D.map { Double($0) }, arena: arena)
     }
+
+    /// Pullback of `load`: engine gradient → the file's tensors, by name. With λ = exp(−e^ν + i·e^θ):
+    /// g_ν = −e^ν·Re(conj(λ)·g_λ), g_θ = e^θ·Im(conj(λ)·g_λ); B̄ = B·γ: g_B = γ·g_B̄,
+    /// g_gamma_log = γ·Σ_h Re(conj(B)·g_B̄); C, D directly.
+    public static func pullback(_ spec: LayerSpec, _ r: TensorReader, prefix p: String, gradient g: DiagonalSSM) throws(ModelError) -> [String: [Scalar]] {
+        let H = spec.dModel, N = spec.dState
+        let nu = try r.take(p + "nu_log", [N]), theta = try r.take(p + "theta_log", [N])
+        let gamma = try r.take(p + "gamma_log", [N])
+        let bre = try r.take(p + "B_re", [N, H]), bim = try r.take(p + "B_im", [N, H])
+        let e = g.complexGradients(outputScale: 1)
+        var gNu = [Scalar](), gTheta = [Scalar](), gGamma = [Scalar]()
+        var gBre = [Scalar](repeating: 0, count: N * H), gBim = gBre
+        for n in 0..<N {
+            let en = Double.exp(Double(nu[n])), et = Double.exp(Double(theta[n]))
+            let lam = Complex.exp(Complex<Double>(-en, et))
+            let q = lam.conjugate * e.lambda[n]
+            gNu.append(Scalar(-en * q.real)); gTheta.append(Scalar(et * q.imaginary))
+            let gm = Double.exp(Double(gamma[n]))
+            var sg = 0.0
+            for h in 0..<H {
+                let gb = e.b[n][h]
+                gBre[n * H + h] = Scalar(gm * gb.real); gBim[n * H + h] = Scalar(gm * gb.imaginary)
+                sg += Double(bre[n * H + h]) * gb.real + Double(bim[n * H + h]) * gb.imaginary
+            }
+            gGamma.append(Scalar(gm * sg))
+        }
+        return [
+            "nu_log": gNu, "theta_log": gTheta, "gamma_log": gGamma, "B_re": gBre, "B_im": gBim,
+            "C_re": (0..<H).flatMap { h in (0..<N).map { Scalar(e.c[h][$0].real) } },
+            "C_im": (0..<H).flatMap { h in (0..<N).map { Scalar(e.c[h][$0].imaginary) } },
+            "D": e.d.map { Scalar($0) },
+        ]
+    }
+
+    /// The tensors with their own learning rate and no weight decay (the LRU paper: λ, γ and B).
+    public static let ssmParameters: Set<String> = ["nu_log", "theta_log", "gamma_log", "B_re", "B_im"]
 
     /// A fresh layer: ring init (r_min, r_max, max_phase; defaults 0.9, 0.999, π/10),
     /// B ~ N(0,1)/√(2H), C ~ N(0,1)/√N, D ~ N(0,1).

@@ -27,7 +27,7 @@ public struct MambaMixer: @unchecked Sendable {  // read-only weights after init
         guard E >= 1, dConv >= 1, R >= 1 else { throw ModelError("mamba: expand, d_conv and dt_rank must be positive") }
         let inProj = try Linear(r, prefix: p + "in_proj.", inputs: H, outputs: 2 * E, bias: false, arena: arena)
         let w = try r.take(p + "conv1d.weight", [E, 1, dConv])
-        var rows = [Float](repeating: 0, count: dConv * E)
+        var rows = [Scalar](repeating: 0, count: dConv * E)
         for e in 0..<E { for j in 0..<dConv { rows[j * E + e] = w[e * dConv + j] } }
         let conv = CausalConv1D(taps: dConv, width: E, weights: rows, bias: try r.take(p + "conv1d.bias", [E]), arena: arena)
         let xProj = try Linear(r, prefix: p + "x_proj.", inputs: E, outputs: R + 2 * N, bias: false, arena: arena)
@@ -36,7 +36,7 @@ public struct MambaMixer: @unchecked Sendable {  // read-only weights after init
         let dtBias = try r.take(p + "dt_proj.bias", [E])
         let dtProj = Linear(weight: dtW, inputs: R, outputs: E, arena: arena)
         let aLog = try r.take(p + "A_log", [E, N])
-        let scan = SelectiveScan(A: aLog.map { -Float.exp($0) }, D: try r.take(p + "D", [E]), deltaBias: dtBias,
+        let scan = SelectiveScan(A: aLog.map { -Scalar.exp($0) }, D: try r.take(p + "D", [E]), deltaBias: dtBias,
                                  softplus: true, arena: arena)
         let outProj = try Linear(r, prefix: p + "out_proj.", inputs: E, outputs: H, bias: false, arena: arena)
         return MambaMixer(dModel: H, E: E, N: N, R: R, dConv: dConv, inProj: inProj, xProj: xProj, dtProj: dtProj,
@@ -75,13 +75,13 @@ public struct MambaMixer: @unchecked Sendable {  // read-only weights after init
 
     /// Pushes x (E) into the conv history and returns silu(conv) into `out` (may alias x).
     @inline(__always)
-    func convolve(_ x: UnsafePointer<Float>, _ hist: UnsafeMutablePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
+    func convolve(_ x: UnsafePointer<Scalar>, _ hist: UnsafeMutablePointer<Scalar>, _ out: UnsafeMutablePointer<Scalar>) {
         conv.step(x, out, history: hist)
         VectorMath.silu(out, E)
     }
 
-    public func step(_ u: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                     state: UnsafeMutablePointer<Float>, scratch s: UnsafeMutablePointer<Float>) {
+    public func step(_ u: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>,
+                     state: UnsafeMutablePointer<Scalar>, scratch s: UnsafeMutablePointer<Scalar>) {
         let xz = s, dbl = s + 2 * E, delta = dbl + R + 2 * N, ys = delta + E, scanScratch = ys + E
         let xc = xz   // the conv output overwrites x once x is in the history
         inProj.apply(u, xz)
@@ -95,8 +95,8 @@ public struct MambaMixer: @unchecked Sendable {  // read-only weights after init
 
     /// L samples: the projections as sgemm over the block, the conv row by row (its history is
     /// the state), the selective scan on the scan core.
-    public func forward(_ U: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int,
-                        state: UnsafeMutablePointer<Float>, scratch s: UnsafeMutablePointer<Float>, parallel: Bool) {
+    public func forward(_ U: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, length L: Int,
+                        state: UnsafeMutablePointer<Scalar>, scratch s: UnsafeMutablePointer<Scalar>, parallel: Bool) {
         let W = R + 2 * N
         let xz = s, xc = xz + L * 2 * E, dbl = xc + L * E, delta = dbl + L * W, ys = delta + L * E
         let scanScratch = ys + L * E
@@ -113,9 +113,9 @@ public struct MambaMixer: @unchecked Sendable {  // read-only weights after init
     /// transposed to (in, out) row-major (in_proj (d_model, 2E), x_proj (E, R + 2N), dt_proj (R, E),
     /// out_proj (E, d_model)), conv taps (d_conv, E) with its bias (E), dt_proj.bias (E),
     /// A = −exp(A_log) (E, N), D (E).
-    public var weights: (inProj: UnsafePointer<Float>, conv: UnsafePointer<Float>, convBias: UnsafePointer<Float>,
-                         xProj: UnsafePointer<Float>, dtProj: UnsafePointer<Float>, dtBias: UnsafePointer<Float>,
-                         A: UnsafePointer<Float>, D: UnsafePointer<Float>, outProj: UnsafePointer<Float>) {
+    public var weights: (inProj: UnsafePointer<Scalar>, conv: UnsafePointer<Scalar>, convBias: UnsafePointer<Scalar>,
+                         xProj: UnsafePointer<Scalar>, dtProj: UnsafePointer<Scalar>, dtBias: UnsafePointer<Scalar>,
+                         A: UnsafePointer<Scalar>, D: UnsafePointer<Scalar>, outProj: UnsafePointer<Scalar>) {
         (UnsafePointer(inProj.wt), UnsafePointer(conv.w), UnsafePointer(conv.b), UnsafePointer(xProj.wt),
          UnsafePointer(dtProj.wt), UnsafePointer(scan.deltaBias), UnsafePointer(scan.A), UnsafePointer(scan.skip),
          UnsafePointer(outProj.wt))

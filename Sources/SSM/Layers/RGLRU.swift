@@ -13,10 +13,10 @@ import RealModule
 /// y[h,j] = Σ_i x[h,i] w[h,i,j] + b[h,j] · a_gate.b, input_gate.b (heads, W/heads).
 public struct RGLRU: @unchecked Sendable {  // read-only weights after init
     public let W: Int, heads: Int
-    @usableFromInline let aGateW: UnsafeMutablePointer<Float>, aGateB: UnsafeMutablePointer<Float>
-    @usableFromInline let inGateW: UnsafeMutablePointer<Float>, inGateB: UnsafeMutablePointer<Float>
+    @usableFromInline let aGateW: UnsafeMutablePointer<Scalar>, aGateB: UnsafeMutablePointer<Scalar>
+    @usableFromInline let inGateW: UnsafeMutablePointer<Scalar>, inGateB: UnsafeMutablePointer<Scalar>
     /// −c·softplus(Λ) (W): log a_t = r_t · this.
-    @usableFromInline let logDecay: UnsafeMutablePointer<Float>
+    @usableFromInline let logDecay: UnsafeMutablePointer<Scalar>
 
     public static func load(_ spec: LayerSpec, _ r: TensorReader, prefix p: String, width W: Int, arena: Arena) throws(ModelError) -> RGLRU {
         let heads = spec.heads ?? 1
@@ -28,7 +28,7 @@ public struct RGLRU: @unchecked Sendable {  // read-only weights after init
                      aGateB: arena.copy(try r.take(p + "a_gate.b", [heads, bw])),
                      inGateW: arena.copy(try r.take(p + "input_gate.w", [heads, bw, bw])),
                      inGateB: arena.copy(try r.take(p + "input_gate.b", [heads, bw])),
-                     logDecay: arena.copy(aParam.map { -8 * softplus(Double($0)) }.map(Float.init)))
+                     logDecay: arena.copy(aParam.map { -8 * softplus(Double($0)) }.map { Scalar($0) }))
     }
 
     /// Fresh parameters as recurrentgemma's `rnn_param_init`: a_param = softplus⁻¹(−½·log U[r_min², r_max²])
@@ -54,7 +54,7 @@ public struct RGLRU: @unchecked Sendable {  // read-only weights after init
 
     /// out (W) = σ(blockdiag(w) x + b).
     @inline(__always)
-    func gate(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>) {
+    func gate(_ x: UnsafePointer<Scalar>, _ w: UnsafePointer<Scalar>, _ b: UnsafePointer<Scalar>, _ out: UnsafeMutablePointer<Scalar>) {
         let bw = W / heads
         out.update(from: b, count: W)
         for h in 0..<heads {
@@ -65,8 +65,8 @@ public struct RGLRU: @unchecked Sendable {  // read-only weights after init
 
     /// a (W) and b = √(1 − a²)·i·x (W) for one sample; `reset` for a segment start.
     @inline(__always)
-    func coefficients(_ x: UnsafePointer<Float>, _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>,
-                      _ r: UnsafeMutablePointer<Float>, _ i: UnsafeMutablePointer<Float>, reset: Bool) {
+    func coefficients(_ x: UnsafePointer<Scalar>, _ a: UnsafeMutablePointer<Scalar>, _ b: UnsafeMutablePointer<Scalar>,
+                      _ r: UnsafeMutablePointer<Scalar>, _ i: UnsafeMutablePointer<Scalar>, reset: Bool) {
         gate(x, aGateW, aGateB, r)
         gate(x, inGateW, inGateB, i)
         if reset {
@@ -78,8 +78,8 @@ public struct RGLRU: @unchecked Sendable {  // read-only weights after init
         for j in 0..<W { b[j] = (1 - a[j] * a[j]).squareRoot() * i[j] * x[j] }
     }
 
-    public func step(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                     state: UnsafeMutablePointer<Float>, scratch s: UnsafeMutablePointer<Float>) {
+    public func step(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>,
+                     state: UnsafeMutablePointer<Scalar>, scratch s: UnsafeMutablePointer<Scalar>) {
         let r = s, i = s + W, a = s + 2 * W, b = s + 3 * W
         coefficients(x, a, b, r, i, reset: state[W] == 0)
         state[W] = 1
@@ -88,8 +88,8 @@ public struct RGLRU: @unchecked Sendable {  // read-only weights after init
     }
 
     /// L samples: coefficients row by row, then the scan core's time-varying `scan`.
-    public func forward(_ X: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int,
-                        state: UnsafeMutablePointer<Float>, scratch s: UnsafeMutablePointer<Float>, parallel: Bool) {
+    public func forward(_ X: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, length L: Int,
+                        state: UnsafeMutablePointer<Scalar>, scratch s: UnsafeMutablePointer<Scalar>, parallel: Bool) {
         let r = s, i = s + W, A = s + 2 * W   // r, i: per-row temporaries; A: (L, W) coefficients
         for k in 0..<L {   // b_t rows go straight into Y, which the scan then turns into h_t in place
             coefficients(X + k * W, A + k * W, Y + k * W, r, i, reset: k == 0 && state[W] == 0)

@@ -157,7 +157,7 @@ public struct S4Parameters: Sendable {
         guard dt.allSatisfy({ $0.isFinite && $0 > 0 }) else {
             throw ModelError("s4: '\(p)kernel.inv_dt' gives a step Δ = exp(inv_dt) that is not a finite positive number")
         }
-        return S4Parameters(dt: dt, lambda: lam, p: pp, b: bb, c: cc, d: D.map(Double.init))
+        return S4Parameters(dt: dt, lambda: lam, p: pp, b: bb, c: cc, d: D.map { Double($0) })
     }
 
     /// conj(x) := concat(x, x̄).
@@ -264,14 +264,14 @@ public struct S4Parameters: Sendable {
     }
 
     /// Convolution mode from a zero state: Y = K ∗ U + D⊙U. U, Y: (L, H) row-major.
-    public func convolve(_ U: [Float], length L: Int) -> [Float] {
+    public func convolve(_ U: [Scalar], length L: Int) -> [Scalar] {
         precondition(U.count == L * H, "convolve: U has \(U.count) values, expected L·H = \(L * H)")
         let inputs = (0..<H).map { i in (0..<L).map { Double(U[$0 * H + i]) } }
         let K = kernel(length: L)
         let kernels = (0..<H).map { o in (0..<H).map { $0 == o ? K[o] : [] } }
         let out = causalConvolution(kernels: kernels, inputs: inputs, length: L)
-        var Y = [Float](repeating: 0, count: L * H)
-        for o in 0..<H { for t in 0..<L { Y[t * H + o] = Float(out[o][t] + d[o] * inputs[o][t]) } }
+        var Y = [Scalar](repeating: 0, count: L * H)
+        for o in 0..<H { for t in 0..<L { Y[t * H + o] = Scalar(out[o][t] + d[o] * inputs[o][t]) } }
         return Y
     }
 }
@@ -362,9 +362,9 @@ public struct S4Layer: @unchecked Sendable {
     /// The dense state x = V z of every channel from the diagonal state z (2·H·N floats, split
     /// [Re; Im] as the scan core keeps it): (H, N, 2) interleaved (re, im), in the golden `state_final`
     /// order (the N axis is conj order: the n stored entries, then their conjugates).
-    public func denseState(_ z: UnsafePointer<Float>) -> [Float] {
+    public func denseState(_ z: UnsafePointer<Scalar>) -> [Scalar] {
         let P = H * N
-        var out = [Float](repeating: 0, count: 2 * P)
+        var out = [Scalar](repeating: 0, count: 2 * P)
         for h in 0..<H {
             for r in 0..<N {
                 var sr = 0.0, si = 0.0
@@ -374,7 +374,7 @@ public struct S4Layer: @unchecked Sendable {
                     sr += v.real * zr - v.imaginary * zi
                     si += v.real * zi + v.imaginary * zr
                 }
-                out[2 * (h * N + r)] = Float(sr); out[2 * (h * N + r) + 1] = Float(si)
+                out[2 * (h * N + r)] = Scalar(sr); out[2 * (h * N + r) + 1] = Scalar(si)
             }
         }
         return out
@@ -383,7 +383,7 @@ public struct S4Layer: @unchecked Sendable {
     /// Convolution kernel (H, L) in Double (see `S4Parameters.kernel`).
     public func kernel(length L: Int) -> [[Double]] { parameters.kernel(length: L) }
     /// Convolution mode from a zero state. U, Y: (L, H) row-major.
-    public func convolve(_ U: [Float], length L: Int) -> [Float] { parameters.convolve(U, length: L) }
+    public func convolve(_ U: [Scalar], length L: Int) -> [Scalar] { parameters.convolve(U, length: L) }
 }
 
 // MARK: - The DPLR step (O(N) per sample, on the scan core)
@@ -408,13 +408,13 @@ public struct DPLRSSM: @unchecked Sendable {  // read-only weights after init
     public let parameters: S4Parameters
     /// The arena holding the weights, kept alive with the layer.
     let arena: Arena
-    @usableFromInline let mu: UnsafeMutablePointer<Float>   // (2P)
-    @usableFromInline let bw: UnsafeMutablePointer<Float>   // (2P) [Re B̄; Im B̄]
-    @usableFromInline let vw: UnsafeMutablePointer<Float>   // (2P) [Re v; Im v]
-    @usableFromInline let gw: UnsafeMutablePointer<Float>   // (2P) [2Re g; −2Im g]
-    @usableFromInline let cw: UnsafeMutablePointer<Float>   // (2P) [2Re C; −2Im C]
-    @usableFromInline let beta: UnsafeMutablePointer<Float> // (H)
-    @usableFromInline let d: UnsafeMutablePointer<Float>    // (H)
+    @usableFromInline let mu: UnsafeMutablePointer<Scalar>   // (2P)
+    @usableFromInline let bw: UnsafeMutablePointer<Scalar>   // (2P) [Re B̄; Im B̄]
+    @usableFromInline let vw: UnsafeMutablePointer<Scalar>   // (2P) [Re v; Im v]
+    @usableFromInline let gw: UnsafeMutablePointer<Scalar>   // (2P) [2Re g; −2Im g]
+    @usableFromInline let cw: UnsafeMutablePointer<Scalar>   // (2P) [2Re C; −2Im C]
+    @usableFromInline let beta: UnsafeMutablePointer<Scalar> // (H)
+    @usableFromInline let d: UnsafeMutablePointer<Scalar>    // (H)
 
     public var stateCount: Int { 2 * P }
     public var scratchCount: Int { 2 * P }
@@ -443,20 +443,20 @@ public struct DPLRSSM: @unchecked Sendable {  // read-only weights after init
             }
             be.append(bet)
         }
-        func split(_ x: [Complex<Double>], _ s: Double = 1, _ si: Double = 1) -> [Float] {
-            x.map { Float(s * $0.real) } + x.map { Float(si * $0.imaginary) }
+        func split(_ x: [Complex<Double>], _ s: Double = 1, _ si: Double = 1) -> [Scalar] {
+            x.map { Scalar(s * $0.real) } + x.map { Scalar(si * $0.imaginary) }
         }
         let c = params.c.flatMap { $0 }
         mu = arena.copy(split(m)); bw = arena.copy(split(bb)); vw = arena.copy(split(vv))
         gw = arena.copy(split(gg, 2, -2)); cw = arena.copy(split(c, 2, -2))
-        beta = arena.copy(be.map(Float.init)); d = arena.copy(params.d.map(Float.init))
+        beta = arena.copy(be.map { Scalar($0) }); d = arena.copy(params.d.map { Scalar($0) })
     }
 
     /// One sample: x ← μ∘x + B̄u − σv (σ from the previous x), y = 2Re(C x) + D u.
     /// u, y: (H); state, scratch: (2P).
     @inlinable
-    public func step(_ u: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                     state x: UnsafeMutablePointer<Float>, scratch b: UnsafeMutablePointer<Float>) {
+    public func step(_ u: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>,
+                     state x: UnsafeMutablePointer<Scalar>, scratch b: UnsafeMutablePointer<Scalar>) {
         let P = self.P, n = self.n
         for ch in 0..<H {
             let uc = u[ch]
@@ -476,14 +476,14 @@ public struct DPLRSSM: @unchecked Sendable {  // read-only weights after init
     }
 
     /// A block of L samples: L steps. U, Y: (L, H); state (2P) carried in and out; scratch (2P).
-    public func forward(_ U: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int,
-                        state: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    public func forward(_ U: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, length L: Int,
+                        state: UnsafeMutablePointer<Scalar>, scratch: UnsafeMutablePointer<Scalar>) {
         for k in 0..<L { step(U + k * H, Y + k * H, state: state, scratch: scratch) }
     }
 
     /// The dense state conj(x) = concat(x, x̄) per channel: (H, N, 2) interleaved, golden `state_final` order.
-    public func denseState(_ x: UnsafePointer<Float>) -> [Float] {
-        var out = [Float]()
+    public func denseState(_ x: UnsafePointer<Scalar>) -> [Scalar] {
+        var out = [Scalar]()
         out.reserveCapacity(4 * P)
         for h in 0..<H {
             for j in 0..<n { out += [x[h * n + j], x[P + h * n + j]] }
@@ -493,12 +493,12 @@ public struct DPLRSSM: @unchecked Sendable {  // read-only weights after init
     }
 
     /// The half state as golden `state_final_linear`: (H, n, 2) interleaved.
-    public func halfState(_ x: UnsafePointer<Float>) -> [Float] {
+    public func halfState(_ x: UnsafePointer<Scalar>) -> [Scalar] {
         (0..<P).flatMap { [x[$0], x[P + $0]] }
     }
 
     public var weightsAreFinite: Bool {
-        func finite(_ p: UnsafeMutablePointer<Float>, _ count: Int) -> Bool {
+        func finite(_ p: UnsafeMutablePointer<Scalar>, _ count: Int) -> Bool {
             UnsafeBufferPointer(start: p, count: count).allSatisfy { $0.isFinite }
         }
         return [mu, bw, vw, gw, cw].allSatisfy { finite($0, 2 * P) } && finite(beta, H) && finite(d, H)
@@ -506,7 +506,7 @@ public struct DPLRSSM: @unchecked Sendable {  // read-only weights after init
 
     /// Convolution kernel (H, L) in Double and convolution mode (see `S4Parameters`).
     public func kernel(length L: Int) -> [[Double]] { parameters.kernel(length: L) }
-    public func convolve(_ U: [Float], length L: Int) -> [Float] { parameters.convolve(U, length: L) }
+    public func convolve(_ U: [Scalar], length L: Int) -> [Scalar] { parameters.convolve(U, length: L) }
 }
 
 private func shortDouble(_ x: Double) -> String {

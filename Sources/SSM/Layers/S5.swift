@@ -25,8 +25,45 @@ public enum S5 {
         }
         let c = (0..<H).map { h in (0..<P).map { Complex(C[h * P + $0].re, C[h * P + $0].im) } }
         return DiagonalSSM(lambdaBar: lam, bBar: bBar, c: c, outputScale: (spec.conjSym ?? true) ? 2 : 1,
-                           d: D.map(Double.init), arena: arena)
+                           d: D.map { Double($0) }, arena: arena)
     }
+
+    /// Pullback of `load`: the engine-layout gradient `g` (of the layer `load` built from these
+    /// tensors) → the gradients of the file's own tensors, by name (without prefix):
+    ///     g_B̃[p,h] = conj(f_p)·g_B̄[p,h],  g_f_p = Σ_h conj(B̃[p,h])·g_B̄[p,h],  (g_Λ, g_Δ) = disc.pullback(g_Λ̄, g_f),
+    ///     g_log_step = Δ·g_Δ,  g_C = dC (unscaled),  g_D = dD.
+    public static func pullback(_ spec: LayerSpec, _ r: TensorReader, prefix p: String, gradient g: DiagonalSSM) throws(ModelError) -> [String: [Scalar]] {
+        let H = spec.dModel, P = spec.dState
+        let disc = spec.discretization ?? .zoh
+        let lre = try r.take(p + "Lambda_re", [P]), lim = try r.take(p + "Lambda_im", [P])
+        let B = try r.takeComplex(p + "B", [P, H]), logStep = try r.take(p + "log_step", [P, 1])
+        let e = g.complexGradients(outputScale: (spec.conjSym ?? true) ? 2 : 1)
+        var gre = [Scalar](), gim = [Scalar](), gB = [Scalar](), gStep = [Scalar]()
+        for q in 0..<P {
+            let lam = Complex(Double(lre[q]), Double(lim[q])), dt = Double.exp(Double(logStep[q]))
+            let (_, f) = disc.discretize(lam, dt: dt)
+            var gf = Complex<Double>.zero
+            for h in 0..<H {
+                let b = Complex(B[q * H + h].re, B[q * H + h].im), gb = e.b[q][h]
+                let gBt = f.conjugate * gb
+                gB += [Scalar(gBt.real), Scalar(gBt.imaginary)]
+                gf += b.conjugate * gb
+            }
+            let (gl, gd) = disc.pullback(lam, dt: dt, gA: e.lambda[q], gF: gf)
+            gre.append(Scalar(gl.real)); gim.append(Scalar(gl.imaginary)); gStep.append(Scalar(dt * gd))
+        }
+        let gC = (0..<H).flatMap { h in (0..<P).flatMap { [Scalar(e.c[h][$0].real), Scalar(e.c[h][$0].imaginary)] } }
+        return ["Lambda_re": gre, "Lambda_im": gim, "B": gB, "C": gC, "D": e.d.map { Scalar($0) }, "log_step": gStep]
+    }
+
+    /// Keeps a trained layer stable: Re Λ ≤ −10⁻⁴ (upstream's `clip_eigs`), applied after every
+    /// optimizer step, since Re Λ is a free parameter here (S4D and LRU are stable by construction).
+    public static func constrain(_ name: String, _ values: inout ArraySlice<Scalar>) {
+        if name == "Lambda_re" { for i in values.indices { values[i] = min(values[i], -1e-4) } }
+    }
+
+    /// The tensors with their own learning rate and no weight decay (S5 §B.1: Λ, B̃ and Δ).
+    public static let ssmParameters: Set<String> = ["Lambda_re", "Lambda_im", "B", "log_step"]
 
     /// A fresh layer: HiPPO-LegS eigenvalues in `blocks` blocks (S5 §4.3), B̃ = Vᴴ·lecun_normal,
     /// C̃ = complex N(0, ½), D ~ N(0, 1), log Δ ~ U[log dt_min, log dt_max].

@@ -10,11 +10,11 @@
 public struct SelectiveScan: @unchecked Sendable {  // read-only weights after init
     public let D: Int, N: Int
     public let softplus: Bool
-    @usableFromInline let A: UnsafeMutablePointer<Float>          // (D, N), negative
-    @usableFromInline let skip: UnsafeMutablePointer<Float>       // (D)
-    @usableFromInline let deltaBias: UnsafeMutablePointer<Float>  // (D), zeros when absent
+    @usableFromInline let A: UnsafeMutablePointer<Scalar>          // (D, N), negative
+    @usableFromInline let skip: UnsafeMutablePointer<Scalar>       // (D)
+    @usableFromInline let deltaBias: UnsafeMutablePointer<Scalar>  // (D), zeros when absent
 
-    public init(A: [Float], D skip: [Float], deltaBias: [Float]?, softplus: Bool, arena: Arena) {
+    public init(A: [Scalar], D skip: [Scalar], deltaBias: [Scalar]?, softplus: Bool, arena: Arena) {
         self.D = skip.count; self.N = A.count / max(skip.count, 1); self.softplus = softplus
         self.A = arena.copy(A); self.skip = arena.copy(skip)
         self.deltaBias = deltaBias.map(arena.copy) ?? arena.floats(skip.count)
@@ -28,7 +28,7 @@ public struct SelectiveScan: @unchecked Sendable {  // read-only weights after i
 
     /// Δ ← softplus(δ + bias) or δ + bias, for `rows` rows of D (δ rows `D` apart).
     @inline(__always)
-    func deltas(_ delta: UnsafePointer<Float>, _ dt: UnsafeMutablePointer<Float>, rows: Int) {
+    func deltas(_ delta: UnsafePointer<Scalar>, _ dt: UnsafeMutablePointer<Scalar>, rows: Int) {
         for k in 0..<rows {
             let src = delta + k * D, dst = dt + k * D
             for d in 0..<D { dst[d] = src[d] + deltaBias[d] }
@@ -38,8 +38,8 @@ public struct SelectiveScan: @unchecked Sendable {  // read-only weights after i
 
     /// Channel d of one sample: Ā = exp(Δ_d A_dn) and B̄u = Δ_d B_n u_d into a, b (N).
     @inline(__always)
-    func discretize(channel d: Int, _ dtd: Float, _ ud: Float, _ B: UnsafePointer<Float>,
-                    _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>) {
+    func discretize(channel d: Int, _ dtd: Scalar, _ ud: Scalar, _ B: UnsafePointer<Scalar>,
+                    _ a: UnsafeMutablePointer<Scalar>, _ b: UnsafeMutablePointer<Scalar>) {
         let row = A + d * N, s = dtd * ud
         var n = 0
         while n + 8 <= N {
@@ -47,19 +47,19 @@ public struct SelectiveScan: @unchecked Sendable {  // read-only weights after i
             store8(V8(repeating: s) * load8(B + n), b + n)
             n += 8
         }
-        while n < N { a[n] = Float.exp(dtd * row[n]); b[n] = s * B[n]; n += 1 }
+        while n < N { a[n] = Scalar.exp(dtd * row[n]); b[n] = s * B[n]; n += 1 }
     }
 
     /// Ā and B̄u for one sample, all channels, into a, b (D·N).
     @inline(__always)
-    func discretize(_ dt: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ B: UnsafePointer<Float>,
-                    _ a: UnsafeMutablePointer<Float>, _ b: UnsafeMutablePointer<Float>) {
+    func discretize(_ dt: UnsafePointer<Scalar>, _ u: UnsafePointer<Scalar>, _ B: UnsafePointer<Scalar>,
+                    _ a: UnsafeMutablePointer<Scalar>, _ b: UnsafeMutablePointer<Scalar>) {
         for d in 0..<D { discretize(channel: d, dt[d], u[d], B, a + d * N, b + d * N) }
     }
 
     /// C · h_d + D_d u_d for one channel's state h_d (N).
     @inline(__always)
-    func readout(channel d: Int, _ h: UnsafePointer<Float>, _ C: UnsafePointer<Float>, _ ud: Float) -> Float {
+    func readout(channel d: Int, _ h: UnsafePointer<Scalar>, _ C: UnsafePointer<Scalar>, _ ud: Scalar) -> Scalar {
         var acc = V8(), n = 0
         while n + 8 <= N { acc = acc.addingProduct(load8(C + n), load8(h + n)); n += 8 }
         var s = acc.sum()
@@ -69,20 +69,20 @@ public struct SelectiveScan: @unchecked Sendable {  // read-only weights after i
 
     /// y ·= silu(z) = z·σ(z) over D channels (8 at a time; the tail with the scalar exp).
     @inline(__always)
-    func gate(_ y: UnsafeMutablePointer<Float>, _ z: UnsafePointer<Float>) {
+    func gate(_ y: UnsafeMutablePointer<Scalar>, _ z: UnsafePointer<Scalar>) {
         var d = 0
         while d + 8 <= D {
             let zv = load8(z + d)
             store8(load8(y + d) * (zv / (1 + exp8(-zv))), y + d)
             d += 8
         }
-        while d < D { y[d] *= z[d] / (1 + Float.exp(-z[d])); d += 1 }
+        while d < D { y[d] *= z[d] / (1 + Scalar.exp(-z[d])); d += 1 }
     }
 
     /// y_d = C · h_d + D_d u_d for all channels, then ·silu(z_d) when z is given.
     @inline(__always)
-    func readout(_ h: UnsafePointer<Float>, _ C: UnsafePointer<Float>, _ u: UnsafePointer<Float>,
-                 _ z: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>) {
+    func readout(_ h: UnsafePointer<Scalar>, _ C: UnsafePointer<Scalar>, _ u: UnsafePointer<Scalar>,
+                 _ z: UnsafePointer<Scalar>?, _ y: UnsafeMutablePointer<Scalar>) {
         for d in 0..<D { y[d] = readout(channel: d, h + d * N, C, u[d]) }
         if let z { gate(y, z) }
     }
@@ -96,9 +96,9 @@ public struct SelectiveScan: @unchecked Sendable {  // read-only weights after i
     /// One sample. u, δ, z, y: (D); B, C: (N); state (D·N); scratch (`scratchCount`; Δ, Ā and B̄u
     /// of the sample on return): the channels in groups of `stepGroup`, each group discretized,
     /// stepped on the scan core and read out before the next.
-    public func step(u: UnsafePointer<Float>, delta: UnsafePointer<Float>, B: UnsafePointer<Float>,
-                     C: UnsafePointer<Float>, z: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-                     state: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    public func step(u: UnsafePointer<Scalar>, delta: UnsafePointer<Scalar>, B: UnsafePointer<Scalar>,
+                     C: UnsafePointer<Scalar>, z: UnsafePointer<Scalar>?, y: UnsafeMutablePointer<Scalar>,
+                     state: UnsafeMutablePointer<Scalar>, scratch: UnsafeMutablePointer<Scalar>) {
         let G = SelectiveScan.stepGroup
         let dt = scratch, a = scratch + D, b = a + D * N
         deltas(delta, dt, rows: 1)
@@ -115,10 +115,10 @@ public struct SelectiveScan: @unchecked Sendable {  // read-only weights after i
 
     /// L samples: the time-varying scan core `scan` over Ā (L, D·N), B̄u (L, D·N). Rows of Bs/Cs
     /// are `bcStride` apart (N when contiguous), rows of Z `zStride` apart (D when contiguous).
-    public func forward(U: UnsafePointer<Float>, Delta: UnsafePointer<Float>, Bs: UnsafePointer<Float>,
-                        Cs: UnsafePointer<Float>, bcStride: Int? = nil, Z: UnsafePointer<Float>?, zStride: Int? = nil,
-                        Y: UnsafeMutablePointer<Float>, length L: Int, state: UnsafeMutablePointer<Float>,
-                        scratch: UnsafeMutablePointer<Float>, parallel: Bool = false) {
+    public func forward(U: UnsafePointer<Scalar>, Delta: UnsafePointer<Scalar>, Bs: UnsafePointer<Scalar>,
+                        Cs: UnsafePointer<Scalar>, bcStride: Int? = nil, Z: UnsafePointer<Scalar>?, zStride: Int? = nil,
+                        Y: UnsafeMutablePointer<Scalar>, length L: Int, state: UnsafeMutablePointer<Scalar>,
+                        scratch: UnsafeMutablePointer<Scalar>, parallel: Bool = false) {
         let bc = bcStride ?? N, zs = zStride ?? D
         let P = D * N
         let dt = scratch, a = scratch + L * D, x = scratch + L * D + L * P

@@ -24,7 +24,7 @@ public final class Block: Sendable {
         prenorm = spec.prenorm; residual = spec.residual; activation = spec.activation; output = spec.output
         self.stateOffset = stateOffset
         layer = try SequenceLayer.load(spec.layer, r, prefix: p + (spec.layerPrefix ?? "layer."), arena: arena)
-        norm = try Norm(spec.norm, r, prefix: p + "norm.", H: H, eps: spec.normEps ?? 1e-5, arena: arena)
+        norm = try Norm(spec.norm, r, prefix: p + "norm.", H: H, eps: Scalar(spec.normEps ?? 1e-5), arena: arena)
         switch spec.output {
         case .none: out1 = nil; out2 = nil
         case .linear: out1 = try Linear(r, prefix: p + "output_linear.0.", inputs: H, outputs: H, arena: arena); out2 = nil
@@ -38,7 +38,7 @@ public final class Block: Sendable {
             // value branch (W₁); the einsum weight (2, H, E) is (branch, in, out).
             let E = (spec.mlpExpand ?? 3) * H
             let w = try r.take(p + "mlp_block.ffw_up.w", [2, H, E]), b = try r.take(p + "mlp_block.ffw_up.b", [2, E])
-            var wOutIn = [Float](repeating: 0, count: 2 * E * H)
+            var wOutIn = [Scalar](repeating: 0, count: 2 * E * H)
             for c in 0..<2 { for i in 0..<H { for o in 0..<E { wOutIn[(c * E + o) * H + i] = w[(c * H + i) * E + o] } } }
             out1 = Linear(weight: wOutIn, bias: b, inputs: H, outputs: 2 * E, arena: arena)
             out2 = try Linear(r, prefix: p + "mlp_block.ffw_down.", inputs: E, outputs: H, arena: arena)
@@ -68,18 +68,45 @@ public final class Block: Sendable {
         }
     }
 
+    /// Pullback of `init`: the engine-layout gradients in `grad` (this block of a gradient twin) → the
+    /// gradients of the block's tensors, by their file names.
+    func parameterGradients(_ grad: Block, _ r: TensorReader, prefix p: String, into out: inout [String: [Scalar]]) throws(ModelError) {
+        for (k, v) in try SequenceLayer.parameterGradients(spec.layer, r, prefix: p + (spec.layerPrefix ?? "layer."), gradient: grad.layer) {
+            out[k] = v
+        }
+        if norm.kind != .none { out[p + "norm.weight"] = grad.norm.weightGradient() }
+        if norm.kind == .layer { out[p + "norm.bias"] = grad.norm.biasGradient() }
+        func linear(_ name: String, _ l: Linear?) {
+            guard let l else { return }
+            out[p + name + "weight"] = l.weightGradient(); out[p + name + "bias"] = l.biasGradient()
+        }
+        switch output {
+        case .none: break
+        case .linear, .glu: linear("output_linear.0.", grad.out1)
+        case .mlp: linear("mlp.fc1.", grad.out1); linear("mlp.fc2.", grad.out2)
+        case .gatedMLP:
+            // Back from the engine's (2E, H) (out, in) weight to the einsum's (2, H, E).
+            let E = out2!.inputs, w = grad.out1!.weightGradient()
+            var up = [Scalar](repeating: 0, count: 2 * H * E)
+            for c in 0..<2 { for i in 0..<H { for o in 0..<E { up[(c * H + i) * E + o] = w[(c * E + o) * H + i] } } }
+            out[p + "mlp_block.ffw_up.w"] = up
+            out[p + "mlp_block.ffw_up.b"] = grad.out1!.biasGradient()
+            linear("mlp_block.ffw_down.", grad.out2)
+        }
+    }
+
     /// Width of the output-projection work vector (2H for GLU, E for the MLP).
     var workWidth: Int { max(out1?.outputs ?? 0, H) }
 
     /// One sample, in place on x (H). `w` holds the work vectors.
-    func step(_ x: UnsafeMutablePointer<Float>, state: UnsafeMutablePointer<Float>, _ w: StepWork) {
+    func step(_ x: UnsafeMutablePointer<Scalar>, state: UnsafeMutablePointer<Scalar>, _ w: StepWork) {
         // The layer reads x itself unless a pre-norm writes a normalized copy (no copy per sample
         // otherwise: at small H the calls, not the arithmetic, are the cost).
-        let u: UnsafePointer<Float>
+        let u: UnsafePointer<Scalar>
         if prenorm && norm.kind != .none { norm.apply(x, w.t); u = UnsafePointer(w.t) } else { u = UnsafePointer(x) }
         layer.step(u, w.y, state: state + stateOffset, scratch: w.s)
         activation.apply(w.y, H)
-        let z: UnsafeMutablePointer<Float>
+        let z: UnsafeMutablePointer<Scalar>
         switch output {
         case .none: z = w.y
         case .linear: out1!.apply(w.y, w.z); z = w.z
@@ -95,32 +122,73 @@ public final class Block: Sendable {
     }
 
     /// L samples, in place on X (L, H): the same arithmetic as L steps, with the projections batched.
-    func forward(_ X: UnsafeMutablePointer<Float>, length L: Int, state: UnsafeMutablePointer<Float>, _ w: BlockWork, mode: ForwardMode) {
+    /// A training tape (`BlockWork.isTape`) gives every intermediate its own buffer, so that it is
+    /// still there for `backward`; a streaming `BlockWork` aliases them (y = a, v = g) and keeps nothing.
+    func forward(_ X: UnsafeMutablePointer<Scalar>, length L: Int, state: UnsafeMutablePointer<Scalar>, _ w: BlockWork, mode: ForwardMode) {
         let n = L * H
+        if let input = w.input { input.update(from: X, count: n) }
         for k in 0..<L {
             if prenorm { norm.apply(X + k * H, w.t + k * H) } else { (w.t + k * H).update(from: X + k * H, count: H) }
         }
-        layer.forward(w.t, w.y, length: L, state: state + stateOffset, scratch: w.s, mode: mode)
-        activation.apply(w.y, n)
-        let z: UnsafeMutablePointer<Float>
+        layer.forward(w.t, w.y, length: L, state: state + stateOffset, scratch: w.s, mode: mode, keepStates: w.isTape)
+        if w.a != w.y { w.a.update(from: w.y, count: n) }
+        activation.apply(w.a, n)
+        let z: UnsafeMutablePointer<Scalar>
         switch output {
-        case .none: z = w.y
-        case .linear: out1!.apply(w.y, w.z, length: L); z = w.z
+        case .none: z = w.a
+        case .linear: out1!.apply(w.a, w.z, length: L); z = w.z
         case .glu:
-            out1!.apply(w.y, w.v, length: L)
+            out1!.apply(w.a, w.v, length: L)
             for k in 0..<L { glu(w.v + k * 2 * H, w.z + k * H, H) }
             z = w.z
         case .mlp:
-            out1!.apply(w.y, w.v, length: L); BlockSpec.Activation.gelu.apply(w.v, L * out1!.outputs)
-            out2!.apply(w.v, w.z, length: L); z = w.z
+            let E = out1!.outputs
+            out1!.apply(w.a, w.v, length: L)
+            if w.g != w.v { w.g.update(from: w.v, count: L * E) }
+            BlockSpec.Activation.gelu.apply(w.g, L * E)
+            out2!.apply(w.g, w.z, length: L); z = w.z
         case .gatedMLP:
             let E = out2!.inputs
-            out1!.apply(w.y, w.v, length: L)
-            for k in 0..<L { gatedGELU(w.v + k * 2 * E, E) }
-            out2!.apply(w.v, w.z, length: L, inputStride: 2 * E); z = w.z
+            out1!.apply(w.a, w.v, length: L)
+            if w.g != w.v { w.g.update(from: w.v, count: L * 2 * E) }
+            for k in 0..<L { gatedGELU(w.g + k * 2 * E, E) }
+            out2!.apply(w.g, w.z, length: L, inputStride: 2 * E); z = w.z
         }
         if residual { for i in 0..<n { X[i] += z[i] } } else { X.update(from: z, count: n) }
+        if let sum = w.sum { sum.update(from: X, count: n) }
         if !prenorm { for k in 0..<L { norm.apply(X + k * H, X + k * H) } }
+    }
+
+    /// Pullback of `forward` over the L samples its tape `w` holds: dX (L, H) is the gradient of the
+    /// block's output on entry and of its input on return. Gradients of the block's weights
+    /// accumulate, in engine layout, into `grad` (the same block of a gradient twin). The layer
+    /// started from the zero state (training runs each sequence from rest).
+    func backward(_ dX: UnsafeMutablePointer<Scalar>, length L: Int, _ w: BlockWork, _ b: BackwardWork, into grad: Block) {
+        precondition(w.isTape, "Block.backward needs a training tape")
+        let n = L * H
+        if !prenorm && norm.kind != .none { for k in 0..<L { norm.backward(w.sum! + k * H, dX + k * H, dX + k * H, into: grad.norm) } }
+        // dX is now d(residual sum) = dz (and, with a residual, part of d(input)).
+        let dA = b.da
+        switch output {
+        case .none: dA.update(from: dX, count: n)
+        case .linear: out1!.backward(w.a, dX, dA, length: L, into: grad.out1!)
+        case .glu:
+            for k in 0..<L { gluBackward(w.v + k * 2 * H, dX + k * H, b.dv + k * 2 * H, H) }
+            out1!.backward(w.a, b.dv, dA, length: L, into: grad.out1!)
+        case .mlp:
+            out2!.backward(w.g, dX, b.dv, length: L, into: grad.out2!)
+            BlockSpec.Activation.gelu.backward(w.v, b.dv, L * out1!.outputs)
+            out1!.backward(w.a, b.dv, dA, length: L, into: grad.out1!)
+        case .gatedMLP:
+            let E = out2!.inputs
+            out2!.backward(w.g, dX, b.dg, length: L, inputStride: 2 * E, into: grad.out2!)
+            for k in 0..<L { gatedGELUBackward(w.v + k * 2 * E, b.dg + k * 2 * E, b.dv + k * 2 * E, E) }
+            out1!.backward(w.a, b.dv, dA, length: L, into: grad.out1!)
+        }
+        activation.backward(w.y, dA, n)                                   // dA is now dY of the layer
+        layer.backward(w.t, tape: w.s, initial: b.zeroState, dA, b.dt, length: L, scratch: b.layer, into: grad.layer)
+        if prenorm && norm.kind != .none { for k in 0..<L { norm.backward(w.input! + k * H, b.dt + k * H, b.dt + k * H, into: grad.norm) } }
+        if residual { for i in 0..<n { dX[i] += b.dt[i] } } else { dX.update(from: b.dt, count: n) }
     }
 
     public var parameterCount: Int {
@@ -135,10 +203,22 @@ public final class Block: Sendable {
 
 /// Work vectors for one sample (owned by `ModelState`).
 @usableFromInline struct StepWork {
-    @usableFromInline let t, y, v, z, s: UnsafeMutablePointer<Float>
+    @usableFromInline let t, y, v, z, s: UnsafeMutablePointer<Scalar>
 }
 
-/// Work buffers for a block of up to `maxBlock` samples (owned by `ModelState`).
+/// Buffers for a block of up to `maxBlock` samples (owned by `ModelState`): t the layer input, y its
+/// output, a the activated output, v the output projection's, g the MLP's activated hidden, z the
+/// block's update, s the layer's scratch. Streaming shares one set between all blocks with a = y and
+/// g = v; a training tape has one set per block, all distinct, plus the block's input and its
+/// residual sum (before a post-norm), and the layer keeps its states in s.
 struct BlockWork {
-    let t, y, v, z, s: UnsafeMutablePointer<Float>
+    let t, y, a, v, g, z, s: UnsafeMutablePointer<Scalar>
+    let input, sum: UnsafeMutablePointer<Scalar>?
+    let isTape: Bool
+}
+
+/// Scratch of the backward pass, shared by the blocks of one tape: da (L, H), dv and dg (L, work
+/// width), dt (L, H), the layer's backward scratch and a zero initial state.
+struct BackwardWork {
+    let da, dv, dg, dt, layer, zeroState: UnsafeMutablePointer<Scalar>
 }

@@ -1,5 +1,7 @@
 import FoundationEssentials
 
+#if !SSM_FLOAT64  // conformance is of the product build (float32) against the upstream vectors
+
 /// Runs a golden case file (see ../shared/golden/README.md: upstream parameters, input, outputs and
 /// final states, with `__metadata__["golden"]` naming family, kind and tolerance) through this
 /// engine in every mode the family has, and compares.
@@ -39,7 +41,7 @@ public enum Conformance {
     }
 
     /// One comparison under the golden README's criterion.
-    static func check(_ mode: String, _ refName: String, _ got: [Float], _ ref: [Float], _ tol: Meta.Tol) -> Check {
+    static func check(_ mode: String, _ refName: String, _ got: [Scalar], _ ref: [Scalar], _ tol: Meta.Tol) -> Check {
         let scale = max(1, ref.map { abs(Double($0)) }.max() ?? 0)
         let refMax = max(ref.map { abs(Double($0)) }.max() ?? 0, Double.leastNormalMagnitude)
         var maxAbs = 0.0, pass = got.count == ref.count
@@ -56,7 +58,7 @@ public enum Conformance {
     static func selectiveScanChecks(_ st: SafeTensors, _ meta: Meta) throws(ModelError) -> [Check] {
         func read(_ n: String) throws(ModelError) -> Tensor? {
             guard let info = st.tensors[n] else { return nil }
-            do { return Tensor(shape: info.shape, values: try st.floats(n)) } catch { throw ModelError(error.message) }
+            do { return Tensor(shape: info.shape, floats: try st.floats(n)) } catch { throw ModelError(error.message) }
         }
         func need(_ n: String) throws(ModelError) -> Tensor {
             guard let t = try read(n) else { throw ModelError("golden case lacks '\(n)'") }
@@ -70,12 +72,12 @@ public enum Conformance {
         let ss = SelectiveScan(A: A.values, D: Dskip.values, deltaBias: try read("param.delta_bias")?.values,
                                softplus: meta.delta_softplus ?? false, arena: arena)
         // (B, C, L) channels-first → per batch (L, C) rows.
-        func rows(_ t: [Float], _ b: Int, _ C: Int) -> [Float] {
+        func rows(_ t: [Scalar], _ b: Int, _ C: Int) -> [Scalar] {
             (0..<(L * C)).map { i in t[b * C * L + (i % C) * L + i / C] }
         }
-        var outs: [String: [Float]] = [:], finals: [String: [Float]] = [:]
+        var outs: [String: [Scalar]] = [:], finals: [String: [Scalar]] = [:]
         for mode in ["step", "block", "parallel"] {
-            var yAll = [Float](), sAll = [Float]()
+            var yAll = [Scalar](), sAll = [Scalar]()
             for b in 0..<B {
                 // Owned copies of this batch row, laid out (L, ·); the scan reads them through pointers.
                 let arena = Arena()
@@ -138,21 +140,21 @@ public enum Conformance {
     }
 
     /// Maps the engine's state snapshot of one stream to a golden state tensor's layout (per batch row).
-    typealias StateMap = (name: String, map: ([Float]) -> [Float])
+    typealias StateMap = (name: String, map: ([Scalar]) -> [Scalar])
 
     /// Split [Re(0..<P); Im(0..<P)] → interleaved (P, 2), the golden complex layout.
-    static func interleaved(_ s: [Float]) -> [Float] {
+    static func interleaved(_ s: [Scalar]) -> [Scalar] {
         let P = s.count / 2
-        var out = [Float](repeating: 0, count: 2 * P)
+        var out = [Scalar](repeating: 0, count: 2 * P)
         for p in 0..<P { out[2 * p] = s[p]; out[2 * p + 1] = s[P + p] }
         return out
     }
 
     /// S4's half state split [Re; Im] (H·N/2 lanes) → the dense (H, N, 2) state conj(x) = (x, x̄) per channel.
-    static func denseS4(_ n: Int) -> ([Float]) -> [Float] {
+    static func denseS4(_ n: Int) -> ([Scalar]) -> [Scalar] {
         { s in
             let P = s.count / 2
-            var out: [Float] = []
+            var out: [Scalar] = []
             for h in 0..<(P / n) {
                 for j in 0..<n { out += [s[h * n + j], s[P + h * n + j]] }
                 for j in 0..<n { out += [s[h * n + j], -s[P + h * n + j]] }
@@ -166,7 +168,7 @@ public enum Conformance {
     static func model(_ st: SafeTensors, _ meta: Meta) throws(ModelError) -> (Model, channelsFirst: Bool, states: [StateMap]) {
         var params: [String: Tensor] = [:]
         for (n, info) in st.tensors where n.hasPrefix("param.") {
-            do { params["layers.0." + n.dropFirst(6)] = Tensor(shape: info.shape, values: try st.floats(n)) }
+            do { params["layers.0." + n.dropFirst(6)] = Tensor(shape: info.shape, floats: try st.floats(n)) }
             catch { throw ModelError(error.message) }
         }
         func shape(_ n: String) throws(ModelError) -> [Int] {
@@ -221,8 +223,8 @@ public enum Conformance {
             layer = LayerSpec(family: .mamba, dModel: H, dState: N)
             layer.expand = E / max(H, 1); layer.dConv = T; layer.dtRank = dt[1]
             block = bare(layer)
-            let convMap: ([Float]) -> [Float] = { s in (0..<(E * T)).map { s[($0 % T) * E + $0 / T] } }  // (T, E) → (E, T)
-            let ssmMap: ([Float]) -> [Float] = { s in Array(s[(T * E)..<(T * E + E * N)]) }
+            let convMap: ([Scalar]) -> [Scalar] = { s in (0..<(E * T)).map { s[($0 % T) * E + $0 / T] } }  // (T, E) → (E, T)
+            let ssmMap: ([Scalar]) -> [Scalar] = { s in Array(s[(T * E)..<(T * E + E * N)]) }
             states = [("conv_state_final", convMap), ("conv_state_final_step", convMap),
                       ("ssm_state_final", ssmMap), ("ssm_state_final_step", ssmMap)]
         case ("rglru", "rglru"):
@@ -231,7 +233,7 @@ public enum Conformance {
             layer = LayerSpec(family: .rglru, dModel: W, dState: W)
             layer.heads = g[0]
             block = bare(layer)
-            let lanes: ([Float]) -> [Float] = { s in Array(s[0..<W]) }
+            let lanes: ([Scalar]) -> [Scalar] = { s in Array(s[0..<W]) }
             states = [("state_final", lanes), ("state_final_step", lanes)]
         case ("rglru", "recurrent_block"):
             let lx = try shape("linear_x.weight"), g = try shape("rg_lru.a_gate.w"), c = try shape("conv_1d.w")
@@ -239,8 +241,8 @@ public enum Conformance {
             layer = LayerSpec(family: .hawk, dModel: H, dState: W)
             layer.heads = g[0]; layer.convWidth = T
             block = bare(layer)
-            let convMap: ([Float]) -> [Float] = { s in Array(s[W..<(T * W)]) }          // last T−1 inputs
-            let lruMap: ([Float]) -> [Float] = { s in Array(s[(T * W)..<(T * W + W)]) }
+            let convMap: ([Scalar]) -> [Scalar] = { s in Array(s[W..<(T * W)]) }          // last T−1 inputs
+            let lruMap: ([Scalar]) -> [Scalar] = { s in Array(s[(T * W)..<(T * W + W)]) }
             states = [("conv1d_state_final", convMap), ("conv1d_state_final_step", convMap),
                       ("rg_lru_state_final", lruMap), ("rg_lru_state_final_step", lruMap)]
         default:
@@ -258,7 +260,7 @@ public enum Conformance {
         let (m, channelsFirst, stateMaps) = try model(st, meta)
         func read(_ n: String) throws(ModelError) -> Tensor? {
             guard let info = st.tensors[n] else { return nil }
-            do { return Tensor(shape: info.shape, values: try st.floats(n)) } catch { throw ModelError(error.message) }
+            do { return Tensor(shape: info.shape, floats: try st.floats(n)) } catch { throw ModelError(error.message) }
         }
         guard let input = try read("input"), let output = try read("output"), input.shape.count == 3 else {
             throw ModelError("golden case lacks 'input'/'output' of rank 3")
@@ -269,20 +271,20 @@ public enum Conformance {
             throw ModelError("input shape \(input.shape) does not fit a layer of width \(m.spec.dModel)")
         }
         // (B, ·, ·) in the case's layout ↔ per-batch (L, H) rows.
-        func rows(_ t: [Float], _ b: Int) -> [Float] {
+        func rows(_ t: [Scalar], _ b: Int) -> [Scalar] {
             channelsFirst ? (0..<(L * H)).map { i in t[b * L * H + (i % H) * L + i / H] } : Array(t[(b * L * H)..<((b + 1) * L * H)])
         }
         var modes: [(String, ForwardMode?)] = [("step", nil), ("block", .scan), ("parallel", .parallelScan)]
         if m.blocks.allSatisfy(\.layer.hasConvolutionMode) { modes.append(("conv", .convolution)) }
-        var outputs: [String: [[Float]]] = [:]   // mode → per batch (L, H)
-        var states: [String: [[Float]]] = [:]
+        var outputs: [String: [[Scalar]]] = [:]   // mode → per batch (L, H)
+        var states: [String: [[Scalar]]] = [:]
         for (name, mode) in modes {
             let state = m.makeState(maxBlock: max(L, 1))
-            var perBatch: [[Float]] = [], perState: [[Float]] = []
+            var perBatch: [[Scalar]] = [], perState: [[Scalar]] = []
             for b in 0..<B {
                 state.reset()
                 let u = rows(input.values, b)
-                var y = [Float](repeating: 0, count: L * H)
+                var y = [Scalar](repeating: 0, count: L * H)
                 u.withUnsafeBufferPointer { up in
                     y.withUnsafeMutableBufferPointer { yp in
                         if let mode { m.forward(up.baseAddress!, yp.baseAddress!, length: L, state: state, mode: mode) }
@@ -294,7 +296,7 @@ public enum Conformance {
             outputs[name] = perBatch; states[name] = perState
         }
         var checks: [Check] = []
-        func compare(_ mode: String, _ refName: String, _ got: [Float], _ ref: [Float]) {
+        func compare(_ mode: String, _ refName: String, _ got: [Scalar], _ ref: [Scalar]) {
             checks.append(check(mode, refName, got, ref, meta.tolerance))
         }
         let refs = ["output"] + (st.tensors["output_step"] != nil ? ["output_step"] : [])
@@ -319,3 +321,4 @@ public enum Conformance {
         return checks
     }
 }
+#endif

@@ -4,11 +4,11 @@ public final class LayerBench: @unchecked Sendable {
     public let model: Model
     public let layer: SequenceLayer
     public let H: Int, block: Int
-    public let state: UnsafeMutablePointer<Float>
-    let scratch: UnsafeMutablePointer<Float>
-    let blockScratch: UnsafeMutablePointer<Float>
-    public let input: UnsafeMutablePointer<Float>   // (block, H), N(0, 1)
-    public let output: UnsafeMutablePointer<Float>  // (block, H)
+    public let state: UnsafeMutablePointer<Scalar>
+    let scratch: UnsafeMutablePointer<Scalar>
+    let blockScratch: UnsafeMutablePointer<Scalar>
+    public let input: UnsafeMutablePointer<Scalar>   // (block, H), N(0, 1)
+    public let output: UnsafeMutablePointer<Scalar>  // (block, H)
     private let arena = Arena()
 
     /// `family` with H channels and state size P (S4D: N = P; H3: N = P shift taps and an S4D-Lin
@@ -30,7 +30,7 @@ public final class LayerBench: @unchecked Sendable {
         input = arena.floats(block * H)
         output = arena.floats(block * H)
         var rng = SeededRandom(seed: seed &+ 1)
-        for i in 0..<(block * H) { input[i] = Float(rng.normal()) }
+        for i in 0..<(block * H) { input[i] = Scalar(rng.normal()) }
     }
 
     /// `block` single-sample steps over the input rows.

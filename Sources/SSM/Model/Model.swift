@@ -83,7 +83,7 @@ public final class Model: @unchecked Sendable {
     public func makeState(maxBlock: Int = 256) -> ModelState { ModelState(self, maxBlock: max(1, maxBlock)) }
 
     /// One sample: x (d_input) → y (d_output). Allocates nothing.
-    public func step(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, state: ModelState) {
+    public func step(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, state: ModelState) {
         let h = state.step.x, H = dModel
         if let e = encoder { e.apply(x, h) } else { for i in 0..<H { h[i] = x[i] } }
         blocks.withUnsafeBufferPointer { for b in $0 { b.step(h, state: state.state, state.stepWork) } }
@@ -93,7 +93,7 @@ public final class Model: @unchecked Sendable {
     /// L samples: X (L, d_input) → Y (L, d_output), in chunks of the state's `maxBlock`. Same
     /// result as L calls to `step` (to float round-off: projections are batched into sgemm).
     /// `.convolution` needs a zero state and a `maxBlock` ≥ L to be exact (each chunk starts from zero).
-    public func forward(_ X: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int,
+    public func forward(_ X: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, length L: Int,
                         state: ModelState, mode: ForwardMode = .scan) {
         var start = 0
         while start < L {
@@ -101,11 +101,71 @@ public final class Model: @unchecked Sendable {
             let h = state.block.x
             let xin = X + start * dIn, yout = Y + start * dOut
             if let e = encoder { e.apply(xin, h, length: n) } else { h.update(from: xin, count: n * dModel) }
-            for b in blocks { b.forward(h, length: n, state: state.state, state.blockWork, mode: mode) }
+            for (i, b) in blocks.enumerated() { b.forward(h, length: n, state: state.state, state.blockWorks[i], mode: mode) }
             if let d = decoder { d.apply(h, yout, length: n) } else { yout.update(from: h, count: n * dModel) }
             start += n
         }
     }
+
+    /// A training tape: a state whose block buffers are kept per block (see `BlockWork`), for
+    /// sequences of up to `length` samples. `forward` on it from `reset()` then `backward`.
+    public func makeTape(length: Int) -> ModelState { ModelState(self, maxBlock: max(1, length), tape: true) }
+
+    /// Whether every layer has a backward pass (`SequenceLayer.isTrainable`).
+    public var isTrainable: Bool { blocks.allSatisfy { $0.layer.isTrainable } }
+
+    /// Pullback of `forward` over one sequence X (L, d_input) that `forward` just ran on `tape` from
+    /// the zero state: dY (L, d_output) → engine-layout gradients of every weight, accumulated into
+    /// `grad` (a gradient twin: the same model, built from the same tensors, `zeroGradients()`ed).
+    /// The gradient of the input itself is not formed.
+    public func backward(_ X: UnsafePointer<Scalar>, _ dY: UnsafePointer<Scalar>, length L: Int, tape: ModelState, into grad: Model) {
+        precondition(tape.backwardWork != nil && L <= tape.maxBlock, "Model.backward needs a tape of at least \(L) samples")
+        let b = tape.backwardWork!, h = tape.block.x, dh = tape.dh!, H = dModel
+        if let d = decoder { d.backward(h, dY, dh, length: L, into: grad.decoder!) } else { dh.update(from: dY, count: L * H) }
+        for i in blocks.indices.reversed() { blocks[i].backward(dh, length: L, tape.blockWorks[i], b, into: grad.blocks[i]) }
+        if let e = encoder {
+            // The encoder's input gradient is not needed: only its weights'.
+            e.backward(X, dh, nil, length: L, into: grad.encoder!)
+        }
+    }
+
+    /// Pullback of `init`: the engine-layout gradients accumulated in `grad` (a gradient twin of this
+    /// model) → the gradient of every tensor in `tensors` (the parameters this model was built from),
+    /// by name and in the tensor's own shape. What a training run updates is exactly what the file stores.
+    public func parameterGradients(_ grad: Model, tensors: [String: Tensor]) throws(ModelError) -> [String: [Scalar]] {
+        let r = TensorReader(tensors)
+        var out: [String: [Scalar]] = [:]
+        if let e = grad.encoder { out["encoder.weight"] = e.weightGradient(); out["encoder.bias"] = e.biasGradient() }
+        for (i, b) in blocks.enumerated() { try b.parameterGradients(grad.blocks[i], r, prefix: "layers.\(i).", into: &out) }
+        if let d = grad.decoder { out["decoder.weight"] = d.weightGradient(); out["decoder.bias"] = d.biasGradient() }
+        if let missing = tensors.keys.sorted().first(where: { out[$0] == nil }) {
+            throw ModelError("no gradient for tensor '\(missing)'")
+        }
+        return out
+    }
+
+    /// Names of the tensors in the families' SSM groups (their own learning rate, no weight decay).
+    public var ssmParameterNames: Set<String> {
+        var s = Set<String>()
+        for (i, b) in spec.blocks.enumerated() {
+            for n in SequenceLayer.ssmParameterNames(b.layer) { s.insert("layers.\(i)." + (b.layerPrefix ?? "layer.") + n) }
+        }
+        return s
+    }
+
+    /// The final hidden sequence (L, d_model) a tape's `forward` left (the decoder's input).
+    public func hidden(of tape: ModelState) -> UnsafePointer<Scalar> { UnsafePointer(tape.block.x) }
+
+    // Gradient twins: a model's buffers used as accumulators of the same layout.
+
+    /// Every weight to zero.
+    public func zeroGradients() { arena.zero() }
+    /// self += other (the same architecture).
+    public func addGradients(_ other: Model) { arena.add(other.arena) }
+    /// Σ over every engine weight squared.
+    public var gradientSumOfSquares: Double { arena.sumOfSquares }
+    /// Engine buffers refilled in place from `other`, the same architecture compiled from new parameters.
+    public func updateWeights(from other: Model) { arena.update(from: other.arena) }
 
     public var parameterCount: Int {
         (encoder?.parameterCount ?? 0) + (decoder?.parameterCount ?? 0) + blocks.reduce(0) { $0 + $1.parameterCount }
@@ -122,35 +182,62 @@ public final class Model: @unchecked Sendable {
 public final class ModelState: @unchecked Sendable {
     public let stateCount: Int
     public let maxBlock: Int
-    @usableFromInline let state: UnsafeMutablePointer<Float>
+    @usableFromInline let state: UnsafeMutablePointer<Scalar>
     @usableFromInline let stepWork: StepWork
-    let blockWork: BlockWork
-    @usableFromInline let step: (x: UnsafeMutablePointer<Float>, Void)
-    let block: (x: UnsafeMutablePointer<Float>, Void)
+    /// One per block: all the same buffers when streaming, distinct ones in a tape.
+    let blockWorks: [BlockWork]
+    @usableFromInline let step: (x: UnsafeMutablePointer<Scalar>, Void)
+    let block: (x: UnsafeMutablePointer<Scalar>, Void)
+    /// A tape's backward scratch and hidden gradient (L, d_model); nil when streaming.
+    let backwardWork: BackwardWork?
+    let dh: UnsafeMutablePointer<Scalar>?
     private let arena = Arena()
 
-    init(_ m: Model, maxBlock: Int) {
+    init(_ m: Model, maxBlock: Int, tape: Bool = false) {
         stateCount = m.stateCount
         self.maxBlock = maxBlock
         state = arena.floats(m.stateCount)
         let H = m.spec.dModel
         let wide = m.blocks.map(\.workWidth).max() ?? H
         let scratch = m.blocks.map(\.layer.scratchCount).max() ?? 0
-        let blockScratch = m.blocks.map { $0.layer.blockScratchCount(maxBlock) }.max() ?? 0
         let io = max(H, m.spec.dInput, m.spec.dOutput)
         step = (arena.floats(io), ())
         stepWork = StepWork(t: arena.floats(H), y: arena.floats(H), v: arena.floats(wide), z: arena.floats(H), s: arena.floats(scratch))
         block = (arena.floats(maxBlock * io), ())
-        blockWork = BlockWork(t: arena.floats(maxBlock * H), y: arena.floats(maxBlock * H), v: arena.floats(maxBlock * wide),
-                              z: arena.floats(maxBlock * H), s: arena.floats(blockScratch))
+        let L = maxBlock, arena = self.arena
+        if tape {
+            blockWorks = m.blocks.map { b in
+                let y = arena.floats(L * H), v = arena.floats(L * b.workWidth)
+                let mlp = b.output == .mlp || b.output == .gatedMLP
+                return BlockWork(t: arena.floats(L * H), y: y, a: arena.floats(L * H), v: v,
+                                 g: mlp ? arena.floats(L * b.workWidth) : v, z: arena.floats(L * H),
+                                 s: arena.floats(b.layer.blockScratchCount(L)), input: arena.floats(L * H),
+                                 sum: !b.prenorm && b.norm.kind != .none ? arena.floats(L * H) : nil, isTape: true)
+            }
+            let layerScratch = m.blocks.map { $0.layer.backwardScratchCount(L) }.max() ?? 0
+            backwardWork = BackwardWork(da: arena.floats(L * H), dv: arena.floats(L * wide), dg: arena.floats(L * wide),
+                                        dt: arena.floats(L * H), layer: arena.floats(layerScratch),
+                                        zeroState: arena.floats(m.blocks.map(\.layer.stateCount).max() ?? 0))
+            dh = arena.floats(L * H)
+        } else {
+            let blockScratch = m.blocks.map { $0.layer.blockScratchCount(maxBlock) }.max() ?? 0
+            let y = arena.floats(maxBlock * H), v = arena.floats(maxBlock * wide)
+            let shared = BlockWork(t: arena.floats(maxBlock * H), y: y, a: y, v: v, g: v,
+                                   z: arena.floats(maxBlock * H), s: arena.floats(blockScratch), input: nil, sum: nil, isTape: false)
+            blockWorks = Array(repeating: shared, count: m.blocks.count)
+            backwardWork = nil; dh = nil
+        }
     }
 
+    /// Floats this state holds (a tape's memory: what one training thread costs).
+    public var floatCount: Int { arena.count }
+
     /// The recurrent state in bytes (what a stream costs, whatever its length).
-    public var stateBytes: Int { stateCount * MemoryLayout<Float>.stride }
+    public var stateBytes: Int { stateCount * MemoryLayout<Scalar>.stride }
 
     /// Back to the zero state (a new stream).
     public func reset() { state.update(repeating: 0, count: stateCount) }
 
     /// A copy of the recurrent state (for tests and checkpoints).
-    public var snapshot: [Float] { Array(UnsafeBufferPointer(start: state, count: stateCount)) }
+    public var snapshot: [Scalar] { Array(UnsafeBufferPointer(start: state, count: stateCount)) }
 }

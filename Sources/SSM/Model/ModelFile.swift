@@ -20,7 +20,7 @@ public enum ModelFile {
         let spec = try decodeSpec(json)
         var tensors: [String: Tensor] = [:]
         for (name, info) in st.tensors {
-            do { tensors[name] = Tensor(shape: info.shape, values: try st.floats(name)) }
+            do { tensors[name] = Tensor(shape: info.shape, floats: try st.floats(name)) }
             catch { throw ModelError(error.message) }
         }
         return (spec, tensors)
@@ -46,7 +46,7 @@ public enum ModelFile {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let json = (try? enc.encode(spec)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        let list = tensors.keys.sorted().map { (name: $0, shape: tensors[$0]!.shape, values: tensors[$0]!.values) }
+        let list = tensors.keys.sorted().map { (name: $0, shape: tensors[$0]!.shape, values: tensors[$0]!.values.map { Float($0) }) }
         return SafeTensors.serialize(list, metadata: [metadataKey: json])
     }
 

@@ -4,8 +4,8 @@ import RealModule
 /// (`vecMat`) and a block is one sgemm. Loaded from PyTorch's (out, in) `weight` and `bias`.
 public struct Linear: @unchecked Sendable {
     public let inputs: Int, outputs: Int
-    @usableFromInline let wt: UnsafeMutablePointer<Float>  // (in, out)
-    @usableFromInline let bias: UnsafeMutablePointer<Float>  // (out)
+    @usableFromInline let wt: UnsafeMutablePointer<Scalar>  // (in, out)
+    @usableFromInline let bias: UnsafeMutablePointer<Scalar>  // (out)
 
     init(_ r: TensorReader, prefix p: String, inputs: Int, outputs: Int, bias hasBias: Bool = true, arena: Arena) throws(ModelError) {
         self.init(weight: try r.take(p + "weight", [outputs, inputs]),
@@ -13,7 +13,7 @@ public struct Linear: @unchecked Sendable {
     }
 
     /// From a (out, in) weight and an optional bias (zero when nil).
-    init(weight w: [Float], bias b: [Float]? = nil, inputs: Int, outputs: Int, arena: Arena) {
+    init(weight w: [Scalar], bias b: [Scalar]? = nil, inputs: Int, outputs: Int, arena: Arena) {
         self.inputs = inputs; self.outputs = outputs
         wt = arena.floats(inputs * outputs)
         for o in 0..<outputs { for i in 0..<inputs { wt[i * outputs + o] = w[o * inputs + i] } }
@@ -28,16 +28,35 @@ public struct Linear: @unchecked Sendable {
     }
 
     /// y (out) = W x + b.
-    public func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    public func apply(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>) {
         y.update(from: bias, count: outputs)
         vecMat(x, rows: inputs, wt, columns: outputs, y, accumulate: true)
     }
 
     /// Y (L, out) = X (L, in) Wᵀ + b; rows of X are `inputStride` apart (default: contiguous).
-    public func apply(_ X: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int, inputStride: Int? = nil) {
+    public func apply(_ X: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, length L: Int, inputStride: Int? = nil) {
         for k in 0..<L { (Y + k * outputs).update(from: bias, count: outputs) }
         gemm(X, wt, Y, M: L, N: outputs, K: inputs, beta: 1, lda: inputStride ?? inputs)
     }
+
+    /// Pullback of the block form: dWᵀ += Xᵀ dY, db += Σ_k dY_k, and dX = dY W (overwritten, or
+    /// added to with `accumulate`; skipped when nil). X rows are `inputStride` apart, as in `apply`.
+    public func backward(_ X: UnsafePointer<Scalar>, _ dY: UnsafePointer<Scalar>, _ dX: UnsafeMutablePointer<Scalar>?,
+                         length L: Int, inputStride: Int? = nil, accumulate: Bool = false, into grad: Linear) {
+        gemm(X, dY, grad.wt, M: inputs, N: outputs, K: L, beta: 1, lda: inputStride ?? inputs, transA: true)
+        for k in 0..<L { for o in 0..<outputs { grad.bias[o] += dY[k * outputs + o] } }
+        if let dX {
+            gemm(dY, wt, dX, M: L, N: inputs, K: outputs, beta: accumulate ? 1 : 0, transB: true, ldc: inputStride ?? inputs)
+        }
+    }
+
+    /// The gradient of PyTorch's (out, in) `weight` from the engine's (in, out) one.
+    func weightGradient() -> [Scalar] {
+        var w = [Scalar](repeating: 0, count: inputs * outputs)
+        for o in 0..<outputs { for i in 0..<inputs { w[o * inputs + i] = wt[i * outputs + o] } }
+        return w
+    }
+    func biasGradient() -> [Scalar] { Array(UnsafeBufferPointer(start: bias, count: outputs)) }
 
     public var parameterCount: Int { inputs * outputs + outputs }
 }
@@ -46,11 +65,11 @@ public struct Linear: @unchecked Sendable {
 public struct Norm: @unchecked Sendable {
     public let kind: BlockSpec.Norm
     public let H: Int
-    let eps: Float
-    @usableFromInline let weight: UnsafeMutablePointer<Float>
-    @usableFromInline let bias: UnsafeMutablePointer<Float>
+    let eps: Scalar
+    @usableFromInline let weight: UnsafeMutablePointer<Scalar>
+    @usableFromInline let bias: UnsafeMutablePointer<Scalar>
 
-    init(_ kind: BlockSpec.Norm, _ r: TensorReader, prefix p: String, H: Int, eps: Float, arena: Arena) throws(ModelError) {
+    init(_ kind: BlockSpec.Norm, _ r: TensorReader, prefix p: String, H: Int, eps: Scalar, arena: Arena) throws(ModelError) {
         self.kind = kind; self.H = H; self.eps = eps
         switch kind {
         case .none: weight = arena.floats(0); bias = arena.floats(0)
@@ -66,30 +85,64 @@ public struct Norm: @unchecked Sendable {
     }
 
     /// y = norm(x), one vector of H (x and y may alias).
-    public func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    public func apply(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>) {
         switch kind {
         case .none:
             if UnsafePointer(y) != x { y.update(from: x, count: H) }
         case .layer:
-            var mean: Float = 0
+            var mean: Scalar = 0
             for i in 0..<H { mean += x[i] }
-            mean /= Float(H)
-            var v: Float = 0
+            mean /= Scalar(H)
+            var v: Scalar = 0
             for i in 0..<H { let d = x[i] - mean; v += d * d }
-            let inv = 1 / (v / Float(H) + eps).squareRoot()
+            let inv = 1 / (v / Scalar(H) + eps).squareRoot()
             for i in 0..<H { y[i] = (x[i] - mean) * inv * weight[i] + bias[i] }
         case .rms:
-            var ms: Float = 0
+            var ms: Scalar = 0
             for i in 0..<H { ms += x[i] * x[i] }
-            let inv = 1 / (ms / Float(H) + eps).squareRoot()
+            let inv = 1 / (ms / Scalar(H) + eps).squareRoot()
             for i in 0..<H { y[i] = x[i] * inv * weight[i] }
         }
     }
+
+    /// Pullback of `apply` at input x (H): dx = ∂norm/∂x ᵀ dy (overwritten; may alias dy), and
+    /// dw, db accumulated into `grad`. With x̂ = (x − μ)·r, r = (var + ε)^−½ (LayerNorm) or x̂ = x·r,
+    /// r = (mean x² + ε)^−½ (RMSNorm), and e = dy ⊙ w:
+    ///     LayerNorm: dx = r·(e − mean e − x̂·mean(e ⊙ x̂)),  RMSNorm: dx = r·(e − x̂·mean(e ⊙ x̂)).
+    public func backward(_ x: UnsafePointer<Scalar>, _ dy: UnsafePointer<Scalar>, _ dx: UnsafeMutablePointer<Scalar>, into grad: Norm) {
+        let n = Scalar(H)
+        switch kind {
+        case .none:
+            if UnsafePointer(dx) != dy { dx.update(from: dy, count: H) }
+        case .layer, .rms:
+            var mean: Scalar = 0
+            if kind == .layer { for i in 0..<H { mean += x[i] }; mean /= n }
+            var v: Scalar = 0
+            for i in 0..<H { let c = x[i] - mean; v += c * c }
+            let r = 1 / (v / n + eps).squareRoot()
+            var me: Scalar = 0, mex: Scalar = 0
+            for i in 0..<H {
+                let xh = (x[i] - mean) * r, e = dy[i] * weight[i]
+                grad.weight[i] += dy[i] * xh
+                if kind == .layer { grad.bias[i] += dy[i] }
+                me += e; mex += e * xh
+            }
+            me /= n; mex /= n
+            if kind == .rms { me = 0 }
+            for i in 0..<H {
+                let xh = (x[i] - mean) * r
+                dx[i] = r * (dy[i] * weight[i] - me - xh * mex)
+            }
+        }
+    }
+
+    func weightGradient() -> [Scalar] { Array(UnsafeBufferPointer(start: weight, count: kind == .none ? 0 : H)) }
+    func biasGradient() -> [Scalar] { Array(UnsafeBufferPointer(start: bias, count: kind == .layer ? H : 0)) }
 }
 
 extension BlockSpec.Activation {
     /// Applies the activation to n values in place.
-    public func apply(_ x: UnsafeMutablePointer<Float>, _ n: Int) {
+    public func apply(_ x: UnsafeMutablePointer<Scalar>, _ n: Int) {
         switch self {
         case .none: return
         case .gelu: VectorMath.gelu(x, n)
@@ -100,12 +153,59 @@ extension BlockSpec.Activation {
     }
 }
 
+extension BlockSpec.Activation {
+    /// Pullback at the pre-activations x (n): dx = f'(x) ⊙ dy, in place on dy.
+    ///     GELU: Φ(x) + x·φ(x) · GELU-tanh = x·σ(2y): σ(2y) + x·σ(2y)(1 − σ(2y))·2y′ · SiLU: σ(x)(1 + x(1 − σ(x))) · ReLU: [x > 0]
+    public func backward(_ x: UnsafePointer<Scalar>, _ dy: UnsafeMutablePointer<Scalar>, _ n: Int) {
+        switch self {
+        case .none: return
+        case .gelu: combine8(x, dy, dy, n) { geluDerivative8($0) * $1 }
+        case .geluTanh: combine8(x, dy, dy, n) { geluTanhDerivative8($0) * $1 }
+        case .silu:
+            combine8(x, dy, dy, n) { x, g in let s = sigmoid8(x); return g * s * (1 + x * (1 - s)) }
+        case .relu: for i in 0..<n where !(x[i] > 0) { dy[i] = 0 }
+        }
+    }
+}
+
+/// d/dx GELU(x) = Φ(x) + x·φ(x), Φ through the same erf as the forward.
+@inline(__always) @usableFromInline
+func geluDerivative8(_ x: V8) -> V8 {
+    let phi = exp8(-0.5 * x * x) * 0.39894228040143268  // 1/√(2π)
+    return 0.5 * (1 + erf8(x * 0.70710678118654752)) + x * phi
+}
+
+/// d/dx of x·σ(2y), y = √(2/π)(x + 0.044715x³): σ(2y) + x·σ(2y)(1 − σ(2y))·2√(2/π)(1 + 3·0.044715x²).
+@inline(__always) @usableFromInline
+func geluTanhDerivative8(_ x: V8) -> V8 {
+    let y = 0.79788456080286536 * (x + 0.044715 * x * x * x)
+    let s: V8 = sigmoid8(y + y)
+    let dy: V8 = 1.59576912160573072 * (1 + 0.134145 * x * x)           // 2y′ = 2√(2/π)(1 + 3·0.044715x²)
+    let ds: V8 = s * (1 - s)
+    return s + x * ds * dy
+}
+
+/// Pullback of `gatedGELU` over one vector: v = [a; b] (2n, before the gate), dy (n) →
+/// dv = [dy ⊙ b ⊙ GELU_tanh′(a); dy ⊙ GELU_tanh(a)] (2n).
+func gatedGELUBackward(_ v: UnsafePointer<Scalar>, _ dy: UnsafePointer<Scalar>, _ dv: UnsafeMutablePointer<Scalar>, _ n: Int) {
+    combine8(v, dy, dv + n, n) { geluTanh8($0) * $1 }
+    combine8(v + n, dy, dv, n) { $0 * $1 }
+    combine8(v, dv, dv, n) { geluTanhDerivative8($0) * $1 }
+}
+
+/// Pullback of `glu` over one vector: v = [a; b] (2n), dy (n) → dv = [dy ⊙ σ(b); dy ⊙ a ⊙ σ(b)(1 − σ(b))].
+func gluBackward(_ v: UnsafePointer<Scalar>, _ dy: UnsafePointer<Scalar>, _ dv: UnsafeMutablePointer<Scalar>, _ n: Int) {
+    combine8(v + n, dy, dv, n) { sigmoid8($0) * $1 }
+    combine8(v, dv, dv + n, n) { a, g in a * g }                        // a ⊙ dy ⊙ σ(b)
+    combine8(v + n, dv + n, dv + n, n) { b, g in g * (1 - sigmoid8(b)) }
+}
+
 /// Griffin's MLP gate over a vector of 2n, in place on its first half: v[i] ← GELU_tanh(v[i]) · v[n + i].
-func gatedGELU(_ v: UnsafeMutablePointer<Float>, _ n: Int) {
+func gatedGELU(_ v: UnsafeMutablePointer<Scalar>, _ n: Int) {
     combine8(v, v + n, v, n) { geluTanh8($0) * $1 }
 }
 
 /// GLU over a vector of 2n: y[i] = v[i] · σ(v[n + i]).
-func glu(_ v: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+func glu(_ v: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, _ n: Int) {
     combine8(v, v + n, y, n) { $0 * sigmoid8($1) }
 }

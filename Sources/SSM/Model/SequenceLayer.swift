@@ -126,8 +126,8 @@ public enum SequenceLayer: Sendable {
         }
     }
 
-    public func step(_ u: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                     state: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+    public func step(_ u: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>,
+                     state: UnsafeMutablePointer<Scalar>, scratch: UnsafeMutablePointer<Scalar>) {
         switch self {
         case .diagonal(let l): l.step(u, y, state: state, scratch: scratch)
         case .dplr(let l): l.step(u, y, state: state, scratch: scratch)
@@ -141,13 +141,14 @@ public enum SequenceLayer: Sendable {
 
     /// A block. `.convolution` applies to the time-invariant families (S4, S4D, S5, LRU, H3); the
     /// selective ones have no fixed kernel and run their scan.
-    public func forward(_ U: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int,
-                        state: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, mode: ForwardMode) {
+    public func forward(_ U: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, length L: Int,
+                        state: UnsafeMutablePointer<Scalar>, scratch: UnsafeMutablePointer<Scalar>, mode: ForwardMode,
+                        keepStates: Bool = false) {
         let parallel = mode == .parallelScan
         switch self {
         case .diagonal(let l):
             if mode == .convolution { Self.convolve(U, Y, length: L, width: l.H, l.convolve) }
-            else { l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel) }
+            else { l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel, keepStates: keepStates) }
         case .dplr(let l):
             if mode == .convolution { Self.convolve(U, Y, length: L, width: l.H, l.convolve) }
             else { l.forward(U, Y, length: L, state: state, scratch: scratch) }
@@ -161,9 +162,70 @@ public enum SequenceLayer: Sendable {
         }
     }
 
+    /// Whether training has this family's backward pass (the LTI diagonal families and identity; the
+    /// selective families and S4's DPLR form come with the next training issue).
+    public var isTrainable: Bool {
+        switch self {
+        case .diagonal, .identity: true
+        case .dplr, .mamba, .rglru, .hawk, .h3: false
+        }
+    }
+
+    /// Scratch floats `backward` needs for L samples.
+    public func backwardScratchCount(_ L: Int) -> Int {
+        switch self {
+        case .diagonal(let l): l.backwardScratchCount(L)
+        default: 0
+        }
+    }
+
+    /// Pullback of `forward` (run with `keepStates`): U (L, width) the layer input, `tape` its block
+    /// scratch after the forward, h0 the state it started from, dY → dU (overwritten), engine-layout
+    /// gradients accumulated into `grad` (the same layer in a gradient twin). Trainable families only.
+    public func backward(_ U: UnsafePointer<Scalar>, tape: UnsafePointer<Scalar>, initial h0: UnsafePointer<Scalar>,
+                         _ dY: UnsafePointer<Scalar>, _ dU: UnsafeMutablePointer<Scalar>, length L: Int,
+                         scratch: UnsafeMutablePointer<Scalar>, into grad: SequenceLayer) {
+        switch (self, grad) {
+        case (.diagonal(let l), .diagonal(let g)):
+            l.backward(U, states: tape, initial: h0, dY, dU, length: L, scratch: scratch, into: g)
+        case (.identity(let H), .identity): dU.update(from: dY, count: L * H)
+        default: preconditionFailure("backward of a family without one (check isTrainable first)")
+        }
+    }
+
+    /// Pullback of `load`: engine-layout gradient `grad` (this layer in a gradient twin) → gradients
+    /// of the file's tensors under `prefix` (the family's own parameters: Lambda_re, log_step, …).
+    public static func parameterGradients(_ spec: LayerSpec, _ r: TensorReader, prefix p: String, gradient grad: SequenceLayer)
+        throws(ModelError) -> [String: [Scalar]] {
+        var out: [String: [Scalar]]
+        switch (spec.family, grad) {
+        case (.s4d, .diagonal(let g)): out = try S4D.pullback(spec, r, prefix: p, gradient: g)
+        case (.s5, .diagonal(let g)): out = try S5.pullback(spec, r, prefix: p, gradient: g)
+        case (.lru, .diagonal(let g)): out = try LRU.pullback(spec, r, prefix: p, gradient: g)
+        case (.identity, _): out = [:]
+        default: throw ModelError("\(spec.family.rawValue): training has no backward pass for this family yet (s4d, s5, lru, identity)")
+        }
+        return Dictionary(uniqueKeysWithValues: out.map { (p + $0.key, $0.value) })
+    }
+
+    /// A family's constraint on its trained tensor `name` (without prefix), applied after each step.
+    public static func constrain(_ spec: LayerSpec, _ name: String, _ values: inout ArraySlice<Scalar>) {
+        if spec.family == .s5 { S5.constrain(name, &values) }
+    }
+
+    /// The family's "SSM parameters" (eigenvalues, step sizes, B): their own learning rate, no weight decay.
+    public static func ssmParameterNames(_ spec: LayerSpec) -> Set<String> {
+        switch spec.family {
+        case .s4d: S4D.ssmParameters
+        case .s5: S5.ssmParameters
+        case .lru: LRU.ssmParameters
+        default: []
+        }
+    }
+
     /// Convolution mode through a layer's offline `convolve` (arrays, from a zero state): U, Y (L, width).
-    private static func convolve(_ U: UnsafePointer<Float>, _ Y: UnsafeMutablePointer<Float>, length L: Int, width: Int,
-                                 _ convolve: ([Float], Int) -> [Float]) {
+    private static func convolve(_ U: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, length L: Int, width: Int,
+                                 _ convolve: ([Scalar], Int) -> [Scalar]) {
         let y = convolve(Array(UnsafeBufferPointer(start: U, count: L * width)), L)
         Y.update(from: y, count: L * width)
     }

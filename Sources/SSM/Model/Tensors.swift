@@ -1,9 +1,12 @@
-/// A named, row-major float tensor in memory (parameters before they are packed into an arena).
+/// A named, row-major tensor in memory (parameters before they are packed into an arena), in the
+/// library's precision (files hold at most float32).
 public struct Tensor: Sendable, Equatable {
     public var shape: [Int]
-    public var values: [Float]
-    public init(shape: [Int], values: [Float]) { self.shape = shape; self.values = values }
-    public init(_ values: [Double], shape: [Int]) { self.init(shape: shape, values: values.map(Float.init)) }
+    public var values: [Scalar]
+    public init(shape: [Int], values: [Scalar]) { self.shape = shape; self.values = values }
+    public init(_ values: [Double], shape: [Int]) { self.init(shape: shape, values: values.map { Scalar($0) }) }
+    /// From a file's float32 values.
+    public init(shape: [Int], floats: [Float]) { self.init(shape: shape, values: floats.map { Scalar($0) }) }
 }
 
 /// Hands a loader its tensors one by one: checks each exists, has the expected shape (size-1
@@ -18,7 +21,8 @@ public final class TensorReader {
     public func has(_ name: String) -> Bool { tensors[name] != nil }
 
     /// The values of `name`, whose shape must equal `shape` up to size-1 dimensions.
-    public func take(_ name: String, _ shape: [Int]) throws(ModelError) -> [Float] {
+    /// Values are in the library's precision (`Scalar`; files store at most float32).
+    public func take(_ name: String, _ shape: [Int]) throws(ModelError) -> [Scalar] {
         guard let t = tensors[name] else {
             throw ModelError("missing tensor '\(name)' (expected shape \(shape))")
         }
