@@ -14,7 +14,7 @@ struct SSMStream: ParsableCommand {
         commandName: "ssm-stream",
         abstract: "Run recurrent state-space models (S4, S4D, S5, LRU, H3, Mamba, RG-LRU/Hawk) over audio and sensor streams.",
         version: "0.1.0",
-        subcommands: [Run.self, Design.self, Inspect.self, Init.self, Conformance.self, Bench.self,
+        subcommands: [Run.self, Design.self, Inspect.self, Init.self, Train.self, Eval.self, Conformance.self, Bench.self,
                       Status.self, Events.self, Reload.self, Version.self]
     )
 }
@@ -27,8 +27,10 @@ enum ExitStatus {
     static let noInput: Int32 = 66       // EX_NOINPUT: input missing or unreadable
     static let badModel: Int32 = 67      // a model file that cannot be used
     static let unavailable: Int32 = 69   // EX_UNAVAILABLE: the daemon is not reachable
+    static let diverged: Int32 = 70      // training: the loss became NaN/Inf (last good checkpoint kept)
     static let cantCreate: Int32 = 73    // EX_CANTCREAT: output cannot be written
     static let ioError: Int32 = 74       // EX_IOERR: read/write failed mid-stream
+    static let interrupted: Int32 = 75   // training stopped by SIGINT/SIGTERM, checkpoint saved (resume it)
 }
 
 /// Writes one line to stderr.

@@ -42,12 +42,12 @@ public enum ModelFile {
     }
 
     /// The bytes of a model file for `spec` and `tensors` (F32, names sorted, metadata JSON).
-    public static func serialize(spec: ModelSpec, tensors: [String: Tensor]) -> [UInt8] {
+    public static func serialize(spec: ModelSpec, tensors: [String: Tensor], metadata extra: [String: String] = [:]) -> [UInt8] {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let json = (try? enc.encode(spec)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         let list = tensors.keys.sorted().map { (name: $0, shape: tensors[$0]!.shape, values: tensors[$0]!.values.map { Float($0) }) }
-        return SafeTensors.serialize(list, metadata: [metadataKey: json])
+        return SafeTensors.serialize(list, metadata: extra.merging([metadataKey: json]) { $1 })
     }
 
     /// The architecture from its JSON, with decoding errors turned into one readable line.

@@ -1,0 +1,235 @@
+import FoundationEssentials
+import SSM
+
+/// Everything a training run is configured by, with its defaults (the one place they live; the CLI
+/// flags and the TOML keys of `ssm-stream train` map onto these fields by the same names).
+public struct TrainOptions: Codable, Sendable, Equatable {
+    public var epochs: Int? = nil
+    /// A time budget: the schedule is fitted to it from the measured step time.
+    public var minutes: Double? = nil
+    public var batch = 16
+    public var lr = 3e-3
+    /// The SSM group's learning rate (eigenvalues, step sizes, B).
+    public var ssmLR = 1e-3
+    public var weightDecay = 0.01
+    public var warmup = 0.05
+    public var clip = 1.0
+    public var seed: UInt64 = 0
+    public var threads: Int? = nil
+    /// Window length in seconds (crop or pad every clip to it).
+    public var seconds = 1.0
+    public var readout: Objective.Readout = .pooled
+    public var filterLoss: Objective.FilterLoss = .esr
+    /// Class that per-step training uses outside words (a label name in the data), if any.
+    public var background: String? = nil
+    /// Per-step: seconds after a word during which its class stays the target.
+    public var tail = 0.25
+    public var valFraction = 0.1
+    public var valPattern: String? = nil
+    public var gainDB = 6.0
+    public var snrMin: Double? = nil
+    public var snrMax: Double? = nil
+    public var speed = 0.0
+    public var shift = true
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", warmup, clip, seed, threads
+        case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
+        case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, shift
+    }
+
+    public var json: String {
+        let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
+        return (try? enc.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}
+
+/// What a run reports as it goes (the CLI draws the progress bar and prints the lines).
+public enum TrainEvent: Sendable {
+    case step(epoch: Int, batch: Int, batches: Int, loss: Double, accuracy: Double, samplesStepsPerSecond: Double, eta: Double)
+    case epoch(EpochSummary)
+    case checkpoint(String)
+    case best(String, metric: Double)
+}
+
+public struct EpochSummary: Codable, Sendable {
+    public var epoch: Int, epochs: Int, step: Int
+    public var trainLoss: Double, trainAccuracy: Double?
+    public var valLoss: Double?, valAccuracy: Double?
+    public var seconds: Double, samplesStepsPerSecond: Double, learningRate: Double
+    enum CodingKeys: String, CodingKey {
+        case epoch, epochs, step, trainLoss = "train_loss", trainAccuracy = "train_accuracy", valLoss = "val_loss"
+        case valAccuracy = "val_accuracy", seconds, samplesStepsPerSecond = "samples_steps_per_s", learningRate = "learning_rate"
+    }
+}
+
+/// A training run: epochs of shuffled, augmented batches through a `Trainer`, validation after each
+/// epoch, a checkpoint every epoch, and the best model by validation exported as a model file.
+public final class TrainingRun {
+    public let trainer: Trainer
+    public let options: TrainOptions
+    public let train: ClipSet, validation: ClipSet
+    public let windowing: Windowing
+    public let checkpointPath: String
+    public let outputPath: String
+    public private(set) var state: RunState
+    private let clock: () -> Double
+
+    public init(spec: ModelSpec, tensors: [String: Tensor], train: ClipSet, validation: ClipSet, options: TrainOptions,
+                windowing: Windowing, output: String, checkpoint: String, resume: Checkpoint.Contents?,
+                clock: @escaping () -> Double) throws(TrainError) {
+        self.options = options; self.train = train; self.validation = validation; self.windowing = windowing
+        outputPath = output; checkpointPath = checkpoint; self.clock = clock
+        let objective: Objective = spec.task == .classify ? .classify(options.readout) : .filter(options.filterLoss)
+        let threads = max(1, min(options.threads ?? systemCoreCount(), options.batch))
+        let perEpoch = Self.batches(train.clips.count, options.batch)
+        let total = max(1, (options.epochs ?? 10) * perEpoch)
+        let schedule = Schedule(learningRate: options.lr, ssmLearningRate: options.ssmLR,
+                                warmupSteps: Int(options.warmup * Double(total)), totalSteps: total, finalFraction: 0.01)
+        trainer = try Trainer(spec: spec, tensors: resume?.parameters ?? tensors, objective: objective, length: windowing.length,
+                              threads: threads, schedule: schedule, weightDecay: options.weightDecay, clipNorm: options.clip)
+        state = RunState()
+        state.totalSteps = total
+        if let r = resume {
+            let p = trainer.parameters
+            let m = p.names.flatMap { r.m[$0]! }, v = p.names.flatMap { r.v[$0]! }
+            trainer.optimizer.restore(step: r.state.step, m: m, v: v)
+            state = r.state
+            trainer.optimizer.schedule.totalSteps = state.totalSteps
+            trainer.optimizer.schedule.warmupSteps = Int(options.warmup * Double(state.totalSteps))
+        }
+    }
+
+    static func batches(_ n: Int, _ b: Int) -> Int { max(1, (n + b - 1) / b) }
+
+    public var batchesPerEpoch: Int { Self.batches(train.clips.count, options.batch) }
+    public var epochs: Int { max(1, (state.totalSteps + batchesPerEpoch - 1) / batchesPerEpoch) }
+
+    /// The epoch's order of clips: seeded by (seed, epoch), the same on resume.
+    func order(_ epoch: Int) -> [Int] {
+        var idx = Array(train.clips.indices)
+        var rng = SeededRandom(seed: options.seed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        shuffle(&idx, &rng)
+        return idx
+    }
+
+    /// The batch's sequences, augmented with a generator seeded by (seed, step): the same batch on
+    /// every run and every thread count.
+    func batch(_ indices: ArraySlice<Int>, step: Int) -> [TrainingSequence] {
+        let perStep = trainer.objective == .classify(.perStep)
+        return indices.enumerated().map { (i, c) in
+            var rng: SeededRandom? = SeededRandom(seed: options.seed ^ (UInt64(step) << 20 | UInt64(i)) &+ 0xA5A5)
+            return windowing.sequence(train.clips[c], perStep: perStep, rng: &rng)
+        }
+    }
+
+    /// Validation: loss and accuracy (classifiers) over the validation clips.
+    public func validate() -> BatchResult {
+        var total = BatchResult()
+        let perStep = trainer.objective == .classify(.perStep)
+        var start = 0
+        while start < validation.clips.count {
+            let end = min(validation.clips.count, start + max(options.batch, trainer.threads))
+            let seqs = validation.clips[start..<end].map { c -> TrainingSequence in
+                var none: SeededRandom? = nil
+                return windowing.sequence(c, perStep: perStep, rng: &none)
+            }
+            total.add(trainer.evaluate(seqs))
+            start = end
+        }
+        return total
+    }
+
+    /// Runs until the schedule ends, the time budget is spent, or `shouldStop` (checked between
+    /// steps) returns true; saves a checkpoint then. Returns whether it finished (false: stopped).
+    public func run(shouldStop: () -> Bool, report: (TrainEvent) -> Void) throws(TrainError) -> Bool {
+        let start = clock() - state.seconds
+        let B = options.batch, L = windowing.length
+        var fitted = options.minutes == nil || state.step > 0
+        var stepStart = clock()
+        while state.epoch < epochs {
+            let order = self.order(state.epoch)
+            let n = batchesPerEpoch
+            var epochLoss = 0.0, epochSeqs = 0, epochCorrect = 0, epochCounted = 0
+            let epochStart = clock()
+            var samplesSteps = 0.0
+            while state.batchInEpoch < n {
+                if shouldStop() {
+                    state.seconds = clock() - start
+                    try saveCheckpoint(report)
+                    return false
+                }
+                let lo = state.batchInEpoch * B, hi = min(order.count, lo + B)
+                let seqs = batch(order[lo..<hi], step: state.step)
+                let r: BatchResult
+                do { r = try trainer.step(seqs) } catch {
+                    throw TrainError(error.kind, "step \(state.step) (epoch \(state.epoch + 1), batch \(state.batchInEpoch + 1)): \(error.message); "
+                                     + "the last good checkpoint is '\(checkpointPath)'")
+                }
+                state.step += 1; state.batchInEpoch += 1
+                epochLoss += r.loss; epochSeqs += r.sequences; epochCorrect += r.correct; epochCounted += r.counted
+                samplesSteps += Double(seqs.count * L)
+                let now = clock()
+                if !fitted && state.step >= 3, let minutes = options.minutes {
+                    // Fit the schedule to the budget from the measured step time (validation ≈ a third
+                    // of a step per batch of validation clips).
+                    let perStep = (now - stepStart) / Double(state.step)
+                    let valShare = Double(validation.clips.count) / Double(max(1, train.clips.count)) / 3
+                    let steps = Int(minutes * 60 / (perStep * (1 + valShare)))
+                    state.totalSteps = max(state.step + 1, steps)
+                    trainer.optimizer.schedule.totalSteps = state.totalSteps
+                    trainer.optimizer.schedule.warmupSteps = Int(options.warmup * Double(state.totalSteps))
+                    fitted = true
+                }
+                if state.step == 1 { stepStart = clock() - (now - epochStart) }
+                let rate = samplesSteps / max(1e-9, now - epochStart)
+                let remaining = Double(state.totalSteps - state.step) * (now - start) / Double(max(1, state.step))
+                report(.step(epoch: state.epoch + 1, batch: state.batchInEpoch, batches: n, loss: epochLoss / Double(max(1, epochSeqs)),
+                             accuracy: epochCounted > 0 ? Double(epochCorrect) / Double(epochCounted) : 0,
+                             samplesStepsPerSecond: rate, eta: remaining))
+                if state.step >= state.totalSteps { break }
+                if let minutes = options.minutes, now - start > minutes * 60 { state.totalSteps = state.step; break }
+            }
+            let epochSeconds = clock() - epochStart
+            let val = validate()
+            let classify = trainer.spec.task == .classify
+            state.epoch += 1; state.batchInEpoch = 0
+            state.seconds = clock() - start
+            let summary = EpochSummary(epoch: state.epoch, epochs: epochs, step: state.step,
+                                       trainLoss: epochLoss / Double(max(1, epochSeqs)),
+                                       trainAccuracy: classify && epochCounted > 0 ? Double(epochCorrect) / Double(epochCounted) : nil,
+                                       valLoss: val.sequences > 0 ? val.meanLoss : nil,
+                                       valAccuracy: classify && val.counted > 0 ? val.accuracy : nil,
+                                       seconds: epochSeconds, samplesStepsPerSecond: samplesSteps / max(1e-9, epochSeconds),
+                                       learningRate: trainer.optimizer.schedule.learningRate * trainer.optimizer.schedule.factor(max(0, state.step - 1)))
+            report(.epoch(summary))
+            // Best by validation accuracy (classifiers) or loss (filters); the training loss when
+            // there is no validation set.
+            let metric = classify ? (val.counted > 0 ? val.accuracy : -summary.trainLoss) : -(val.sequences > 0 ? val.meanLoss : summary.trainLoss)
+            if state.bestMetric == nil || metric > state.bestMetric! {
+                state.bestMetric = metric; state.bestEpoch = state.epoch
+                try exportModel(outputPath)
+                report(.best(outputPath, metric: metric))
+            }
+            try saveCheckpoint(report)
+            if state.step >= state.totalSteps { break }
+        }
+        return true
+    }
+
+    func saveCheckpoint(_ report: (TrainEvent) -> Void) throws(TrainError) {
+        try Checkpoint.save(checkpointPath, spec: trainer.spec, parameters: trainer.parameters, optimizer: trainer.optimizer,
+                            state: state, options: options.json)
+        report(.checkpoint(checkpointPath))
+    }
+
+    /// The current parameters as a standard model file, with the training configuration in its metadata.
+    public func exportModel(_ path: String) throws(TrainError) {
+        let bytes = ModelFile.serialize(spec: trainer.spec, tensors: trainer.parameters.tensors,
+                                        metadata: ["ssm_train_options": options.json,
+                                                   "ssm_train_result": "{\"epoch\":\(state.epoch),\"step\":\(state.step),\"best_metric\":\(state.bestMetric ?? 0)}"])
+        try Checkpoint.writeAtomically(bytes, to: path)
+    }
+}

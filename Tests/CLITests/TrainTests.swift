@@ -1,0 +1,171 @@
+// `ssm-stream train` and `eval` end to end, on the release binary users run: a synthetic task
+// (which of four tones is in the noise) trained to ≥ 95 % held-out accuracy in seconds; the same
+// seed giving the same bytes; SIGINT saving a checkpoint that --resume continues exactly; and each
+// kind of bad input ending in its documented message and exit code.
+
+import Foundation
+import Testing
+import SSM
+import SSMIO
+
+/// Four tones (300, 500, 800, 1200 Hz) in white noise at 0–10 dB SNR, 0.25 s at 8 kHz, as class
+/// folders. `seed` makes the train and test sets different recordings.
+func writeToneSet(_ dir: String, perClass: Int, seed: UInt64) throws {
+    var rng = SeededRandom(seed: seed)
+    for (name, f) in [("t300", 300.0), ("t500", 500.0), ("t800", 800.0), ("t1200", 1200.0)] {
+        try FileManager.default.createDirectory(atPath: dir + "/" + name, withIntermediateDirectories: true)
+        for i in 0..<perClass {
+            let phase = rng.uniform(0, 2 * Double.pi), amp = 0.3, snr = rng.uniform(0, 10)
+            let sigma = amp / 2.0.squareRoot() / pow(10, snr / 20)
+            let x = (0..<2000).map { k in Float(amp * sin(2 * Double.pi * f * Double(k) / 8000 + phase) + sigma * rng.normal()) }
+            try writeWAV(dir + "/\(name)/\(i).wav", rate: 8000, format: AudioFormat.wav16, x)
+        }
+    }
+}
+
+private let tonesArch = packageRoot.appendingPathComponent("examples/train/tones.json").path
+private let toneFlags = ["--epochs", "12", "--seconds", "0.25", "--lr", "1e-2", "--ssm-lr", "3e-3", "--batch", "8", "--threads", "2"]
+
+private func train(_ args: [String], timeout: Double = 120) throws -> CLIResult {
+    try #require(FileManager.default.isExecutableFile(atPath: releaseCLI.path),
+                 "no release build at \(releaseCLI.path): run ./test.sh, or swift build -c release --product ssm-stream")
+    return try runCLI(["train"] + args, timeout: timeout, executable: releaseCLI)
+}
+
+@Suite("ssm-stream train and eval")
+struct TrainTests {
+    @Test("four tones in noise: ≥ 95 % on held-out recordings, and eval --json says so")
+    func tones() throws {
+        let tmp = try TempDir()
+        try writeToneSet(tmp.file("train"), perClass: 50, seed: 1)
+        try writeToneSet(tmp.file("test"), perClass: 25, seed: 2)
+        let r = try train(["--arch", tonesArch, "--data", tmp.file("train"), "-o", tmp.file("m.safetensors"), "--json"] + toneFlags)
+        expectExit(r, 0)
+        let lines = String(decoding: r.stdout, as: UTF8.self).split(separator: "\n")
+        #expect(lines.count == 12, "one JSON line per epoch")
+        let e = try runCLI(["eval", tmp.file("m.safetensors"), tmp.file("test"), "--json"], executable: releaseCLI)
+        expectExit(e, 0)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout)) as? [String: Any])
+        let accuracy = try #require(obj["accuracy"] as? Double)
+        print("tones: held-out accuracy \(accuracy)")
+        #expect(accuracy >= 0.95)
+        #expect((obj["clips"] as? Int) == 100)
+        // The exported model is a standard model file: run streams it.
+        let run = try runCLI(["inspect", tmp.file("m.safetensors")], executable: releaseCLI)
+        expectExit(run, 0)
+    }
+
+    @Test("the same seed, data and threads give the same model and checkpoint, byte for byte")
+    func deterministic() throws {
+        let tmp = try TempDir()
+        try writeToneSet(tmp.file("train"), perClass: 12, seed: 3)
+        let flags = ["--epochs", "2", "--seconds", "0.25", "--batch", "8", "--threads", "2", "--seed", "5", "--snr-min", "5", "--snr-max", "20"]
+        expectExit(try train(["--arch", tonesArch, "--data", tmp.file("train"), "-o", tmp.file("a.safetensors")] + flags), 0)
+        expectExit(try train(["--arch", tonesArch, "--data", tmp.file("train"), "-o", tmp.file("b.safetensors")] + flags), 0)
+        let a = try Data(contentsOf: URL(fileURLWithPath: tmp.file("a.safetensors")))
+        let b = try Data(contentsOf: URL(fileURLWithPath: tmp.file("b.safetensors")))
+        #expect(a == b)
+        // Checkpoints: the same parameters and optimizer moments (their metadata holds the wall time).
+        let ca = try SafeTensors(contentsOfFile: tmp.file("a.safetensors.ckpt")), cb = try SafeTensors(contentsOfFile: tmp.file("b.safetensors.ckpt"))
+        #expect(ca.names == cb.names && ca.names.count > 0)
+        for n in ca.names { #expect(try ca.floats(n) == cb.floats(n), "checkpoint tensor \(n)") }
+        // Another seed trains another model.
+        expectExit(try train(["--arch", tonesArch, "--data", tmp.file("train"), "-o", tmp.file("c.safetensors")] + flags.dropLast(6)
+                             + ["--seed", "6", "--snr-min", "5", "--snr-max", "20"]), 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: tmp.file("c.safetensors"))) != a)
+    }
+
+    @Test("--resume from a checkpoint continues exactly: interrupted + resumed = uninterrupted")
+    func resume() throws {
+        let tmp = try TempDir()
+        try writeToneSet(tmp.file("train"), perClass: 12, seed: 4)
+        let flags = ["--data", tmp.file("train"), "--arch", tonesArch, "--epochs", "150", "--seconds", "0.25", "--batch", "8", "--threads", "2"]
+        expectExit(try train(flags + ["-o", tmp.file("full.safetensors")]), 0)
+        // The same run again, interrupted by SIGINT once its first checkpoint exists (mid-schedule).
+        let p = Process()
+        p.executableURL = releaseCLI
+        p.arguments = ["train"] + flags + ["-o", tmp.file("part.safetensors"), "--quiet"]
+        p.environment = childEnvironment([:])
+        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: tmp.file("part.safetensors.ckpt")) && p.isRunning && Date() < deadline { usleep(2000) }
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        if p.terminationStatus == 0 {
+            // It finished before the signal arrived (a fast machine): nothing to resume, still equal.
+            #expect(try Data(contentsOf: URL(fileURLWithPath: tmp.file("part.safetensors"))) == Data(contentsOf: URL(fileURLWithPath: tmp.file("full.safetensors"))))
+            return
+        }
+        #expect(p.terminationStatus == 75, "SIGINT ends training with 75 after saving a checkpoint")
+        let r = try train(flags + ["-o", tmp.file("part.safetensors"), "--resume", tmp.file("part.safetensors.ckpt")])
+        expectExit(r, 0)
+        #expect(r.stderr.contains("resuming at epoch"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: tmp.file("part.safetensors"))) == Data(contentsOf: URL(fileURLWithPath: tmp.file("full.safetensors"))))
+    }
+
+    @Test("bad input: each a clear message and its exit code")
+    func badInput() throws {
+        let tmp = try TempDir()
+        try writeToneSet(tmp.file("d"), perClass: 3, seed: 5)
+        let base = ["--arch", tonesArch, "--seconds", "0.25", "--epochs", "1", "--threads", "1"]
+        // A single class.
+        try FileManager.default.createDirectory(atPath: tmp.file("one/a"), withIntermediateDirectories: true)
+        try writeWAV(tmp.file("one/a/x.wav"), rate: 8000, [Float](repeating: 0.1, count: 800))
+        let arch1 = tmp.file("arch1.json")
+        try String(contentsOfFile: tonesArch, encoding: .utf8).replacingOccurrences(of: "\"labels\": [\"t300\", \"t500\", \"t800\", \"t1200\"],", with: "")
+            .write(toFile: arch1, atomically: true, encoding: .utf8)
+        var r = try train(["--arch", arch1, "--data", tmp.file("one"), "-o", tmp.file("m"), "--seconds", "0.25", "--epochs", "1"])
+        expectExit(r, 65); #expect(r.stderr.contains("only one class"))
+        // An empty class.
+        try FileManager.default.createDirectory(atPath: tmp.file("d/t500x"), withIntermediateDirectories: true)
+        r = try train(["--arch", arch1, "--data", tmp.file("d"), "-o", tmp.file("m"), "--seconds", "0.25", "--epochs", "1"])
+        expectExit(r, 65); #expect(r.stderr.contains("'t500x' has no recordings"))
+        try FileManager.default.removeItem(atPath: tmp.file("d/t500x"))
+        // Classes that are not the architecture's labels, and outputs that do not match the classes.
+        try FileManager.default.createDirectory(atPath: tmp.file("d/t999"), withIntermediateDirectories: true)
+        try writeWAV(tmp.file("d/t999/x.wav"), rate: 8000, [Float](repeating: 0.1, count: 800))
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m")])
+        expectExit(r, 67); #expect(r.stderr.contains("class 't999' is not one of the architecture's labels"))
+        r = try train(["--arch", arch1, "--data", tmp.file("d"), "-o", tmp.file("m"), "--seconds", "0.25", "--epochs", "1"])
+        expectExit(r, 67); #expect(r.stderr.contains("d_output 4, the data 5 classes"))
+        try FileManager.default.removeItem(atPath: tmp.file("d/t999"))
+        // An unreadable recording: skipped and named, or fatal with --strict.
+        try Data("not audio".utf8).write(to: URL(fileURLWithPath: tmp.file("d/t300/broken.wav")))
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m")])
+        expectExit(r, 0); #expect(r.stderr.contains("skipped 1 unreadable recording(s)")); #expect(r.stderr.contains("broken.wav"))
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--strict"])
+        expectExit(r, 66); #expect(r.stderr.contains("broken.wav"))
+        try FileManager.default.removeItem(atPath: tmp.file("d/t300/broken.wav"))
+        // Another sample rate: resampled, or refused with both rates named.
+        try writeWAV(tmp.file("d/t300/fast.wav"), rate: 16000, [Float](repeating: 0.1, count: 1600))
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m")])
+        expectExit(r, 0)
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--strict-rate"])
+        expectExit(r, 65); #expect(r.stderr.contains("16000 Hz, the model at 8000 Hz"))
+        // A loss that becomes NaN/Inf: stopped, step named, the last good checkpoint kept.
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("nan"), "--lr", "1e30", "--epochs", "2"])
+        expectExit(r, 70); #expect(r.stderr.contains("step ")); #expect(r.stderr.contains("last good checkpoint"))
+        // A corrupt checkpoint on --resume.
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: tmp.file("bad.ckpt")))
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--resume", tmp.file("bad.ckpt")])
+        expectExit(r, 65); #expect(r.stderr.contains("--resume: checkpoint"))
+        // A checkpoint that cannot be written: 74, and the model file from before stays intact.
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--checkpoint", tmp.file("no/such/dir/c.ckpt")])
+        expectExit(r, 74); #expect(r.stderr.contains("cannot write"))
+        // An architecture that cannot be trained yet.
+        let mamba = tmp.file("mamba.json")
+        try #"{"task":"classify","sample_rate":8000,"d_input":1,"d_model":8,"d_output":4,"encoder":true,"decoder":true,"labels":["t300","t500","t800","t1200"],"blocks":[{"layer":{"family":"mamba","d_model":8,"d_state":4}}]}"#
+            .write(toFile: mamba, atomically: true, encoding: .utf8)
+        r = try train(["--arch", mamba, "--data", tmp.file("d"), "-o", tmp.file("m"), "--seconds", "0.25", "--epochs", "1"])
+        expectExit(r, 67); #expect(r.stderr.contains("training supports s4d, s5, lru and identity"))
+        // A TOML file with the options, and an unknown key in it.
+        try "arch = \"\(tonesArch)\"\ndata = \"\(tmp.file("d"))\"\noutput = \"\(tmp.file("toml.safetensors"))\"\nepochs = 1\nseconds = 0.25\n"
+            .write(toFile: tmp.file("t.toml"), atomically: true, encoding: .utf8)
+        expectExit(try train(["--config", tmp.file("t.toml")]), 0)
+        #expect(FileManager.default.fileExists(atPath: tmp.file("toml.safetensors")))
+        try "epochz = 1\n".write(toFile: tmp.file("u.toml"), atomically: true, encoding: .utf8)
+        r = try train(["--config", tmp.file("u.toml")])
+        expectExit(r, 64); #expect(r.stderr.contains("unknown key 'epochz'"))
+    }
+}
