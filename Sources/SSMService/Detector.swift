@@ -133,3 +133,39 @@ public enum Scoring {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Event settings as a user gave them (nil: not given). `resolve` puts them over the model's own
+/// suggestions (`ModelSpec.events`) over the built-in defaults — the one place `run` and the
+/// daemon both take their detector options from.
+public struct EventSettings: Sendable, Equatable {
+    public var threshold: Float?
+    public var release: Float?
+    public var minDuration: Double?
+    public var minGap: Double?
+    /// Added to the model's ignored classes.
+    public var ignore: [String] = []
+    public init(threshold: Float? = nil, release: Float? = nil, minDuration: Double? = nil, minGap: Double? = nil, ignore: [String] = []) {
+        self.threshold = threshold; self.release = release; self.minDuration = minDuration; self.minGap = minGap; self.ignore = ignore
+    }
+
+    /// The built-in defaults: onset 0.5, release 0.1 below the onset, no minimum duration or gap.
+    public static let defaultThreshold: Float = 0.5
+
+    /// The detector options for a model with `labels` at `rate` Hz; throws a message naming an
+    /// unknown class.
+    public func resolve(model spec: ModelSpec, labels: [String], rate: Int) throws(ModelError) -> EventDetector.Options {
+        let m = spec.events
+        let onset = threshold ?? m?.threshold ?? Self.defaultThreshold
+        let rel = release ?? (threshold == nil ? m?.release : nil) ?? max(0, onset - 0.1)
+        var ignored = Set<Int>()
+        for name in (m?.ignore ?? []) + ignore {
+            guard let i = labels.firstIndex(of: name) else {
+                throw ModelError("ignore: the model has no class '\(name)' (classes: \(labels.joined(separator: ", ")))")
+            }
+            ignored.insert(i)
+        }
+        return EventDetector.Options(onset: onset, release: min(rel, onset),
+                                     minDuration: Int(((minDuration ?? m?.minDuration ?? 0) * Double(rate)).rounded()),
+                                     minGap: Int(((minGap ?? m?.minGap ?? 0) * Double(rate)).rounded()), ignored: ignored)
+    }
+}

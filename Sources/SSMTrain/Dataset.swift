@@ -80,9 +80,10 @@ public struct Augmentation: Sendable, Equatable {
 ///
 /// Per-step targets (how a streaming classifier is trained to run): the word is the span where the
 /// clip's envelope is above 10 % of its peak; steps before it and more than `tail` after it are the
-/// background class; from its onset until `evidence` of its duration has passed they are not
-/// counted (a causal model cannot know the word yet); after that until `tail` past its end they
-/// are the word's class.
+/// background class; from its onset until `evidence` of its duration has passed they stay the
+/// background (a causal model cannot know the word yet, and an early guess would fire an event);
+/// after that until `tail` past its end they are the word's class. Without a background class the
+/// steps outside the word are not counted.
 public struct Windowing: Sendable {
     public var length: Int
     public var background: Int?
@@ -172,7 +173,9 @@ public struct Windowing: Sendable {
         guard !span.isEmpty else { return t }
         let start = span.lowerBound + offset, end = span.upperBound + offset
         let on = start + Int(evidence * Double(span.count))
-        for k in max(0, start)..<min(L, max(0, end + tail)) { t[k] = k < on ? -1 : Int32(label) }
+        // Before `on` the target stays the background (or uncounted without one): a streaming model
+        // must not commit to a guess early — the event detector would report it.
+        for k in max(0, start)..<min(L, max(0, end + tail)) { t[k] = k < on ? bg : Int32(label) }
         return t
     }
 

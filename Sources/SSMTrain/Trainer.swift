@@ -153,7 +153,7 @@ public final class Trainer {
     }
 
     private func run(_ batch: [TrainingSequence], backward: Bool) -> BatchResult {
-        let T = threads, L = length, B = batch.count
+        let T = threads, B = batch.count
         var results = [BatchResult](repeating: BatchResult(), count: T)
         results.withUnsafeMutableBufferPointer { res in
             let res = res
@@ -166,7 +166,6 @@ public final class Trainer {
         }
         var total = BatchResult()
         for r in results { total.add(r) }
-        _ = L
         return total
     }
 

@@ -31,6 +31,12 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     public var snrMax: Double? = nil
     public var speed = 0.0
     public var shift = true
+    /// Event settings the exported classifier suggests to `run` and the daemon (`ModelSpec.events`;
+    /// the background class is always among its ignored classes).
+    public var eventThreshold: Float? = nil
+    public var eventRelease: Float? = nil
+    public var eventMinDuration: Double? = nil
+    public var eventMinGap: Double? = nil
 
     public init() {}
 
@@ -38,6 +44,8 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", warmup, clip, seed, threads
         case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, shift
+        case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
+        case eventMinGap = "event_min_gap"
     }
 
     public var json: String {
@@ -194,6 +202,15 @@ public final class TrainingRun {
             }
             let epochSeconds = clock() - epochStart
             let val = validate()
+            if let minutes = options.minutes, state.step < state.totalSteps {
+                // Refit the schedule's length to what the budget still allows at the pace so far
+                // (validation included), so that the cosine ends when the time does.
+                let elapsed = clock() - start, perStep = elapsed / Double(max(1, state.step))
+                let steps = state.step + Int(max(0, minutes * 60 - elapsed) / perStep)
+                state.totalSteps = max(state.step + 1, steps)
+                trainer.optimizer.schedule.totalSteps = state.totalSteps
+                trainer.optimizer.schedule.warmupSteps = min(trainer.optimizer.schedule.warmupSteps, state.totalSteps)
+            }
             let classify = trainer.spec.task == .classify
             state.epoch += 1; state.batchInEpoch = 0
             state.seconds = clock() - start
@@ -227,7 +244,16 @@ public final class TrainingRun {
 
     /// The current parameters as a standard model file, with the training configuration in its metadata.
     public func exportModel(_ path: String) throws(TrainError) {
-        let bytes = ModelFile.serialize(spec: trainer.spec, tensors: trainer.parameters.tensors,
+        var spec = trainer.spec
+        if spec.task == .classify, options.background != nil || options.eventThreshold != nil || options.eventMinDuration != nil
+            || options.eventMinGap != nil || options.eventRelease != nil {
+            var e = spec.events ?? ModelSpec.EventDefaults()
+            if let bg = options.background, !(e.ignore ?? []).contains(bg) { e.ignore = (e.ignore ?? []) + [bg] }
+            e.threshold = options.eventThreshold ?? e.threshold; e.release = options.eventRelease ?? e.release
+            e.minDuration = options.eventMinDuration ?? e.minDuration; e.minGap = options.eventMinGap ?? e.minGap
+            spec.events = e
+        }
+        let bytes = ModelFile.serialize(spec: spec, tensors: trainer.parameters.tensors,
                                         metadata: ["ssm_train_options": options.json,
                                                    "ssm_train_result": "{\"epoch\":\(state.epoch),\"step\":\(state.step),\"best_metric\":\(state.bestMetric ?? 0)}"])
         try Checkpoint.writeAtomically(bytes, to: path)

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import SSM
+import SSMTrain
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,8 +14,11 @@ struct Bench: ParsableCommand {
         for single-sample steps and for block scans of --block samples, on one core (the best of \
         --repeats runs of about --seconds each).
 
+        With --train ARCH.json it times training instead: a batch of --batch random sequences of         --length samples through `ssm-stream train`'s trainer on --threads threads (default all         cores), forward only and a full step (forward, backward, AdamW), in samples·steps per         second, with the tape's memory and the process's peak RSS.
+
         Examples:
           ssm-stream bench --family s5 --H 64 --P 64
+          ssm-stream bench --train examples/train/s5-anchor.json --batch 16 --length 8000 --json
           ssm-stream bench --family lru --H 256 --P 256 --block 256 --json
           ssm-stream bench --family h3 --H 64 --P 64
         """)
@@ -39,7 +44,25 @@ struct Bench: ParsableCommand {
     @Flag(help: "One JSON object on stdout.")
     var json = false
 
+    @Option(help: "Time training of this architecture instead of one layer.")
+    var train: String?
+
+    @Option(help: "--train: sequences per batch.")
+    var batch: Int = 16
+
+    @Option(help: "--train: samples per sequence.")
+    var length: Int = 8000
+
+    @Option(help: "--train: threads (default: all cores).")
+    var threads: Int?
+
     func validate() throws {
+        if train != nil {
+            guard batch >= 1, length >= 1, (threads ?? 1) >= 1, repeats >= 1 else {
+                throw ValidationError("--batch, --length, --threads and --repeats must be positive")
+            }
+            return
+        }
         if family == .identity { throw ValidationError("identity is not a sequence layer (it has nothing to time)") }
         guard h >= 1, h <= 8192, p >= 1, p <= 8192 else { throw ValidationError("--H and --P must be in 1…8192") }
         if [.s4, .s4d, .h3].contains(family) && p % 2 != 0 { throw ValidationError("\(family.rawValue) needs an even --P (N)") }
@@ -49,6 +72,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         setBLASThreads(1)
+        if let train { return try trainBench(train) }
         let b: LayerBench
         do { b = try LayerBench(family: family, H: h, P: p, block: block) } catch {
             warn("ssm-stream bench: \(error.message)"); throw ExitCode(ExitStatus.usage)
@@ -70,6 +94,56 @@ struct Bench: ParsableCommand {
             for (name, ns) in [("step", stepNs), ("block \(block)", blockNs)] {
                 print(pad(name, 14) + pad(fixed(ns, 1), 12) + pad(fixed(flops / ns, 2), 10) + fixed(1e9 / (ns * rate), 0))
             }
+        }
+    }
+
+    /// Training throughput on random data: forward (the loss, no gradients) and a full step.
+    func trainBench(_ path: String) throws {
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+            warn("ssm-stream bench: architecture '\(path)': cannot read the file"); throw ExitCode(ExitStatus.noInput)
+        }
+        let trainer: Trainer
+        let spec: ModelSpec
+        do {
+            spec = try ModelFile.decodeSpec(String(decoding: bytes, as: UTF8.self))
+            let objective: Objective = spec.task == .classify ? .classify(.pooled) : .filter(.mse)
+            trainer = try Trainer(spec: spec, tensors: try Model.initialize(spec, seed: 0), objective: objective, length: length,
+                                  threads: threads ?? systemCoreCount(),
+                                  schedule: Schedule(learningRate: 1e-4, ssmLearningRate: 1e-4, warmupSteps: 0, totalSteps: 1_000_000, finalFraction: 1),
+                                  weightDecay: 0, clipNorm: 1)
+        } catch let e as ModelError { warn("ssm-stream bench: architecture '\(path)': \(e.message)"); throw ExitCode(ExitStatus.badModel) }
+        catch let e as TrainError { warn("ssm-stream bench: architecture '\(path)': \(e.message)"); throw ExitCode(ExitStatus.badModel) }
+        var rng = SeededRandom(seed: 1)
+        let batchData = (0..<batch).map { _ in
+            TrainingSequence(x: (0..<(length * spec.dInput)).map { _ in Scalar(rng.normal()) }, label: Int(rng.next() % UInt64(spec.dOutput)),
+                             target: (0..<(length * spec.dOutput)).map { _ in Scalar(rng.normal()) })
+        }
+        func time(_ body: () throws -> Void) rethrows -> Double {
+            try body()  // warm-up
+            var bestT = Double.infinity
+            for _ in 0..<repeats { let t = monotonicSeconds(); try body(); bestT = min(bestT, monotonicSeconds() - t) }
+            return bestT
+        }
+        let forward = time { _ = trainer.evaluate(batchData) }
+        let step: Double
+        do { step = try time { _ = try trainer.step(batchData) } } catch {
+            warn("ssm-stream bench: \(error)"); throw ExitCode(ExitStatus.failure)
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let rssMiB = Double(usage.ru_maxrss) / 1024
+        let st = Double(batch * length)
+        let f = st / forward, t = st / step
+        if json {
+            print("{\"architecture\":\(jsonString(path)),\"parameters\":\(trainer.parameters.count),\"batch\":\(batch),\"length\":\(length),"
+                  + "\"threads\":\(trainer.threads),\"forward_samples_steps_per_s\":\(fixed(f, 0)),\"train_samples_steps_per_s\":\(fixed(t, 0)),"
+                  + "\"train_to_forward_cost\":\(fixed(step / forward, 3)),\"tape_mib\":\(fixed(Double(trainer.tapeBytes) / 1_048_576, 1)),"
+                  + "\"peak_rss_mib\":\(fixed(rssMiB, 1))}")
+        } else {
+            print("\(path): \(trainer.parameters.count) parameters, batch \(batch) × \(length) samples, \(trainer.threads) threads")
+            print("forward        \(humanRate(f)) samples·steps/s   (\(fixed(forward * 1000, 1)) ms per batch)")
+            print("train step     \(humanRate(t)) samples·steps/s   (\(fixed(step * 1000, 1)) ms per batch: forward + backward + AdamW, \(fixed(step / forward, 2))× forward)")
+            print("memory         tape \(fixed(Double(trainer.tapeBytes) / 1_048_576, 1)) MiB, peak RSS \(fixed(rssMiB, 1)) MiB")
         }
     }
 

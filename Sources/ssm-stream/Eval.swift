@@ -10,7 +10,9 @@ struct Eval: ParsableCommand {
         DATA is as for `train` (a folder of class subfolders or a CSV manifest). Each recording runs \
         whole through the model, from rest, as a stream would. A classifier trained with the pooled \
         readout predicts the class of the mean logits; one trained per step (its metadata says so) \
-        predicts the non-background class whose score peaks highest.
+        predicts the non-background class whose score peaks highest, or the background class if no \
+        score reaches 0.5 (as the event detector's default threshold). Classes the data lacks are \
+        fine (a test set of words without silence clips).
 
         With --json, one object: accuracy (0–1), per_class, confusion (rows: true class), labels, \
         clips — or snr_improvement_db, si_sdr_improvement_db and clips.
@@ -42,7 +44,7 @@ struct Eval: ParsableCommand {
         guard spec.dInput == 1 else { throw fail(ExitStatus.badModel, "model '\(model)': eval reads mono recordings (d_input 1, got \(spec.dInput))") }
         let options = st.metadata["ssm_train_options"].flatMap { try? JSONDecoder().decode(TrainOptions.self, from: Data($0.utf8)) }
         let set: TrainData
-        do { set = try TrainData.load(data, task: spec.task, rate: spec.sampleRate, labels: spec.labels, strict: strict, strictRate: false) }
+        do { set = try TrainData.load(data, task: spec.task, rate: spec.sampleRate, labels: spec.labels, strict: strict, strictRate: false, everyClass: false) }
         catch { throw fail(error.status, error.message) }
         if !set.skipped.isEmpty { warn("ssm-stream eval: skipped \(set.skipped.count) unreadable recording(s), e.g. \(set.skipped[0])") }
         setBLASThreads(1)
@@ -121,7 +123,10 @@ struct Eval: ParsableCommand {
             for c in 0..<C { z += exp(Double(y[k * C + c]) - mx) }
             for c in 0..<C { peak[c] = max(peak[c], exp(Double(y[k * C + c]) - mx) / z) }
         }
-        return peak.indices.filter { $0 != background }.max { peak[$0] < peak[$1] } ?? 0
+        // The background class when no other class's score ever reaches 0.5 (no event would fire).
+        let best = peak.indices.filter { $0 != background }.max { peak[$0] < peak[$1] } ?? 0
+        if let background, peak[best] < 0.5 { return background }
+        return best
     }
 
     static func filter(_ m: Model, _ state: ModelState, _ x: [Float]) -> [Scalar] {

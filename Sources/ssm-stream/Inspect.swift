@@ -95,8 +95,12 @@ struct Report {
         self.fileBytes = fileBytes
     }
 
-    /// Slowest time constant in seconds of eigenvalues with magnitude `r` at `rate`: e^(−t/τ) = r^(rate·t).
-    func timeConstant(_ r: Double) -> Double { r <= 0 ? 0 : -1 / (Double(spec.sampleRate) * log(r)) }
+    /// Slowest time constant in seconds of eigenvalues with magnitude `r` in block `block`, which
+    /// runs at the sample rate divided by the pools up to it: e^(−t/τ) = r^(rate·t).
+    func timeConstant(_ r: Double, block: Int) -> Double {
+        let rate = Double(spec.sampleRate) / Double(spec.blocks.prefix(block + 1).reduce(1) { $0 * ($1.pool ?? 1) })
+        return r <= 0 ? 0 : -1 / (rate * log(r))
+    }
 
     func describe(_ l: Layer) -> String {
         let s = l.spec.layer
@@ -115,7 +119,7 @@ struct Report {
     }
 
     func scaffold(_ b: BlockSpec) -> String {
-        "norm \(b.norm.rawValue)\(b.norm == .none ? "" : b.prenorm ? " (pre)" : " (post)"), activation \(b.activation.rawValue), output \(b.output.rawValue), residual \(b.residual ? "yes" : "no")"
+        (b.pool.map { $0 > 1 ? "pooled by \($0), " : "" } ?? "") + "norm \(b.norm.rawValue)\(b.norm == .none ? "" : b.prenorm ? " (pre)" : " (post)"), activation \(b.activation.rawValue), output \(b.output.rawValue), residual \(b.residual ? "yes" : "no")"
     }
 
     func text(_ t: Timing?, path: String) -> String {
@@ -126,7 +130,7 @@ struct Report {
             out += "  block \(l.index): \(describe(l)); \(scaffold(l.spec))\n"
             out += "           \(l.parameters) parameters, \(l.flops) FLOP/sample, state \(l.stateBytes) bytes"
             if let m = l.magnitudes, let lo = m.min(), let hi = m.max() {
-                out += ", |λ(Ā)| \(fixed(lo, 4))…\(fixed(hi, 6)), slowest τ \(fixed(timeConstant(hi) * 1000, 3)) ms"
+                out += ", |λ(Ā)| \(fixed(lo, 4))…\(fixed(hi, 6)), slowest τ \(fixed(timeConstant(hi, block: l.index) * 1000, 3)) ms"
             } else if l.spec.layer.family == .s4 || l.spec.layer.family == .h3 {
                 out += ", Ā diagonal plus rank one (stable by construction: Re Λ < 0, bilinear)"
             } else if l.spec.layer.family == .identity {
@@ -156,7 +160,7 @@ struct Report {
                 + "\"output\":\(str(l.spec.output.rawValue)),\"residual\":\(l.spec.residual),"
                 + "\"parameters\":\(l.parameters),\"flops_per_sample\":\(l.flops),\"state_bytes\":\(l.stateBytes)"
             if let m = l.magnitudes, let lo = m.min(), let hi = m.max() {
-                o += ",\"eigenvalue_magnitude_min\":\(num(lo)),\"eigenvalue_magnitude_max\":\(num(hi)),\"slowest_time_constant_ms\":\(num(timeConstant(hi) * 1000))"
+                o += ",\"eigenvalue_magnitude_min\":\(num(lo)),\"eigenvalue_magnitude_max\":\(num(hi)),\"slowest_time_constant_ms\":\(num(timeConstant(hi, block: l.index) * 1000))"
             } else {
                 o += ",\"eigenvalue_magnitude_min\":null,\"eigenvalue_magnitude_max\":null,\"slowest_time_constant_ms\":null"
             }

@@ -211,47 +211,42 @@ struct OutputOptions: ParsableArguments {
 }
 
 struct EventOptions: ParsableArguments {
-    @Option(help: "Score at which an event starts.")
-    var threshold: Float = 0.5
+    @Option(help: "Score at which an event starts (default: the model's suggestion, else 0.5).")
+    var threshold: Float?
 
-    @Option(help: "Score below which an event ends (hysteresis; default: threshold − 0.1).")
+    @Option(help: "Score below which an event ends (hysteresis; default: the model's, else threshold − 0.1).")
     var release: Float?
 
-    @Option(help: "Drop events shorter than this, in seconds.")
-    var minDuration: Double = 0
+    @Option(help: "Drop events shorter than this, in seconds (default: the model's, else 0).")
+    var minDuration: Double?
 
-    @Option(help: "Merge events of one class separated by less than this, in seconds.")
-    var minGap: Double = 0
+    @Option(help: "Merge events of one class separated by less than this, in seconds (default: the model's, else 0).")
+    var minGap: Double?
 
-    @Option(help: "A class never to report (e.g. background); repeatable.")
+    @Option(help: "A class never to report (e.g. background), besides the model's own; repeatable.")
     var ignore: [String] = []
 
     @Option(help: "Also write every class's score every N samples (0: never).")
     var posteriors: Int = 0
 
     func validate() throws {
-        guard threshold.isFinite, threshold > 0, threshold <= 1 else { throw ValidationError("--threshold must be in (0, 1]") }
-        if let release, !(release.isFinite && release >= 0 && release <= threshold) {
-            throw ValidationError("--release must be between 0 and --threshold (\(threshold))")
+        let t = threshold ?? EventSettings.defaultThreshold
+        guard t.isFinite, t > 0, t <= 1 else { throw ValidationError("--threshold must be in (0, 1]") }
+        if let release, !(release.isFinite && release >= 0 && release <= t) {
+            throw ValidationError("--release must be between 0 and --threshold (\(t))")
         }
-        guard minDuration >= 0, minDuration.isFinite, minGap >= 0, minGap.isFinite else {
+        guard (minDuration ?? 0) >= 0, (minDuration ?? 0).isFinite, (minGap ?? 0) >= 0, (minGap ?? 0).isFinite else {
             throw ValidationError("--min-duration and --min-gap must be non-negative seconds")
         }
         guard posteriors >= 0 else { throw ValidationError("--posteriors must be ≥ 0") }
     }
 
-    func detectorOptions(labels: [String], rate: Int) throws -> EventDetector.Options {
-        var ignored = Set<Int>()
-        for name in ignore {
-            guard let i = labels.firstIndex(of: name) else {
-                throw ValidationError("--ignore \(name): the model has no such class (classes: \(labels.joined(separator: ", ")))")
-            }
-            ignored.insert(i)
-        }
-        return EventDetector.Options(onset: threshold, release: release ?? max(0, threshold - 0.1),
-                                     minDuration: Int((minDuration * Double(rate)).rounded()),
-                                     minGap: Int((minGap * Double(rate)).rounded()), ignored: ignored)
+    func detectorOptions(spec: ModelSpec, labels: [String], rate: Int) throws -> EventDetector.Options {
+        do {
+            return try EventSettings(threshold: threshold, release: release, minDuration: minDuration, minGap: minGap, ignore: ignore)
+                .resolve(model: spec, labels: labels, rate: rate)
+        } catch { throw ValidationError("--" + error.message) }
     }
 
-    var isDefault: Bool { threshold == 0.5 && release == nil && minDuration == 0 && minGap == 0 && ignore.isEmpty && posteriors == 0 }
+    var isDefault: Bool { threshold == nil && release == nil && minDuration == nil && minGap == nil && ignore.isEmpty && posteriors == 0 }
 }

@@ -130,7 +130,7 @@ final class RunPipeline {
             target = .filter(sink, back)
         case .classify:
             let labels = spec.labels ?? (0..<spec.dOutput).map { "class\($0)" }
-            let options = try cmd.eventOptions.detectorOptions(labels: labels, rate: modelRate)
+            let options = try cmd.eventOptions.detectorOptions(spec: spec, labels: labels, rate: modelRate)
             let writer = EventWriter(out: try LineWriter(path: cmd.output), labels: labels,
                                      modelRate: modelRate, inputRate: fmt.sampleRate)
             target = .classify(Classifier(output: .writer(writer), options: options, classes: spec.dOutput, groups: groups,

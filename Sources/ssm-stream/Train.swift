@@ -14,7 +14,7 @@ struct Train: ParsableCommand {
         DATA is a folder with one subfolder per class (recordings in any format libsndfile reads) or \
         a CSV manifest of path,label lines (classification) or noisy,clean lines (filters). Recordings \
         are mixed to mono and resampled to the architecture's sample_rate. Every option is also a key \
-        of the --config TOML file (same names, '-' as '_'); flags override the file.
+        of the --config TOML file (same names, '-' as '_'; paths relative to the file); flags override the file.
 
         Each epoch ends with a summary line (and a JSON line on stdout with --json), a checkpoint \
         (MODEL.ckpt unless --checkpoint) and, when validation improves, the model file MODEL. SIGINT \
@@ -78,6 +78,8 @@ struct Train: ParsableCommand {
     var gainDB: Double?
     @Option(help: "Augmentation: speed/pitch change by resampling within ±fraction (default 0).")
     var speed: Double?
+    @Option(help: "Augmentation: a folder of noise recordings mixed in at the SNR range (instead of white noise).")
+    var noise: String?
     @Option(help: "Checkpoint file (default MODEL.ckpt).")
     var checkpoint: String?
     @Option(help: "Resume from this checkpoint.")
@@ -96,12 +98,19 @@ struct Train: ParsableCommand {
         // The TOML file first, then the flags.
         var o = TrainOptions()
         var arch = self.arch, data = self.data, val = self.val, output = self.output
+        var noiseFromConfig: String?
         if let config {
             guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
                 throw fail(ExitStatus.noInput, "config '\(config)': cannot read the file")
             }
-            do { try TrainConfigFile.apply(text, to: &o, arch: &arch, data: &data, val: &val, output: &output) }
+            var (a, d, v, out): (String?, String?, String?, String?) = (nil, nil, nil, nil)
+            do { try TrainConfigFile.apply(text, to: &o, arch: &a, data: &d, val: &v, output: &out, noise: &noiseFromConfig) }
             catch { throw fail(ExitStatus.usage, "config '\(config)': \(error.message)") }
+            // Paths in the file are relative to the file (as the daemon's); flags win.
+            let base = (config as NSString).deletingLastPathComponent
+            func rel(_ p: String?) -> String? { p.map { $0.hasPrefix("/") || base.isEmpty ? $0 : base + "/" + $0 } }
+            arch = arch ?? rel(a); data = data ?? rel(d); val = val ?? rel(v); output = output ?? rel(out)
+            noiseFromConfig = rel(noiseFromConfig)
         }
         if let v = minutes { o.minutes = v; o.epochs = nil }
         if let v = epochs { o.epochs = v; if minutes == nil { o.minutes = nil } }
@@ -181,6 +190,15 @@ struct Train: ParsableCommand {
         w.augmentation.speed = o.speed
         w.augmentation.shift = o.shift
         if let lo = o.snrMin ?? o.snrMax, let hi = o.snrMax ?? o.snrMin { w.augmentation.snrDB = min(lo, hi)...max(lo, hi) }
+        if let noise = noise ?? noiseFromConfig {
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: noise)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+            for f in files {
+                do { w.noise.append(try TrainData.readMono(noise + "/" + f, rate: spec.sampleRate, strictRate: false)) }
+                catch { if strict { throw fail(error.status, error.message) } else if !quiet { warn("ssm-stream train: noise: skipped \(error.message)") } }
+            }
+            guard !w.noise.isEmpty else { throw fail(ExitStatus.noInput, "--noise '\(noise)': no readable recordings") }
+            if w.augmentation.snrDB == nil { w.augmentation.snrDB = 0...20 }
+        }
 
         let ckpt = checkpoint ?? output + ".ckpt"
         var resumed: Checkpoint.Contents?
@@ -278,7 +296,7 @@ enum TrainConfigFile {
     struct Failure: Error { let message: String }
 
     static func apply(_ text: String, to o: inout TrainOptions, arch: inout String?, data: inout String?, val: inout String?,
-                      output: inout String?) throws(Failure) {
+                      output: inout String?, noise: inout String?) throws(Failure) {
         let doc: TOML.Document
         do { doc = try TOML.parse(text) } catch { throw Failure(message: error.description) }
         for e in doc.entries {
@@ -304,6 +322,7 @@ enum TrainConfigFile {
             case "data": data = try string()
             case "val": val = try string()
             case "output": output = try string()
+            case "noise": noise = try string()
             case "epochs": o.epochs = try integer(); o.minutes = nil
             case "minutes": o.minutes = try number(); o.epochs = nil
             case "batch": o.batch = try integer()
@@ -329,6 +348,10 @@ enum TrainConfigFile {
             case "snr_min": o.snrMin = try number()
             case "snr_max": o.snrMax = try number()
             case "speed": o.speed = try number()
+            case "event_threshold": o.eventThreshold = Float(try number())
+            case "event_release": o.eventRelease = Float(try number())
+            case "event_min_duration": o.eventMinDuration = try number()
+            case "event_min_gap": o.eventMinGap = try number()
             case "shift":
                 guard case .bool(let b) = e.value else { throw Failure(message: "line \(e.line): shift must be true or false") }
                 o.shift = b

@@ -16,8 +16,9 @@ struct TrainData {
     let skipped: [String]
 
     /// `labels`: the architecture's labels, fixing the class order (nil: sorted folder names / labels).
+    /// `everyClass`: refuse a class without recordings (training; evaluation data may cover a subset).
     static func load(_ path: String, task: ModelSpec.Task, rate: Int, labels: [String]?, strict: Bool,
-                     strictRate: Bool) throws(Failure) -> TrainData {
+                     strictRate: Bool, everyClass: Bool = true) throws(Failure) -> TrainData {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw Failure(status: ExitStatus.noInput, message: "data '\(path)': no such file or folder")
@@ -42,7 +43,8 @@ struct TrainData {
                 throw Failure(status: ExitStatus.noInput, message: "data '\(path)': cannot read the manifest")
             }
             let base = (path as NSString).deletingLastPathComponent
-            for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            // Lines end in LF or CRLF (Swift reads "\r\n" as one Character, a newline).
+            for (n, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
                 let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
                 if line.isEmpty || line.hasPrefix("#") { continue }
                 let f = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -83,7 +85,7 @@ struct TrainData {
             }
         }
         let set = ClipSet(labels: names, clips: clips, sampleRate: rate)
-        if task == .classify {
+        if task == .classify && everyClass {
             for (i, n) in set.classCounts.enumerated() where n == 0 {
                 throw Failure(status: ExitStatus.dataError, message: "data '\(path)': class '\(names[i])' has no readable recordings")
             }

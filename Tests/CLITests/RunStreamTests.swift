@@ -16,18 +16,19 @@ func writeModel(_ path: String, spec: ModelSpec, tensors: [String: Tensor]) thro
 /// u through (y = D u), and the decoder maps it to the classes "up" (u) and "down" (−u); with
 /// `"scores": "identity"` the score of "up" at sample t is exactly u_t, so the events a signal
 /// must produce can be written down by hand.
-func passThroughClassifier(_ dir: TempDir, rate: Int = 100) throws -> String {
+func passThroughClassifier(_ dir: TempDir, rate: Int = 100, events: ModelSpec.EventDefaults? = nil, name: String = "updown") throws -> String {
     let layer = LayerSpec(family: .s5, dModel: 1, dState: 1, discretization: Discretization.none)
     let block = BlockSpec(layer: layer, norm: BlockSpec.Norm.none, residual: false, activation: BlockSpec.Activation.none, output: BlockSpec.Output.none)
-    let spec = ModelSpec(task: .classify, sampleRate: rate, dInput: 1, dModel: 1, dOutput: 2, encoder: false,
+    var spec = ModelSpec(task: .classify, sampleRate: rate, dInput: 1, dModel: 1, dOutput: 2, encoder: false,
                          decoder: true, blocks: [block], labels: ["up", "down"], scores: .identity)
+    spec.events = events
     let t: [String: Tensor] = [
         "layers.0.layer.Lambda_re": Tensor([0], shape: [1]), "layers.0.layer.Lambda_im": Tensor([0], shape: [1]),
         "layers.0.layer.B": Tensor([0, 0], shape: [1, 1, 2]), "layers.0.layer.C": Tensor([0, 0], shape: [1, 1, 2]),
         "layers.0.layer.D": Tensor([1], shape: [1]), "layers.0.layer.log_step": Tensor([0], shape: [1, 1]),
         "decoder.weight": Tensor([1, -1], shape: [2, 1]), "decoder.bias": Tensor([0, 0], shape: [2]),
     ]
-    return try writeModel(dir.file("updown.safetensors"), spec: spec, tensors: t)
+    return try writeModel(dir.file(name + ".safetensors"), spec: spec, tensors: t)
 }
 
 /// Text lines, one value per line.
@@ -302,6 +303,35 @@ struct RunEventTests {
         #expect(post.map { $0["sample"] as? Int } == [0, 20, 40, 60])
         let scores = post[1]["scores"] as? [String: Double]
         #expect(abs((scores?["up"] ?? 0) - 0.7) < 1e-6 && abs((scores?["down"] ?? 0) + 0.7) < 1e-6)
+    }
+
+    @Test("a model's own event settings (\"events\" in its metadata) apply without flags; flags override them")
+    func modelEventDefaults() throws {
+        let dir = TempDir()
+        let plain = try passThroughClassifier(dir)
+        let quiet = try passThroughClassifier(dir, events: ModelSpec.EventDefaults(ignore: ["up"]), name: "quiet")
+        let long = try passThroughClassifier(dir, events: ModelSpec.EventDefaults(minDuration: 0.25), name: "long")
+        let inPath = dir.file("in.txt")
+        try writeLines(inPath, Self.signal)
+        func classes(_ args: [String]) throws -> [String?] {
+            let r = try runCLI(["run", "-q", "--rate", "100"] + args + [inPath, "-"])
+            expectExit(r, 0)
+            return try jsonLines(r.stdout).map { $0["class"] as? String }
+        }
+        let all = try classes([plain])
+        #expect(all.contains("up") && all.contains("down"))
+        #expect(try classes([quiet]) == ["down"])                       // as --ignore up
+        #expect(try classes([long]) == ["down"])                        // as --min-duration 0.25
+        #expect(try classes(["--min-duration", "0", long]) == all)     // the flag wins
+        // A model suggesting a class it does not have cannot be used.
+        let spec = ModelSpec(task: .classify, sampleRate: 100, dInput: 1, dModel: 1, dOutput: 2, encoder: false, decoder: true,
+                             blocks: [], labels: ["up", "down"])
+        var bad = spec
+        bad.events = ModelSpec.EventDefaults(ignore: ["sideways"])
+        do {
+            _ = try Model(spec: bad, tensors: ["decoder.weight": Tensor([1, -1], shape: [2, 1]), "decoder.bias": Tensor([0, 0], shape: [2])])
+            Issue.record("a model ignoring a class it does not have was accepted")
+        } catch { #expect(error.message.contains("events.ignore: no class 'sideways'"), "\(error)") }
     }
 
     @Test("an event still open at the end of the stream is reported, ending at the last sample")

@@ -159,6 +159,12 @@ struct TrainTests {
             .write(toFile: mamba, atomically: true, encoding: .utf8)
         r = try train(["--arch", mamba, "--data", tmp.file("d"), "-o", tmp.file("m"), "--seconds", "0.25", "--epochs", "1"])
         expectExit(r, 67); #expect(r.stderr.contains("training supports s4d, s5, lru and identity"))
+        // A CSV manifest with CRLF line endings and a header, paths relative to it.
+        var csv = "path,label\r\n"
+        for c in ["t300", "t500", "t800", "t1200"] { for i in 0..<3 { csv += "d/\(c)/\(i).wav,\(c)\r\n" } }
+        try csv.write(toFile: tmp.file("m.csv"), atomically: true, encoding: .utf8)
+        r = try train(base + ["--data", tmp.file("m.csv"), "-o", tmp.file("csv.safetensors")])
+        expectExit(r, 0); #expect(r.stderr.contains("12 training") || r.stderr.contains("11 training"))
         // A TOML file with the options, and an unknown key in it.
         try "arch = \"\(tonesArch)\"\ndata = \"\(tmp.file("d"))\"\noutput = \"\(tmp.file("toml.safetensors"))\"\nepochs = 1\nseconds = 0.25\n"
             .write(toFile: tmp.file("t.toml"), atomically: true, encoding: .utf8)

@@ -90,7 +90,7 @@ struct DaemonConfigTests {
         #expect(c.source.kind == .alsa && c.source.device == "default" && c.source.latencyMs == 100)
         #expect(c.source.rate == nil && c.source.channels == nil && c.source.atEnd == .exit)
         #expect(c.output.kind == .none)
-        #expect(c.events.threshold == 0.5 && c.events.release == nil && c.events.journal)
+        #expect(c.events.threshold == nil && c.events.release == nil && c.events.journal)
         #expect(c.control.socket == "/run/ssm-streamd/control.sock" && c.control.mode == 0o660 && c.control.maxClients == 16)
         #expect(c.log.target == .auto && c.log.level == .info)
     }

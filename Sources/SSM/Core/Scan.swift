@@ -105,10 +105,18 @@ public enum ComplexLanes: ScanLanes {
     @inlinable @inline(__always)
     public static func conjugateMultiply(_ a: UnsafePointer<Scalar>, _ g: UnsafeMutablePointer<Scalar>, _ P: Int) {
         let ai = a + P, gi = g + P
-        for i in 0..<P {
+        var i = 0
+        while i + 8 <= P {
+            let ar = load8(a + i), aj = load8(ai + i), gr = load8(g + i), gj = load8(gi + i)
+            store8((ar * gr).addingProduct(aj, gj), g + i)
+            store8((ar * gj).addingProduct(-aj, gr), gi + i)
+            i += 8
+        }
+        while i < P {
             let gr = g[i], gim = gi[i]
             g[i] = a[i] * gr + ai[i] * gim
             gi[i] = a[i] * gim - ai[i] * gr
+            i += 1
         }
     }
 
@@ -179,9 +187,28 @@ public enum Scan<Lanes: ScanLanes> {
         var k = L - 1
         while k >= 0 {
             let row = dh + k * w
-            for i in 0..<w { g[i] += row[i] }                 // g_k = carry + dh_k
+            addInPlace(g, row, w)                             // g_k = carry + dh_k
             row.update(from: g, count: w)
             Lanes.conjugateMultiply(a + k * aStride, g, P)    // carry to k-1: conj(a_k) ⊙ g_k
+            k -= 1
+        }
+    }
+
+    /// `adjointScan` and `coefficientGradient` in one pass (training's backward: G and the states
+    /// are read once): on exit dh holds g_k and da += Σ_k g_k ⊙ conj(h_{k-1}), h_{-1} = h0.
+    @inlinable
+    public static func adjointScan(a: UnsafePointer<Scalar>, aStride: Int, g: UnsafeMutablePointer<Scalar>,
+                                   dh: UnsafeMutablePointer<Scalar>, length L: Int, lanes P: Int,
+                                   states h: UnsafePointer<Scalar>, initial h0: UnsafePointer<Scalar>,
+                                   coefficientGradient da: UnsafeMutablePointer<Scalar>) {
+        let w = Lanes.width * P
+        var k = L - 1
+        while k >= 0 {
+            let row = dh + k * w
+            addInPlace(g, row, w)
+            row.update(from: g, count: w)
+            Lanes.accumulateConjugateProduct(UnsafePointer(g), k > 0 ? h + (k - 1) * w : h0, da, P)
+            Lanes.conjugateMultiply(a + k * aStride, g, P)
             k -= 1
         }
     }
@@ -259,6 +286,14 @@ public enum Scan<Lanes: ScanLanes> {
     }
 
     public static var defaultThreads: Int { systemCoreCount() }
+}
+
+/// x ← x + y over n floats.
+@inline(__always) @usableFromInline
+func addInPlace(_ x: UnsafeMutablePointer<Scalar>, _ y: UnsafePointer<Scalar>, _ n: Int) {
+    var i = 0
+    while i + 8 <= n { store8(load8(x + i) + load8(y + i), x + i); i += 8 }
+    while i < n { x[i] += y[i]; i += 1 }
 }
 
 /// Runs body(0..<n) on all cores. The bodies write disjoint parts of caller-owned buffers, which

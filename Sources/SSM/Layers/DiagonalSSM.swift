@@ -166,8 +166,8 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
             }
         }
         carry.update(repeating: 0, count: w)
-        Scan<ComplexLanes>.adjointScan(a: lambda, aStride: 0, g: carry, dh: G, length: L, lanes: P)
-        Scan<ComplexLanes>.coefficientGradient(g: G, h: X, h0: h0, da: grad.lambda, length: L, lanes: P)
+        Scan<ComplexLanes>.adjointScan(a: lambda, aStride: 0, g: carry, dh: G, length: L, lanes: P,
+                                       states: X, initial: h0, coefficientGradient: grad.lambda)
         switch projection {
         case .mimo:
             gemm(U, G, grad.bw, M: H, N: w, K: L, beta: 1, transA: true)           // dB̄ += Uᵀ G

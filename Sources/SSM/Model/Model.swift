@@ -14,6 +14,12 @@ public final class Model: @unchecked Sendable {
     /// d_input, d_model, d_output as plain fields: the per-sample path reads these, not `spec` (a
     /// struct with strings, which the optimizer copies out of the class).
     let dIn: Int, dModel: Int, dOut: Int
+    /// Causal decimation (`BlockSpec.pool`): R per block (1: none), each pooling block's accumulator
+    /// offset in the state (d_model sums and a count), and the held output's (d_output).
+    let pools: [Int]
+    let poolOffsets: [Int]
+    let heldOffset: Int
+    let pooled: Bool
 
     /// Builds the model from its architecture and tensors (names as in `ModelSpec`/`BlockSpec`).
     /// Refuses missing, misshapen, non-finite and unexpected tensors, inconsistent sizes and
@@ -34,6 +40,16 @@ public final class Model: @unchecked Sendable {
         }
         if spec.task == .classify, let labels = spec.labels, labels.count != spec.dOutput {
             throw ModelError("\(labels.count) labels for \(spec.dOutput) outputs")
+        }
+        if let e = spec.events {
+            let labels = spec.labels ?? (0..<spec.dOutput).map { "class\($0)" }
+            if let unknown = (e.ignore ?? []).first(where: { !labels.contains($0) }) {
+                throw ModelError("events.ignore: no class '\(unknown)' (classes: \(labels.joined(separator: ", ")))")
+            }
+            if let t = e.threshold, !(t > 0 && t <= 1) { throw ModelError("events.threshold must be in (0, 1] (got \(t))") }
+            if let r = e.release, !(r >= 0 && r <= (e.threshold ?? 1)) { throw ModelError("events.release must be in [0, threshold] (got \(r))") }
+            if let d = e.minDuration, !(d >= 0 && d.isFinite) { throw ModelError("events.min_duration must be ≥ 0 seconds") }
+            if let g = e.minGap, !(g >= 0 && g.isFinite) { throw ModelError("events.min_gap must be ≥ 0 seconds") }
         }
         self.spec = spec
         dIn = spec.dInput; dModel = spec.dModel; dOut = spec.dOutput
@@ -61,6 +77,18 @@ public final class Model: @unchecked Sendable {
             blocks.append(block)
         }
         self.blocks = blocks
+        var pools: [Int] = [], poolOffsets: [Int] = []
+        for (i, b) in spec.blocks.enumerated() {
+            let R = b.pool ?? 1
+            guard R >= 1, R <= 65536 else { throw ModelError("block \(i): pool must be in 1…65536 (got \(R))") }
+            pools.append(R)
+            poolOffsets.append(offset)
+            if R > 1 { offset += spec.dModel + 1 }
+        }
+        self.pools = pools; self.poolOffsets = poolOffsets
+        pooled = pools.contains { $0 > 1 }
+        heldOffset = offset
+        if pooled { offset += spec.dOutput }
         stateCount = offset
         decoder = spec.decoder ? try Linear(r, prefix: "decoder.", inputs: spec.dModel, outputs: spec.dOutput, arena: arena) : nil
         if let extra = r.unexpected.first {
@@ -86,8 +114,31 @@ public final class Model: @unchecked Sendable {
     public func step(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, state: ModelState) {
         let h = state.step.x, H = dModel
         if let e = encoder { e.apply(x, h) } else { for i in 0..<H { h[i] = x[i] } }
-        blocks.withUnsafeBufferPointer { for b in $0 { b.step(h, state: state.state, state.stepWork) } }
-        if let d = decoder { d.apply(h, y) } else { for i in 0..<H { y[i] = h[i] } }
+        if !pooled {
+            blocks.withUnsafeBufferPointer { for b in $0 { b.step(h, state: state.state, state.stepWork) } }
+            if let d = decoder { d.apply(h, y) } else { for i in 0..<H { y[i] = h[i] } }
+            return
+        }
+        // With pools: a pooling block waits for R samples; until then the output holds.
+        let s = state.state, held = s + heldOffset
+        let done: Bool = blocks.withUnsafeBufferPointer { bs in
+            for i in 0..<bs.count {
+                let R = pools[i]
+                if R > 1 {
+                    let acc = s + poolOffsets[i]
+                    for j in 0..<H { acc[j] += h[j] }
+                    acc[H] += 1
+                    if acc[H] < Scalar(R) { return false }
+                    let inv = 1 / Scalar(R)
+                    for j in 0..<H { h[j] = acc[j] * inv; acc[j] = 0 }
+                    acc[H] = 0
+                }
+                bs[i].step(h, state: s, state.stepWork)
+            }
+            return true
+        }
+        if done { if let d = decoder { d.apply(h, held) } else { for i in 0..<H { held[i] = h[i] } } }
+        for i in 0..<dOut { y[i] = held[i] }
     }
 
     /// L samples: X (L, d_input) → Y (L, d_output), in chunks of the state's `maxBlock`. Same
@@ -101,10 +152,59 @@ public final class Model: @unchecked Sendable {
             let h = state.block.x
             let xin = X + start * dIn, yout = Y + start * dOut
             if let e = encoder { e.apply(xin, h, length: n) } else { h.update(from: xin, count: n * dModel) }
-            for (i, b) in blocks.enumerated() { b.forward(h, length: n, state: state.state, state.blockWorks[i], mode: mode) }
-            if let d = decoder { d.apply(h, yout, length: n) } else { yout.update(from: h, count: n * dModel) }
+            if !pooled {
+                for (i, b) in blocks.enumerated() { b.forward(h, length: n, state: state.state, state.blockWorks[i], mode: mode) }
+                if let d = decoder { d.apply(h, yout, length: n) } else { yout.update(from: h, count: n * dModel) }
+            } else {
+                let comp = state.completion
+                for k in 0..<n { comp[k] = k }
+                var rows = n
+                for (i, b) in blocks.enumerated() {
+                    if pools[i] > 1 { rows = pool(h, rows: rows, block: i, state: state) }
+                    if rows > 0 { b.forward(h, length: rows, state: state.state, state.blockWorks[i], mode: mode) }
+                }
+                if rows > 0 { if let d = decoder { d.apply(h, yout, length: rows) } else { yout.update(from: h, count: rows * dModel) } }
+                hold(yout, samples: n, frames: rows, completion: comp, held: state.state + heldOffset)
+            }
             start += n
         }
+    }
+
+    /// Pools `rows` rows of h in place into one mean per R (the block's accumulator carries a
+    /// partial group across calls); the completion sample of each new row follows it. Returns the rows left.
+    private func pool(_ h: UnsafeMutablePointer<Scalar>, rows: Int, block i: Int, state: ModelState) -> Int {
+        let H = dModel, R = Scalar(pools[i]), acc = state.state + poolOffsets[i], comp = state.completion
+        var m = 0
+        for k in 0..<rows {
+            let row = h + k * H
+            for j in 0..<H { acc[j] += row[j] }
+            acc[H] += 1
+            if acc[H] >= R {
+                let out = h + m * H, inv = 1 / R
+                for j in 0..<H { out[j] = acc[j] * inv; acc[j] = 0 }
+                acc[H] = 0
+                comp[m] = comp[k]
+                m += 1
+            }
+        }
+        return m
+    }
+
+    /// Expands `frames` output rows (at the front of Y) to one row per sample in place: sample k
+    /// holds the last frame completed at or before it, or `held` (from before the chunk); then
+    /// `held` takes the chunk's last value.
+    private func hold(_ Y: UnsafeMutablePointer<Scalar>, samples n: Int, frames: Int, completion comp: UnsafePointer<Int>,
+                      held: UnsafeMutablePointer<Scalar>) {
+        let D = dOut
+        var j = frames - 1
+        var k = n - 1
+        while k >= 0 {
+            while j >= 0 && comp[j] > k { j -= 1 }
+            let dst = Y + k * D
+            if j < 0 { dst.update(from: held, count: D) } else if j != k { dst.update(from: Y + j * D, count: D) }
+            k -= 1
+        }
+        if frames > 0 { held.update(from: Y + (n - 1) * D, count: D) }
     }
 
     /// A training tape: a state whose block buffers are kept per block (see `BlockWork`), for
@@ -121,8 +221,38 @@ public final class Model: @unchecked Sendable {
     public func backward(_ X: UnsafePointer<Scalar>, _ dY: UnsafePointer<Scalar>, length L: Int, tape: ModelState, into grad: Model) {
         precondition(tape.backwardWork != nil && L <= tape.maxBlock, "Model.backward needs a tape of at least \(L) samples")
         let b = tape.backwardWork!, h = tape.block.x, dh = tape.dh!, H = dModel
-        if let d = decoder { d.backward(h, dY, dh, length: L, into: grad.decoder!) } else { dh.update(from: dY, count: L * H) }
-        for i in blocks.indices.reversed() { blocks[i].backward(dh, length: L, tape.blockWorks[i], b, into: grad.blocks[i]) }
+        // Rows per stage: from the zero state a pool of R turns n rows into ⌊n/R⌋.
+        var rows = [Int](), n = L, total = 1
+        for R in pools { if R > 1 { n /= R; total *= R }; rows.append(n) }
+        var dOutput = dY
+        if pooled {
+            // The hold's pullback: frame j is the output from its completion sample (j+1)·R_total − 1
+            // until the next frame's; the samples before the first frame held the initial (zero) state.
+            let dF = tape.dFrames!
+            dF.update(repeating: 0, count: max(1, n * dOut))
+            for k in 0..<L {
+                let j = min(n - 1, (k + 1) / total - 1)
+                if j >= 0 { for c in 0..<dOut { dF[j * dOut + c] += dY[k * dOut + c] } }
+            }
+            dOutput = UnsafePointer(dF)
+        }
+        if let d = decoder { if n > 0 { d.backward(h, dOutput, dh, length: n, into: grad.decoder!) } else { dh.update(repeating: 0, count: H) } }
+        else { dh.update(from: dOutput, count: n * H) }
+        for i in blocks.indices.reversed() {
+            if rows[i] > 0 { blocks[i].backward(dh, length: rows[i], tape.blockWorks[i], b, into: grad.blocks[i]) }
+            let R = pools[i]
+            if R > 1 {
+                // The pool's pullback: each of the R rows of a completed group gets 1/R of its gradient.
+                let before = i == 0 ? L : rows[i - 1], inv = 1 / Scalar(R)
+                var k = before - 1
+                while k >= 0 {
+                    let j = k / R, dst = dh + k * H
+                    if j < rows[i] { let src = dh + j * H; for c in 0..<H { dst[c] = src[c] * inv } }
+                    else { dst.update(repeating: 0, count: H) }
+                    k -= 1
+                }
+            }
+        }
         if let e = encoder {
             // The encoder's input gradient is not needed: only its weights'.
             e.backward(X, dh, nil, length: L, into: grad.encoder!)
@@ -171,9 +301,11 @@ public final class Model: @unchecked Sendable {
         (encoder?.parameterCount ?? 0) + (decoder?.parameterCount ?? 0) + blocks.reduce(0) { $0 + $1.parameterCount }
     }
 
+    /// Per input sample: a block after pools of R₁·R₂… runs once per R₁·R₂… samples.
     public var flopsPerSample: Int {
-        2 * ((encoder.map { $0.inputs * $0.outputs } ?? 0) + (decoder.map { $0.inputs * $0.outputs } ?? 0))
-            + blocks.reduce(0) { $0 + $1.flopsPerSample }
+        var total = 2 * (encoder.map { $0.inputs * $0.outputs } ?? 0), rate = 1
+        for (i, b) in blocks.enumerated() { rate *= pools[i]; total += b.flopsPerSample / rate }
+        return total + 2 * (decoder.map { $0.inputs * $0.outputs } ?? 0) / rate
     }
 }
 
@@ -191,6 +323,10 @@ public final class ModelState: @unchecked Sendable {
     /// A tape's backward scratch and hidden gradient (L, d_model); nil when streaming.
     let backwardWork: BackwardWork?
     let dh: UnsafeMutablePointer<Scalar>?
+    /// A tape's gradient of the pooled output frames (L, d_output), when the model pools.
+    let dFrames: UnsafeMutablePointer<Scalar>?
+    /// Per row of a pooled block sequence, the sample of the chunk at which it completed.
+    let completion: UnsafeMutablePointer<Int>
     private let arena = Arena()
 
     init(_ m: Model, maxBlock: Int, tape: Bool = false) {
@@ -219,15 +355,20 @@ public final class ModelState: @unchecked Sendable {
                                         dt: arena.floats(L * H), layer: arena.floats(layerScratch),
                                         zeroState: arena.floats(m.blocks.map(\.layer.stateCount).max() ?? 0))
             dh = arena.floats(L * H)
+            dFrames = m.pooled ? arena.floats(L * m.spec.dOutput) : nil
         } else {
             let blockScratch = m.blocks.map { $0.layer.blockScratchCount(maxBlock) }.max() ?? 0
             let y = arena.floats(maxBlock * H), v = arena.floats(maxBlock * wide)
             let shared = BlockWork(t: arena.floats(maxBlock * H), y: y, a: y, v: v, g: v,
                                    z: arena.floats(maxBlock * H), s: arena.floats(blockScratch), input: nil, sum: nil, isTape: false)
             blockWorks = Array(repeating: shared, count: m.blocks.count)
-            backwardWork = nil; dh = nil
+            backwardWork = nil; dh = nil; dFrames = nil
         }
+        completion = .allocate(capacity: max(1, maxBlock))
+        completion.initialize(repeating: 0, count: max(1, maxBlock))
     }
+
+    deinit { completion.deallocate() }
 
     /// Floats this state holds (a tape's memory: what one training thread costs).
     public var floatCount: Int { arena.count }

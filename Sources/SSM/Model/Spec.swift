@@ -27,6 +27,22 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// the default), "sigmoid" (independent labels) or "identity" (outputs already are scores).
     public var scores: Scores?
     public enum Scores: String, Codable, Sendable { case softmax, sigmoid, identity }
+    /// A classifier's suggested event settings (what `run` and the daemon use unless told otherwise):
+    /// a trained model knows its background class and the thresholds it was tuned with.
+    public var events: EventDefaults?
+    public struct EventDefaults: Codable, Sendable, Equatable {
+        /// Classes never reported as events (e.g. the background "silence").
+        public var ignore: [String]?
+        public var threshold: Float?
+        public var release: Float?
+        /// Seconds.
+        public var minDuration: Double?
+        public var minGap: Double?
+        public init(ignore: [String]? = nil, threshold: Float? = nil, release: Float? = nil, minDuration: Double? = nil, minGap: Double? = nil) {
+            self.ignore = ignore; self.threshold = threshold; self.release = release; self.minDuration = minDuration; self.minGap = minGap
+        }
+        enum CodingKeys: String, CodingKey { case ignore, threshold, release, minDuration = "min_duration", minGap = "min_gap" }
+    }
     /// Free text: where the model came from.
     public var description: String?
 
@@ -42,7 +58,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case format, task, sampleRate = "sample_rate", dInput = "d_input", dModel = "d_model", dOutput = "d_output"
-        case encoder, decoder, blocks, labels, scores, description
+        case encoder, decoder, blocks, labels, scores, description, events
     }
 
     /// `format` and `task` may be omitted (current format, filter); so may `encoder`/`decoder` (false).
@@ -58,6 +74,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         self.decoder = try c.decodeIfPresent(Bool.self, forKey: .decoder) ?? false
         blocks = try c.decode([BlockSpec].self, forKey: .blocks)
         labels = try c.decodeIfPresent([String].self, forKey: .labels)
+        events = try c.decodeIfPresent(EventDefaults.self, forKey: .events)
         scores = try c.decodeIfPresent(Scores.self, forKey: .scores)
         description = try c.decodeIfPresent(String.self, forKey: .description)
     }
@@ -90,6 +107,10 @@ public struct BlockSpec: Codable, Sendable, Equatable {
     public var mlpExpand: Int?
     public var normEps: Float?
     public var layerPrefix: String?
+    /// Causal decimation before this block: its input is the mean of each R consecutive samples, one
+    /// vector every R samples, and it and every later block run at the reduced rate; the model's
+    /// output holds each value for R samples (latency < R samples). Multiple pools multiply.
+    public var pool: Int?
 
     public init(layer: LayerSpec, norm: Norm = .none, prenorm: Bool = true, residual: Bool = true,
                 activation: Activation = .gelu, output: Output = .glu) {
@@ -99,7 +120,7 @@ public struct BlockSpec: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case layer, norm, prenorm, residual, activation, output
-        case mlpExpand = "mlp_expand", normEps = "norm_eps", layerPrefix = "layer_prefix"
+        case mlpExpand = "mlp_expand", normEps = "norm_eps", layerPrefix = "layer_prefix", pool
     }
 
     public init(from decoder: Decoder) throws {
@@ -113,5 +134,6 @@ public struct BlockSpec: Codable, Sendable, Equatable {
         mlpExpand = try c.decodeIfPresent(Int.self, forKey: .mlpExpand)
         normEps = try c.decodeIfPresent(Float.self, forKey: .normEps)
         layerPrefix = try c.decodeIfPresent(String.self, forKey: .layerPrefix)
+        pool = try c.decodeIfPresent(Int.self, forKey: .pool)
     }
 }

@@ -47,10 +47,11 @@ public struct DaemonConfig: Equatable, Sendable {
     }
 
     public struct Events: Equatable, Sendable {
-        public var threshold: Float = 0.5
+        /// nil: the model's suggestion (`ModelSpec.events`), else the built-in default (EventSettings).
+        public var threshold: Float?
         public var release: Float?
-        public var minDuration = 0.0
-        public var minGap = 0.0
+        public var minDuration: Double?
+        public var minGap: Double?
         public var ignore: [String] = []
         /// A JSON Lines file events are appended to ("" for none).
         public var file = ""
@@ -292,11 +293,13 @@ private struct Reader {
         c.output = o
 
         var e = c.events
-        e.threshold = Float(try number("events", "threshold", 0...1) ?? Double(e.threshold))
+        e.threshold = try number("events", "threshold", 0...1).map(Float.init)
         e.release = try number("events", "release", 0...1).map(Float.init)
-        if let r = e.release, r > e.threshold { throw fail(entry("events", "release")?.line, "'release' (\(r)) must not exceed 'threshold' (\(e.threshold)) in [events]") }
-        e.minDuration = try number("events", "min_duration", 0...86400) ?? e.minDuration
-        e.minGap = try number("events", "min_gap", 0...86400) ?? e.minGap
+        if let r = e.release, r > (e.threshold ?? EventSettings.defaultThreshold) {
+            throw fail(entry("events", "release")?.line, "'release' (\(r)) must not exceed 'threshold' (\(e.threshold ?? EventSettings.defaultThreshold)) in [events]")
+        }
+        e.minDuration = try number("events", "min_duration", 0...86400)
+        e.minGap = try number("events", "min_gap", 0...86400)
         e.ignore = try strings("events", "ignore") ?? e.ignore
         e.file = try string("events", "file") ?? e.file
         e.journal = try bool("events", "journal") ?? e.journal

@@ -222,17 +222,12 @@ public final class Pipeline: @unchecked Sendable {
             if config.output.kind != .none {
                 throw DaemonFailure(DaemonFailure.config, "[output] is for filter models; '\(config.model)' is a classifier (its events go to the journal, the control socket and [events] file)")
             }
-            var ignored = Set<Int>()
-            for name in config.events.ignore {
-                guard let i = labels.firstIndex(of: name) else {
-                    throw DaemonFailure(DaemonFailure.config, "[events] ignore: the model has no class '\(name)' (classes: \(labels.joined(separator: ", ")))")
-                }
-                ignored.insert(i)
-            }
             let e = config.events
-            let options = EventDetector.Options(onset: e.threshold, release: e.release ?? max(0, e.threshold - 0.1),
-                                                minDuration: Int((e.minDuration * Double(modelRate)).rounded()),
-                                                minGap: Int((e.minGap * Double(modelRate)).rounded()), ignored: ignored)
+            let options: EventDetector.Options
+            do {
+                options = try EventSettings(threshold: e.threshold, release: e.release, minDuration: e.minDuration, minGap: e.minGap,
+                                            ignore: e.ignore).resolve(model: spec, labels: labels, rate: modelRate)
+            } catch { throw DaemonFailure(DaemonFailure.config, "[events] " + error.message) }
             target = .classify(Classifier(output: .ring(events), options: options, classes: spec.dOutput,
                                           groups: groups, scores: spec.scores ?? .softmax))
             outputName = "events"

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""The spoken-digit data set of the shipped classifier (models/digits.safetensors).
+
+usage: scripts/make-digits.py OUT --fsdd PATH [--takes 3] [--human-test SPEAKER] [--seed 0]
+
+Synthetic speech: espeak-ng says "zero" … "nine" in 8 English accents × 20 voice variants, each
+take at a random speed (110–220 words/min), pitch (15–85) and level, resampled to 8 kHz. Voices are
+split: every voice of the accent en-029 and of the variants f4, m5, klatt3 and whisper is test
+only, so the test voices are voices training never heard. Test recordings carry noise at a random
+SNR (white or pink, 5–30 dB); training ones are clean (the trainer adds noise as augmentation).
+
+Human speech: the Free Spoken Digit Dataset recordings in PATH ({digit}_{speaker}_{take}.wav,
+8 kHz), referenced by absolute path (the data stays where it is: nothing is copied). One speaker
+(--human-test, default nicolas) is held out for testing.
+
+The class "silence" holds noise-only recordings (white, pink, brown, hum, near silence): the
+background class of the per-step readout.
+
+Writes OUT/synth/*.wav, OUT/silence/*.wav, and the manifests OUT/train.csv, OUT/test-synth.csv,
+OUT/test-human.csv (path,label), and OUT/stream.wav + OUT/stream.txt: a recording of several digits
+by test voices with pauses between them, and when each digit was spoken.
+
+Needs espeak-ng (apt install espeak-ng), numpy and scipy.
+"""
+import argparse, csv, os, subprocess, sys, tempfile
+import numpy as np
+from scipy.io import wavfile
+from scipy.signal import resample_poly, lfilter
+
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-us-nyc", "en-029"]
+VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "croak", "klatt", "klatt2", "klatt3",
+            "klatt4", "whisper", "Andy", "Annie"]
+TEST_ACCENTS = {"en-029"}
+TEST_VARIANTS = {"f4", "m5", "klatt3", "whisper"}
+RATE = 8000
+
+
+def say(text, voice, speed, pitch):
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", f.name, text], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        rate, x = wavfile.read(f.name)
+    x = x.astype(np.float64) / 32768.0
+    g = np.gcd(RATE, rate)
+    y = resample_poly(x, RATE // g, rate // g)
+    # Trim the synthesizer's leading and trailing silence to 20 ms around the voice (as FSDD is).
+    env = np.convolve(np.abs(y), np.ones(80) / 80, mode="same")
+    on = np.nonzero(env > 0.02 * env.max())[0] if env.max() > 0 else []
+    if len(on):
+        y = y[max(0, on[0] - 160):min(len(y), on[-1] + 160)]
+    return y
+
+
+def noise(kind, n, rng):
+    w = rng.standard_normal(n)
+    if kind == "pink":
+        b, a = [0.049922035, -0.095993537, 0.050612699, -0.004408786], [1, -2.494956002, 2.017265875, -0.522189400]
+        w = lfilter(b, a, w)
+    elif kind == "brown":
+        w = np.cumsum(w); w -= np.linspace(w[0], w[-1], n)
+    elif kind == "hum":
+        t = np.arange(n) / RATE
+        w = np.sin(2 * np.pi * 50 * t + rng.uniform(0, 6.3)) + 0.3 * np.sin(2 * np.pi * 150 * t) + 0.05 * w
+    return w / (np.sqrt(np.mean(w ** 2)) + 1e-12)
+
+
+def add_noise(x, snr_db, rng):
+    kind = rng.choice(["white", "pink"])
+    n = noise(kind, len(x), rng)
+    p = np.mean(x ** 2)
+    return x + n * np.sqrt(p / 10 ** (snr_db / 10))
+
+
+def write(path, x):
+    x = np.clip(x, -1, 1)
+    wavfile.write(path, RATE, (x * 32767).astype(np.int16))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out")
+    ap.add_argument("--fsdd", required=True, help="folder of FSDD recordings ({digit}_{speaker}_{take}.wav)")
+    ap.add_argument("--takes", type=int, default=3, help="takes per voice and digit")
+    ap.add_argument("--human-test", default="nicolas", help="FSDD speaker held out for testing")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+    rng = np.random.default_rng(a.seed)
+    out = os.path.abspath(a.out)
+    os.makedirs(out + "/synth", exist_ok=True)
+    os.makedirs(out + "/silence", exist_ok=True)
+    train, test_synth, test_human = [], [], []
+    test_clips = []  # (x, digit) for the stream recording
+    for accent in ACCENTS:
+        for variant in VARIANTS:
+            voice = f"{accent}+{variant}"
+            is_test = accent in TEST_ACCENTS or variant in TEST_VARIANTS
+            for d, word in enumerate(DIGITS):
+                for t in range(a.takes):
+                    x = say(word, voice, int(rng.uniform(110, 220)), int(rng.uniform(15, 85)))
+                    x = x / (np.abs(x).max() + 1e-9) * 10 ** (rng.uniform(-20, -3) / 20)
+                    name = f"synth/{accent}_{variant}_{word}_{t}.wav"
+                    if is_test:
+                        test_clips.append((x.copy(), word))
+                        x = add_noise(x, rng.uniform(5, 30), rng)
+                        test_synth.append((name, word))
+                    else:
+                        train.append((name, word))
+                    write(out + "/" + name, x)
+        print(f"{accent}: done", file=sys.stderr)
+    for i in range(300):
+        kind = ["white", "pink", "brown", "hum", "quiet"][i % 5]
+        n = int(rng.uniform(0.3, 1.2) * RATE)
+        level = 10 ** (rng.uniform(-60 if kind == "quiet" else -40, -15) / 20)
+        x = noise("white" if kind == "quiet" else kind, n, rng) * level
+        name = f"silence/{kind}_{i}.wav"
+        write(out + "/" + name, x)
+        (train if i % 6 else test_synth).append((name, "silence"))
+    for f in sorted(os.listdir(a.fsdd)):
+        if not f.endswith(".wav"):
+            continue
+        digit, speaker = f.split("_")[:2]
+        row = (os.path.join(os.path.abspath(a.fsdd), f), DIGITS[int(digit)])
+        (test_human if speaker == a.human_test else train).append(row)
+    for name, rows in [("train.csv", train), ("test-synth.csv", test_synth), ("test-human.csv", test_human)]:
+        with open(out + "/" + name, "w", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["path", "label"])
+            w.writerows(rows)
+        print(f"{name}: {len(rows)} recordings", file=sys.stderr)
+    # A stream: 8 digits by test voices, 0.6–1.2 s pauses, low noise throughout.
+    picks = [test_clips[i] for i in rng.choice(len(test_clips), 8, replace=False)]
+    parts, times, t = [np.zeros(int(0.5 * RATE))], [], int(0.5 * RATE)
+    for x, word in picks:
+        x = x / (np.abs(x).max() + 1e-9) * 0.5
+        times.append((t / RATE, (t + len(x)) / RATE, word))
+        parts.append(x); t += len(x)
+        gap = np.zeros(int(rng.uniform(0.6, 1.2) * RATE)); parts.append(gap); t += len(gap)
+    s = np.concatenate(parts)
+    s = s + noise("pink", len(s), rng) * 10 ** (-50 / 20)
+    write(out + "/stream.wav", s)
+    with open(out + "/stream.txt", "w") as fh:
+        for a0, a1, w in times:
+            fh.write(f"{a0:.3f} {a1:.3f} {w}\n")
+
+
+if __name__ == "__main__":
+    main()
