@@ -93,6 +93,7 @@ let package = Package(
         .testTarget(name: "SSMServiceTests", dependencies: ["SSMService", "SSMIO", "SSM"]),
         .testTarget(name: "CLITests", dependencies: ["SSMIO", "SSM"]),
         .testTarget(name: "GradientTests", dependencies: ["SSM", "SSMTrain"], swiftSettings: fast),
+        .testTarget(name: "SSMTrainTests", dependencies: ["SSM", "SSMTrain"], swiftSettings: fast),
     ]
 )
 

@@ -72,6 +72,9 @@ public struct Augmentation: Sendable, Equatable {
     public var speed = 0.0
     /// Random placement of the clip in the window (time shift); off: clips start at 0.
     public var shift = true
+    /// Random spectral tilt, y_k = x_k − a·x_{k−1} with a uniform in ±tilt (a first-order shelf: a
+    /// different microphone, room or voice brightness), the level kept.
+    public var tilt = 0.0
     public init() {}
 }
 
@@ -119,6 +122,12 @@ public struct Windowing: Sendable {
         }
         if var r = rng {
             let a = augmentation
+            if a.tilt > 0 {
+                let c = Float(r.uniform(-a.tilt, a.tilt))
+                var p0 = 0.0, p1 = 0.0, prev: Float = 0
+                for k in 0..<L { p0 += Double(x[k] * x[k]); let v = x[k] - c * prev; prev = x[k]; x[k] = v; p1 += Double(v * v) }
+                if p1 > 0 { let g = Float((p0 / p1).squareRoot()); for k in 0..<L { x[k] *= g } }
+            }
             if a.gainDB > 0 {
                 let g = Float(Double.pow(10, r.uniform(-a.gainDB, a.gainDB) / 20))
                 for k in 0..<L { x[k] *= g }

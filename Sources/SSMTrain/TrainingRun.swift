@@ -30,6 +30,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     public var snrMin: Double? = nil
     public var snrMax: Double? = nil
     public var speed = 0.0
+    public var tilt = 0.0
     public var shift = true
     /// Event settings the exported classifier suggests to `run` and the daemon (`ModelSpec.events`;
     /// the background class is always among its ignored classes).
@@ -43,7 +44,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", warmup, clip, seed, threads
         case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
-        case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, shift
+        case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
         case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
         case eventMinGap = "event_min_gap"
     }

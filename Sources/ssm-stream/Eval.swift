@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SSM
+import SSMIO
 import SSMTrain
 
 struct Eval: ParsableCommand {
@@ -146,15 +147,5 @@ struct Eval: ParsableCommand {
     }
 }
 
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for ch in s.unicodeScalars {
-        switch ch {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case let c where c.value < 0x20: out += String(format: "\\u%04x", c.value)
-        default: out.unicodeScalars.append(ch)
-        }
-    }
-    return out + "\""
-}
+/// A JSON string literal (the I/O layer's escaping).
+func jsonString(_ s: String) -> String { String(decoding: LineWriter.jsonString(s), as: UTF8.self) }

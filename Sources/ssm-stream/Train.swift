@@ -78,6 +78,8 @@ struct Train: ParsableCommand {
     var gainDB: Double?
     @Option(help: "Augmentation: speed/pitch change by resampling within ±fraction (default 0).")
     var speed: Double?
+    @Option(help: "Augmentation: random spectral tilt x_k − a·x_{k−1}, a within ±this (default 0).")
+    var tilt: Double?
     @Option(help: "Augmentation: a folder of noise recordings mixed in at the SNR range (instead of white noise).")
     var noise: String?
     @Option(help: "Checkpoint file (default MODEL.ckpt).")
@@ -130,6 +132,7 @@ struct Train: ParsableCommand {
         if let v = snrMax { o.snrMax = v }
         if let v = gainDB { o.gainDB = v }
         if let v = speed { o.speed = v }
+        if let v = tilt { o.tilt = v }
         guard let arch else { throw fail(ExitStatus.usage, "--arch is required (or 'arch' in --config)") }
         guard let data else { throw fail(ExitStatus.usage, "--data is required (or 'data' in --config)") }
         guard let output else { throw fail(ExitStatus.usage, "-o/--output is required (or 'output' in --config)") }
@@ -188,6 +191,7 @@ struct Train: ParsableCommand {
         w.tail = Int(o.tail * Double(spec.sampleRate))
         w.augmentation.gainDB = o.gainDB
         w.augmentation.speed = o.speed
+        w.augmentation.tilt = o.tilt
         w.augmentation.shift = o.shift
         if let lo = o.snrMin ?? o.snrMax, let hi = o.snrMax ?? o.snrMin { w.augmentation.snrDB = min(lo, hi)...max(lo, hi) }
         if let noise = noise ?? noiseFromConfig {
@@ -348,6 +352,7 @@ enum TrainConfigFile {
             case "snr_min": o.snrMin = try number()
             case "snr_max": o.snrMax = try number()
             case "speed": o.speed = try number()
+            case "tilt": o.tilt = try number()
             case "event_threshold": o.eventThreshold = Float(try number())
             case "event_release": o.eventRelease = Float(try number())
             case "event_min_duration": o.eventMinDuration = try number()

@@ -1,0 +1,85 @@
+// The trainer's pieces as units: the schedule, one AdamW step by hand, seeded shuffles and
+// splits, windows (placement, per-step targets, augmentation) and the parameter layout.
+
+import Foundation
+import Testing
+import SSM
+@testable import SSMTrain
+
+@Suite("SSMTrain units")
+struct SSMTrainTests {
+    @Test("warm-up rises linearly to the peak, the cosine falls to the final fraction")
+    func schedule() {
+        let s = Schedule(learningRate: 1, ssmLearningRate: 0.5, warmupSteps: 4, totalSteps: 14, finalFraction: 0.1)
+        #expect(s.factor(0) == 0.25 && s.factor(3) == 1)
+        #expect(abs(s.factor(4) - 1) < 1e-12)
+        #expect(abs(s.factor(9) - (0.1 + 0.9 * 0.5)) < 1e-12)
+        #expect(abs(s.factor(14) - 0.1) < 1e-12 && abs(s.factor(100) - 0.1) < 1e-12)
+    }
+
+    @Test("one AdamW step equals the formula; the SSM group gets its rate and no decay; clipping scales")
+    func adamw() {
+        let t: [String: Tensor] = ["a.weight": Tensor([1, 2, 3, 4], shape: [2, 2]), "b.Lambda_re": Tensor([-0.5, -1], shape: [2])]
+        let p = ParameterStore(t, ssmNames: ["b.Lambda_re"])
+        #expect(p.names == ["a.weight", "b.Lambda_re"] && p.isSSM == [false, true] && p.decays == [true, false])
+        p.gradients = [0.3, -0.4, 0, 0, 1.2, 0]   // ‖g‖ = 1.3
+        let opt = AdamW(count: p.count, schedule: Schedule(learningRate: 0.1, ssmLearningRate: 0.01, warmupSteps: 0, totalSteps: 10, finalFraction: 1),
+                        weightDecay: 0.5, clipNorm: 0.65)
+        let (norm, _) = opt.update(p)
+        #expect(abs(norm - 1.3) < 1e-6)
+        // After bias correction the first step moves each parameter with a nonzero gradient by
+        // lr·sign(g) (|m̂/√v̂| = 1), plus decoupled decay lr·λ·θ on the matrix.
+        let expect: [Double] = [1 - 0.1 * (1 + 0.5 * 1), 2 - 0.1 * (-1 + 0.5 * 2), 3 - 0.1 * 0.5 * 3, 4 - 0.1 * 0.5 * 4, -0.5 - 0.01, -1]
+        for (v, e) in zip(p.values, expect) { #expect(abs(Double(v) - e) < 1e-5, "\(v) vs \(e)") }
+    }
+
+    @Test("shuffles and per-class splits are the same for the same seed, and a pattern split is exact")
+    func splits() {
+        let clips = (0..<40).map { Clip(samples: [0], label: $0 % 2, source: $0 < 10 ? "spk-a/\($0)" : "spk-b/\($0)") }
+        let set = ClipSet(labels: ["x", "y"], clips: clips, sampleRate: 8000)
+        let (t1, v1) = set.split(pattern: nil, fraction: 0.25, seed: 3), (_, v2) = set.split(pattern: nil, fraction: 0.25, seed: 3)
+        #expect(v1.clips.map(\.source) == v2.clips.map(\.source))
+        #expect(v1.clips.count == 10 && t1.clips.count == 30 && v1.classCounts == [5, 5])
+        let (t3, v3) = set.split(pattern: "spk-a", fraction: 0.25, seed: 3)
+        #expect(v3.clips.allSatisfy { $0.source.hasPrefix("spk-a") } && v3.clips.count == 10 && t3.clips.count == 30)
+        var a = Array(0..<50), b = a
+        var r1 = SeededRandom(seed: 9), r2 = SeededRandom(seed: 9)
+        shuffle(&a, &r1); shuffle(&b, &r2)
+        #expect(a == b && a != Array(0..<50) && a.sorted() == Array(0..<50))
+    }
+
+    @Test("windows: centred without a generator; per-step targets are background, then the class from 40 % in, then background")
+    func windows() {
+        // A 100-sample "word" of constant level inside 300 samples of silence.
+        let word = [Float](repeating: 0, count: 100) + [Float](repeating: 0.5, count: 100) + [Float](repeating: 0, count: 100)
+        var w = Windowing(length: 500, background: 2)
+        w.tail = 20
+        var none: SeededRandom? = nil
+        let s = w.sequence(Clip(samples: word, label: 1, source: "w"), perStep: true, rng: &none)
+        #expect(s.x.count == 500 && s.x[100 + 150] == 0.5 && s.x[99] == 0)  // offset (500 − 300)/2 = 100; the envelope decays for ~150 samples after the word
+        let t = s.stepTargets!
+        let span = Windowing.activeSpan(word)
+        #expect(span.lowerBound >= 100 && span.lowerBound < 110 && span.upperBound >= 200 && span.upperBound <= 300)
+        let start = span.lowerBound + 100, on = start + Int(0.4 * Double(span.count)), end = span.upperBound + 100 + 20
+        #expect(t[..<on].allSatisfy { $0 == 2 })
+        #expect(t[on..<end].allSatisfy { $0 == 1 })
+        #expect(t[end...].allSatisfy { $0 == 2 })
+    }
+
+    @Test("augmentation is seeded: the same generator gives the same window, another gives another; tilt keeps the level")
+    func augmentation() {
+        var w = Windowing(length: 400)
+        w.augmentation = Augmentation()
+        w.augmentation.gainDB = 6; w.augmentation.snrDB = 10...20; w.augmentation.speed = 0.1; w.augmentation.tilt = 0.8
+        let clip = Clip(samples: (0..<300).map { Float(sin(Double($0) * 0.3)) * 0.5 }, label: 0, source: "s")
+        var g1: SeededRandom? = SeededRandom(seed: 1), g2: SeededRandom? = SeededRandom(seed: 1), g3: SeededRandom? = SeededRandom(seed: 2)
+        let a = w.sequence(clip, perStep: false, rng: &g1), b = w.sequence(clip, perStep: false, rng: &g2), c = w.sequence(clip, perStep: false, rng: &g3)
+        #expect(a.x == b.x && a.x != c.x)
+        var t = Windowing(length: 300)
+        t.augmentation.tilt = 0.9; t.augmentation.shift = false
+        var g: SeededRandom? = SeededRandom(seed: 5)
+        let y = t.sequence(clip, perStep: false, rng: &g)
+        let p0 = clip.samples.reduce(0.0) { $0 + Double($1 * $1) }, p1 = y.x.reduce(0.0) { $0 + Double($1 * $1) }
+        #expect(Swift.abs(p1 / p0 - 1) < 1e-4 && y.x.map { Float($0) } != clip.samples)
+    }
+}
