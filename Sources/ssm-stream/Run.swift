@@ -230,10 +230,10 @@ struct EventOptions: ParsableArguments {
     var posteriors: Int = 0
 
     func validate() throws {
-        let t = threshold ?? EventSettings.defaultThreshold
-        guard t.isFinite, t > 0, t <= 1 else { throw ValidationError("--threshold must be in (0, 1]") }
-        if let release, !(release.isFinite && release >= 0 && release <= t) {
-            throw ValidationError("--release must be between 0 and --threshold (\(t))")
+        if let threshold, !(threshold.isFinite && threshold > 0 && threshold <= 1) { throw ValidationError("--threshold must be in (0, 1]") }
+        // Without --threshold the onset may be the model's own; a release above it is then capped to it.
+        if let release, !(release.isFinite && release >= 0 && release <= (threshold ?? 1)) {
+            throw ValidationError("--release must be between 0 and --threshold (\(threshold ?? 1))")
         }
         guard (minDuration ?? 0) >= 0, (minDuration ?? 0).isFinite, (minGap ?? 0) >= 0, (minGap ?? 0).isFinite else {
             throw ValidationError("--min-duration and --min-gap must be non-negative seconds")
