@@ -86,7 +86,7 @@ public enum Loss {
     }
 
     /// log softmax of x and its argmax (first on ties).
-    static func logSoftmax(_ x: [Double]) -> ([Double], Int) {
+    public static func logSoftmax(_ x: [Double]) -> ([Double], Int) {
         var mx = -Double.infinity, arg = 0
         for (i, v) in x.enumerated() where v > mx { mx = v; arg = i }
         var z = 0.0

@@ -69,7 +69,7 @@ public final class Trainer {
         let model: Model
         do { model = try Model(spec: spec, tensors: tensors) } catch { throw TrainError(.architecture, error.message) }
         guard model.isTrainable else {
-            let f = spec.blocks.map(\.layer.family.rawValue).filter { !["s4d", "s5", "lru", "identity"].contains($0) }
+            let f = model.blocks.filter { !$0.layer.isTrainable }.map(\.spec.layer.family.rawValue)
             throw TrainError(.architecture, "training supports s4d, s5, lru and identity layers; this architecture has \(Set(f).sorted().joined(separator: ", "))")
         }
         switch objective {

@@ -157,7 +157,6 @@ public final class TrainingRun {
         let start = clock() - state.seconds
         let B = options.batch, L = windowing.length
         var fitted = options.minutes == nil || state.step > 0
-        var stepStart = clock()
         while state.epoch < epochs {
             let order = self.order(state.epoch)
             let n = batchesPerEpoch
@@ -182,17 +181,12 @@ public final class TrainingRun {
                 samplesSteps += Double(seqs.count * L)
                 let now = clock()
                 if !fitted && state.step >= 3, let minutes = options.minutes {
-                    // Fit the schedule to the budget from the measured step time (validation ≈ a third
-                    // of a step per batch of validation clips).
-                    let perStep = (now - stepStart) / Double(state.step)
+                    // The first fit, before any validation ran: count it as a third of a step per
+                    // batch of validation clips.
                     let valShare = Double(validation.clips.count) / Double(max(1, train.clips.count)) / 3
-                    let steps = Int(minutes * 60 / (perStep * (1 + valShare)))
-                    state.totalSteps = max(state.step + 1, steps)
-                    trainer.optimizer.schedule.totalSteps = state.totalSteps
-                    trainer.optimizer.schedule.warmupSteps = Int(options.warmup * Double(state.totalSteps))
+                    fitSchedule(minutes: minutes, elapsed: now - start, overhead: 1 + valShare, first: true)
                     fitted = true
                 }
-                if state.step == 1 { stepStart = clock() - (now - epochStart) }
                 let rate = samplesSteps / max(1e-9, now - epochStart)
                 let remaining = Double(state.totalSteps - state.step) * (now - start) / Double(max(1, state.step))
                 report(.step(epoch: state.epoch + 1, batch: state.batchInEpoch, batches: n, loss: epochLoss / Double(max(1, epochSeqs)),
@@ -204,13 +198,8 @@ public final class TrainingRun {
             let epochSeconds = clock() - epochStart
             let val = validate()
             if let minutes = options.minutes, state.step < state.totalSteps {
-                // Refit the schedule's length to what the budget still allows at the pace so far
-                // (validation included), so that the cosine ends when the time does.
-                let elapsed = clock() - start, perStep = elapsed / Double(max(1, state.step))
-                let steps = state.step + Int(max(0, minutes * 60 - elapsed) / perStep)
-                state.totalSteps = max(state.step + 1, steps)
-                trainer.optimizer.schedule.totalSteps = state.totalSteps
-                trainer.optimizer.schedule.warmupSteps = min(trainer.optimizer.schedule.warmupSteps, state.totalSteps)
+                // Refit at the pace so far, validation included, so that the cosine ends when the time does.
+                fitSchedule(minutes: minutes, elapsed: clock() - start, overhead: 1, first: false)
             }
             let classify = trainer.spec.task == .classify
             state.epoch += 1; state.batchInEpoch = 0
@@ -235,6 +224,18 @@ public final class TrainingRun {
             if state.step >= state.totalSteps { break }
         }
         return true
+    }
+
+    /// Fits the schedule's length to what the time budget still allows at the pace so far:
+    /// total = steps taken + (budget − elapsed) / (seconds per step · overhead). The first fit also
+    /// sets the warm-up from it; later fits only keep the warm-up inside the schedule.
+    private func fitSchedule(minutes: Double, elapsed: Double, overhead: Double, first: Bool) {
+        let perStep = elapsed / Double(max(1, state.step))
+        let steps = state.step + Int(max(0, minutes * 60 - elapsed) / (perStep * overhead))
+        state.totalSteps = max(state.step + 1, steps)
+        let s = trainer.optimizer.schedule
+        trainer.optimizer.schedule.totalSteps = state.totalSteps
+        trainer.optimizer.schedule.warmupSteps = first ? Int(options.warmup * Double(state.totalSteps)) : min(s.warmupSteps, state.totalSteps)
     }
 
     func saveCheckpoint(_ report: (TrainEvent) -> Void) throws(TrainError) {

@@ -50,7 +50,6 @@ struct Eval: ParsableCommand {
         if !set.skipped.isEmpty { warn("ssm-stream eval: skipped \(set.skipped.count) unreadable recording(s), e.g. \(set.skipped[0])") }
         setBLASThreads(1)
         let clips = set.set.clips
-        let state = m.makeState(maxBlock: 4096)
         if spec.task == .classify {
             let labels = spec.labels ?? set.set.labels, C = labels.count
             let perStep = options?.readout == .perStep
@@ -65,7 +64,6 @@ struct Eval: ParsableCommand {
                     while i < clips.count { res[i] = Self.classify(m, state, clips[i].samples, perStep: perStep, background: background); i += systemCoreCount() }
                 }
             }
-            _ = state
             for (i, c) in clips.enumerated() { confusion[c.label][results[i]] += 1 }
             let correct = (0..<C).reduce(0) { $0 + confusion[$1][$1] }
             let accuracy = Double(correct) / Double(max(1, clips.count))
@@ -89,6 +87,7 @@ struct Eval: ParsableCommand {
                 }
             }
         } else {
+            let state = m.makeState(maxBlock: 4096)
             var snr = 0.0, si = 0.0, n = 0
             for c in clips {
                 guard let clean = c.target else { continue }
@@ -118,11 +117,8 @@ struct Eval: ParsableCommand {
         }
         var peak = [Double](repeating: 0, count: C)
         for k in 0..<L {
-            var mx = -Double.infinity
-            for c in 0..<C { mx = max(mx, Double(y[k * C + c])) }
-            var z = 0.0
-            for c in 0..<C { z += exp(Double(y[k * C + c]) - mx) }
-            for c in 0..<C { peak[c] = max(peak[c], exp(Double(y[k * C + c]) - mx) / z) }
+            let (logp, _) = Loss.logSoftmax((0..<C).map { Double(y[k * C + $0]) })
+            for c in 0..<C { peak[c] = max(peak[c], exp(logp[c])) }
         }
         // The background class when no other class's score ever reaches 0.5 (no event would fire).
         let best = peak.indices.filter { $0 != background }.max { peak[$0] < peak[$1] } ?? 0

@@ -45,13 +45,6 @@ public final class Arena: @unchecked Sendable {
         for i in chunks.indices { chunks[i].update(from: other.chunks[i], count: sizes[i]) }
     }
 
-    /// Σ x² over every float (the global gradient norm's square), in Double.
-    public var sumOfSquares: Double {
-        var s = 0.0
-        for (p, n) in zip(chunks, sizes) { for j in 0..<n { s += Double(p[j]) * Double(p[j]) } }
-        return s
-    }
-
     deinit { for p in chunks { p.deallocate() } }
 }
 

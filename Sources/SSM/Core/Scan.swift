@@ -183,49 +183,38 @@ public enum Scan<Lanes: ScanLanes> {
     @inlinable
     public static func adjointScan(a: UnsafePointer<Scalar>, aStride: Int, g: UnsafeMutablePointer<Scalar>,
                                    dh: UnsafeMutablePointer<Scalar>, length L: Int, lanes P: Int) {
+        adjoint(a: a, aStride: aStride, g: g, dh: dh, length: L, lanes: P, states: nil, initial: nil, coefficientGradient: nil)
+    }
+
+    /// `adjointScan` with the coefficient gradient of a time-invariant `a` in the same pass (training's
+    /// backward: G and the states are read once): da += Σ_k g_k ⊙ conj(h_{k-1}), h_{-1} = `h0`.
+    /// - Parameters:
+    ///   - h: (L, W·P) the forward states h_k (`scan`'s output, kept by the training tape).
+    ///   - h0: (W·P) the state the block started from.
+    ///   - da: (W·P) accumulated into.
+    @inlinable
+    public static func adjointScan(a: UnsafePointer<Scalar>, aStride: Int, g: UnsafeMutablePointer<Scalar>,
+                                   dh: UnsafeMutablePointer<Scalar>, length L: Int, lanes P: Int,
+                                   states h: UnsafePointer<Scalar>, initial h0: UnsafePointer<Scalar>,
+                                   coefficientGradient da: UnsafeMutablePointer<Scalar>) {
+        adjoint(a: a, aStride: aStride, g: g, dh: dh, length: L, lanes: P, states: h, initial: h0, coefficientGradient: da)
+    }
+
+    @inlinable @inline(__always)
+    static func adjoint(a: UnsafePointer<Scalar>, aStride: Int, g: UnsafeMutablePointer<Scalar>,
+                        dh: UnsafeMutablePointer<Scalar>, length L: Int, lanes P: Int,
+                        states h: UnsafePointer<Scalar>?, initial h0: UnsafePointer<Scalar>?,
+                        coefficientGradient da: UnsafeMutablePointer<Scalar>?) {
         let w = Lanes.width * P
         var k = L - 1
         while k >= 0 {
             let row = dh + k * w
             addInPlace(g, row, w)                             // g_k = carry + dh_k
             row.update(from: g, count: w)
+            if let da, let h, let h0 { Lanes.accumulateConjugateProduct(UnsafePointer(g), k > 0 ? h + (k - 1) * w : h0, da, P) }
             Lanes.conjugateMultiply(a + k * aStride, g, P)    // carry to k-1: conj(a_k) ⊙ g_k
             k -= 1
         }
-    }
-
-    /// `adjointScan` and `coefficientGradient` in one pass (training's backward: G and the states
-    /// are read once): on exit dh holds g_k and da += Σ_k g_k ⊙ conj(h_{k-1}), h_{-1} = h0.
-    @inlinable
-    public static func adjointScan(a: UnsafePointer<Scalar>, aStride: Int, g: UnsafeMutablePointer<Scalar>,
-                                   dh: UnsafeMutablePointer<Scalar>, length L: Int, lanes P: Int,
-                                   states h: UnsafePointer<Scalar>, initial h0: UnsafePointer<Scalar>,
-                                   coefficientGradient da: UnsafeMutablePointer<Scalar>) {
-        let w = Lanes.width * P
-        var k = L - 1
-        while k >= 0 {
-            let row = dh + k * w
-            addInPlace(g, row, w)
-            row.update(from: g, count: w)
-            Lanes.accumulateConjugateProduct(UnsafePointer(g), k > 0 ? h + (k - 1) * w : h0, da, P)
-            Lanes.conjugateMultiply(a + k * aStride, g, P)
-            k -= 1
-        }
-    }
-
-    /// The gradient of a time-invariant coefficient: da += Σ_k g_k ⊙ conj(h_{k-1}), with h_{-1} = `h0`.
-    /// - Parameters:
-    ///   - g: (L, W·P) the adjoint states g_k (`adjointScan`'s output).
-    ///   - h: (L, W·P) the forward states h_k (`scan`'s output, kept by the training tape).
-    ///   - h0: (W·P) the state the block started from.
-    ///   - da: (W·P) accumulated into.
-    @inlinable
-    public static func coefficientGradient(g: UnsafePointer<Scalar>, h: UnsafePointer<Scalar>, h0: UnsafePointer<Scalar>,
-                                           da: UnsafeMutablePointer<Scalar>, length L: Int, lanes P: Int) {
-        let w = Lanes.width * P
-        if L == 0 { return }
-        Lanes.accumulateConjugateProduct(g, h0, da, P)
-        for k in 1..<L { Lanes.accumulateConjugateProduct(g + k * w, h + (k - 1) * w, da, P) }
     }
 
     /// The associative scan, chunked over time: each of T chunks is scanned from a zero state in

@@ -283,8 +283,6 @@ public final class Model: @unchecked Sendable {
         return s
     }
 
-    /// The final hidden sequence (L, d_model) a tape's `forward` left (the decoder's input).
-    public func hidden(of tape: ModelState) -> UnsafePointer<Scalar> { UnsafePointer(tape.block.x) }
 
     // Gradient twins: a model's buffers used as accumulators of the same layout.
 
@@ -292,8 +290,6 @@ public final class Model: @unchecked Sendable {
     public func zeroGradients() { arena.zero() }
     /// self += other (the same architecture).
     public func addGradients(_ other: Model) { arena.add(other.arena) }
-    /// Σ over every engine weight squared.
-    public var gradientSumOfSquares: Double { arena.sumOfSquares }
     /// Engine buffers refilled in place from `other`, the same architecture compiled from new parameters.
     public func updateWeights(from other: Model) { arena.update(from: other.arena) }
 
