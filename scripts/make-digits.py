@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The spoken-digit data set of the shipped classifier (models/digits.safetensors).
 
-usage: scripts/make-digits.py OUT --fsdd PATH [--takes 3] [--human-test SPEAKER] [--seed 0]
+usage: scripts/make-digits.py OUT --fsdd PATH [--takes 4] [--human-repeat 2] [--human-test SPEAKER]
+                              [--seed 0]
 
 Synthetic speech: espeak-ng says "zero" … "nine" in 8 English accents × 20 voice variants, each
 take at a random speed (110–220 words/min), pitch (15–85) and level, resampled to 8 kHz. Voices are
@@ -11,7 +12,9 @@ SNR (white or pink, 5–30 dB); training ones are clean (the trainer adds noise 
 
 Human speech: the Free Spoken Digit Dataset recordings in PATH ({digit}_{speaker}_{take}.wav,
 8 kHz), referenced by absolute path (the data stays where it is: nothing is copied). One speaker
-(--human-test, default nicolas) is held out for testing.
+(--human-test, default nicolas) is held out for testing. Each training recording of a human speaker
+is listed --human-repeat times in train.csv (each time it is drawn it gets fresh augmentation), so
+that the three human voices weigh about as much as the many synthetic ones.
 
 The class "silence" holds noise-only recordings (white, pink, brown, hum, near silence): the
 background class of the per-step readout.
@@ -81,7 +84,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
     ap.add_argument("--fsdd", required=True, help="folder of FSDD recordings ({digit}_{speaker}_{take}.wav)")
-    ap.add_argument("--takes", type=int, default=3, help="takes per voice and digit")
+    ap.add_argument("--takes", type=int, default=4, help="takes per voice and digit")
+    ap.add_argument("--human-repeat", type=int, default=2, help="times each human training recording is listed")
     ap.add_argument("--human-test", default="nicolas", help="FSDD speaker held out for testing")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
@@ -121,7 +125,10 @@ def main():
             continue
         digit, speaker = f.split("_")[:2]
         row = (os.path.join(os.path.abspath(a.fsdd), f), DIGITS[int(digit)])
-        (test_human if speaker == a.human_test else train).append(row)
+        if speaker == a.human_test:
+            test_human.append(row)
+        else:
+            train.extend([row] * a.human_repeat)
     for name, rows in [("train.csv", train), ("test-synth.csv", test_synth), ("test-human.csv", test_human)]:
         with open(out + "/" + name, "w", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")
