@@ -20,8 +20,9 @@ The class "silence" holds noise-only recordings (white, pink, brown, hum, near s
 background class of the per-step readout.
 
 Writes OUT/synth/*.wav, OUT/silence/*.wav, and the manifests OUT/train.csv, OUT/test-synth.csv,
-OUT/test-human.csv (path,label), and OUT/stream.wav + OUT/stream.txt: a recording of several digits
-by test voices with pauses between them, and when each digit was spoken.
+OUT/test-human.csv (path,label), and OUT/stream.wav + OUT/stream.txt: a recording of the ten digits
+in random order, each by a different test voice, with pauses between them, and when each digit was
+spoken (examples/digits.wav and .txt, the quick start's stream, are this recording).
 
 Needs espeak-ng (apt install espeak-ng), numpy and scipy.
 """
@@ -94,7 +95,7 @@ def main():
     os.makedirs(out + "/synth", exist_ok=True)
     os.makedirs(out + "/silence", exist_ok=True)
     train, test_synth, test_human = [], [], []
-    test_clips = []  # (x, digit) for the stream recording
+    test_clips = []  # (x, digit, voice) for the stream recording
     for accent in ACCENTS:
         for variant in VARIANTS:
             voice = f"{accent}+{variant}"
@@ -105,7 +106,7 @@ def main():
                     x = x / (np.abs(x).max() + 1e-9) * 10 ** (rng.uniform(-20, -3) / 20)
                     name = f"synth/{accent}_{variant}_{word}_{t}.wav"
                     if is_test:
-                        test_clips.append((x.copy(), word))
+                        test_clips.append((x.copy(), word, voice))
                         x = add_noise(x, rng.uniform(5, 30), rng)
                         test_synth.append((name, word))
                     else:
@@ -135,8 +136,13 @@ def main():
             w.writerow(["path", "label"])
             w.writerows(rows)
         print(f"{name}: {len(rows)} recordings", file=sys.stderr)
-    # A stream: 8 digits by test voices, 0.6–1.2 s pauses, low noise throughout.
-    picks = [test_clips[i] for i in rng.choice(len(test_clips), 8, replace=False)]
+    # A stream: the ten digits in random order, each by a different test voice, 0.6–1.2 s pauses,
+    # low noise throughout.
+    picks, voices = [], set()
+    for word in rng.permutation(DIGITS):
+        takes = [c for c in test_clips if c[1] == word and c[2] not in voices]
+        x, _, voice = takes[rng.integers(len(takes))]
+        picks.append((x, word)); voices.add(voice)
     parts, times, t = [np.zeros(int(0.5 * RATE))], [], int(0.5 * RATE)
     for x, word in picks:
         x = x / (np.abs(x).max() + 1e-9) * 0.5

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 fsdd="${1:?usage: scripts/train-digits.sh FSDD_DIR [s5|s4d|lru] [MINUTES]}"
 family="${2:-s5}"
-minutes="${3:-25}"
+minutes="${3:-28}"
 command -v espeak-ng >/dev/null || { echo "needs espeak-ng (apt install espeak-ng)" >&2; exit 1; }
 python3 -c "import numpy, scipy" || { echo "needs numpy and scipy (pip install numpy scipy)" >&2; exit 1; }
 swift build -c release --product ssm-stream

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SSM
 import SSMIO
+import SSMService
 import SSMTrain
 
 struct Eval: ParsableCommand {
@@ -10,10 +11,12 @@ struct Eval: ParsableCommand {
         discussion: """
         DATA is as for `train` (a folder of class subfolders or a CSV manifest). Each recording runs \
         whole through the model, from rest, as a stream would. A classifier trained with the pooled \
-        readout predicts the class of the mean logits; one trained per step (its metadata says so) \
-        predicts the non-background class whose score peaks highest, or the background class if no \
-        score reaches 0.5 (as the event detector's default threshold). Classes the data lacks are \
-        fine (a test set of words without silence clips).
+        readout predicts the class of the mean logits. One trained per step (its metadata says so) is \
+        scored on what `ssm-stream run` would report: the recording, followed by the seconds of \
+        silence during which training holds a word's class (its `tail`), goes through the same \
+        scores and event detector with the model's own event settings; the prediction is the class \
+        of the event that peaks highest, or the background class if no event fires. Classes the \
+        data lacks are fine (a test set of words without silence clips).
 
         With --json, one object: accuracy (0–1), per_class, confusion (rows: true class), labels, \
         clips — or snr_improvement_db, si_sdr_improvement_db and clips.
@@ -52,7 +55,12 @@ struct Eval: ParsableCommand {
         let clips = set.set.clips
         if spec.task == .classify {
             let labels = spec.labels ?? set.set.labels, C = labels.count
-            let perStep = options?.readout == .perStep
+            // Per step: the stream's own event detector, on the recording and then `tail` of silence.
+            let stream: (EventDetector.Options, tail: Int)?
+            if options?.readout == .perStep {
+                do { stream = (try EventSettings().resolve(model: spec, labels: labels, rate: spec.sampleRate), Int((options!.tail * Double(spec.sampleRate)).rounded())) }
+                catch { throw fail(ExitStatus.badModel, "model '\(model)': \(error.message)") }
+            } else { stream = nil }
             let background = options?.background.flatMap { labels.firstIndex(of: $0) }
             var confusion = [[Int]](repeating: [Int](repeating: 0, count: C), count: C)
             var results = [Int](repeating: 0, count: clips.count)
@@ -61,7 +69,7 @@ struct Eval: ParsableCommand {
                 concurrentPerform(systemCoreCount()) { t in
                     let state = m.makeState(maxBlock: 4096)
                     var i = t
-                    while i < clips.count { res[i] = Self.classify(m, state, clips[i].samples, perStep: perStep, background: background); i += systemCoreCount() }
+                    while i < clips.count { res[i] = Self.classify(m, state, clips[i].samples, stream: stream, background: background); i += systemCoreCount() }
                 }
             }
             for (i, c) in clips.enumerated() { confusion[c.label][results[i]] += 1 }
@@ -103,29 +111,29 @@ struct Eval: ParsableCommand {
         }
     }
 
-    /// One recording from rest through the model: the predicted class.
-    static func classify(_ m: Model, _ state: ModelState, _ x: [Float], perStep: Bool, background: Int?) -> Int {
-        let C = m.spec.dOutput, L = max(1, x.count)
+    /// One recording from rest through the model: the predicted class. `stream`: score it as a
+    /// stream would (the detector's options and the samples of silence to append): the class of
+    /// the event that peaks highest, else `background`; otherwise (or without a background class
+    /// when no event fires) the class of the mean logits.
+    static func classify(_ m: Model, _ state: ModelState, _ x: [Float], stream: (EventDetector.Options, tail: Int)?, background: Int?) -> Int {
+        let C = m.spec.dOutput
+        let input = (x.isEmpty ? [0] : x).map { Scalar($0) } + [Scalar](repeating: 0, count: stream?.tail ?? 0)
+        let L = input.count
         var y = [Scalar](repeating: 0, count: L * C)
         state.reset()
-        let input = x.isEmpty ? [Scalar(0)] : x.map { Scalar($0) }
         y.withUnsafeMutableBufferPointer { yp in input.withUnsafeBufferPointer { m.forward($0.baseAddress!, yp.baseAddress!, length: L, state: state) } }
-        if !perStep {
-            var mean = [Double](repeating: 0, count: C)
-            for k in 0..<L { for c in 0..<C { mean[c] += Double(y[k * C + c]) } }
-            return mean.indices.max { mean[$0] < mean[$1] }!
-        }
-        var peak = [Double](repeating: 0, count: C)
-        for k in 0..<L {
-            let (logp, _) = Loss.logSoftmax((0..<C).map { Double(y[k * C + $0]) })
-            for c in 0..<C { peak[c] = max(peak[c], exp(logp[c])) }
-        }
-        // The background class when no other class's score ever reaches 0.5 (no event would fire).
-        let best = peak.indices.filter { $0 != background }.max { peak[$0] < peak[$1] } ?? 0
-        if let background, peak[best] < 0.5 { return background }
-        return best
+        var mean = [Double](repeating: 0, count: C)
+        for k in 0..<L { for c in 0..<C { mean[c] += Double(y[k * C + c]) } }
+        let byMean = mean.indices.max { mean[$0] < mean[$1] }!
+        guard let (options, _) = stream else { return byMean }
+        let ring = EventRing<DetectedEvent>(capacity: 64)
+        let classifier = Classifier(output: .ring(ring), options: options, classes: C, groups: 1, scores: m.spec.scoring)
+        y.withUnsafeBufferPointer { try? classifier.push($0.baseAddress!, frames: L, at: 0) }
+        try? classifier.finish(at: L)
+        var best: DetectedEvent? = nil
+        while let e = ring.pop() { if best.map({ e.peak > $0.peak }) ?? true { best = e } }
+        return best?.classIndex ?? background ?? byMean
     }
-
     static func filter(_ m: Model, _ state: ModelState, _ x: [Float]) -> [Scalar] {
         var y = [Scalar](repeating: 0, count: max(1, x.count))
         state.reset()

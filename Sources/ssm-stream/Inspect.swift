@@ -141,7 +141,7 @@ struct Report {
             out += "\n"
         }
         if spec.decoder { out += "  decoder: linear \(spec.dModel) → \(spec.dOutput)\n" }
-        if let labels = spec.labels { out += "  classes: \(labels.joined(separator: ", ")) (scores: \((spec.scores ?? .softmax).rawValue))\n" }
+        if let labels = spec.labels { out += "  classes: \(labels.joined(separator: ", ")) (scores: \(spec.scoring.rawValue))\n" }
         out += "  total: \(parameters) parameters (\(fileBytes) bytes on disk), \(flops) FLOP/sample, recurrent state \(stateBytes) bytes per stream"
         if let t {
             out += "\n  measured: step \(fixed(t.stepNs, 1)) ns/sample (\(fixed(t.stepRTF, 0))× real time), "

@@ -134,7 +134,7 @@ final class RunPipeline {
             let writer = EventWriter(out: try LineWriter(path: cmd.output), labels: labels,
                                      modelRate: modelRate, inputRate: fmt.sampleRate)
             target = .classify(Classifier(output: .writer(writer), options: options, classes: spec.dOutput, groups: groups,
-                                          scores: spec.scores ?? .softmax, posteriorsEvery: cmd.eventOptions.posteriors))
+                                          scores: spec.scoring, posteriorsEvery: cmd.eventOptions.posteriors))
         }
 
         progress = !cmd.quiet && isatty(2) != 0 && cmd.input != "-"

@@ -220,7 +220,7 @@ struct Train: ParsableCommand {
         setBLASThreads(1)
         if !quiet {
             warn("ssm-stream train: \(trainSet.clips.count) training and \(valSet.clips.count) validation clips, \(spec.labels?.count ?? 0) classes, "
-                 + "\(runner.trainer.parameters.count) parameters, \(runner.trainer.threads) threads, tape \(runner.trainer.tapeBytes / 1_048_576) MiB"
+                 + "\(runner.trainer.parameters.count) parameters, \(runner.trainer.threads) thread\(runner.trainer.threads == 1 ? "" : "s"), tape \(runner.trainer.tapeBytes / 1_048_576) MiB"
                  + (resumed != nil ? ", resuming at epoch \(runner.state.epoch + 1) step \(runner.state.step)" : ""))
         }
         signal(SIGINT) { _ in stopRequested = 1 }

@@ -174,4 +174,35 @@ struct TrainTests {
         r = try train(["--config", tmp.file("u.toml")])
         expectExit(r, 64); #expect(r.stderr.contains("unknown key 'epochz'"))
     }
+
+    @Test("eval of a per-step classifier scores what the stream would report: the model's event settings, the recording then its tail of silence")
+    func perStepEval() throws {
+        let tmp = try TempDir()
+        // Scores = input ("up" = u); "down" is the background; events need 0.5 for 0.1 s (10 samples).
+        let base = try passThroughClassifier(tmp, rate: 100, events: .init(ignore: ["down"], threshold: 0.5, minDuration: 0.1))
+        let parsed = try ModelFile.parse(try SafeTensors(contentsOfFile: base))
+        let options = #"{"background":"down","batch":8,"clip":1,"filter_loss":"esr","gain_db":6,"lr":0.003,"readout":"per_step","#
+            + #""seconds":0.8,"seed":0,"shift":true,"speed":0,"ssm_lr":0.001,"tail":0.25,"tilt":0,"val_fraction":0.1,"warmup":0.05,"weight_decay":0.01}"#
+        let model = tmp.file("perstep.safetensors")
+        try Data(ModelFile.serialize(spec: parsed.spec, tensors: parsed.tensors, metadata: ["ssm_train_options": options]))
+            .write(to: URL(fileURLWithPath: model))
+        let clips: [(String, [Float], String)] = [
+            ("long", [Float](repeating: 0.8, count: 30), "up"),                                 // an event: "up"
+            ("short", [Float](repeating: 0.8, count: 5) + [Float](repeating: 0, count: 20), "up"), // 0.05 s: no event → "down"
+            ("quiet", [Float](repeating: 0.3, count: 40), "down"),                              // below 0.5: "down"
+            ("end", [Float](repeating: 0, count: 20) + [Float](repeating: 0.8, count: 10), "up"),  // open at the end: closed in the tail
+        ]
+        var csv = "path,label\n"
+        for (name, x, label) in clips { try writeWAV(tmp.file(name + ".wav"), rate: 100, x); csv += "\(name).wav,\(label)\n" }
+        try csv.write(toFile: tmp.file("set.csv"), atomically: true, encoding: .utf8)
+        let e = try runCLI(["eval", model, tmp.file("set.csv"), "--json"], executable: releaseCLI)
+        expectExit(e, 0)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout)) as? [String: Any])
+        #expect(obj["confusion"] as? [[Int]] == [[2, 1], [0, 1]], "\(obj)")
+        #expect(obj["accuracy"] as? Double == 0.75)
+        // The same model without its training options is a pooled classifier: the mean's class, "up" for all four.
+        let pooled = try runCLI(["eval", base, tmp.file("set.csv"), "--json"], executable: releaseCLI)
+        let p = try #require(try JSONSerialization.jsonObject(with: Data(pooled.stdout)) as? [String: Any])
+        #expect(p["confusion"] as? [[Int]] == [[3, 0], [1, 0]], "\(p)")
+    }
 }

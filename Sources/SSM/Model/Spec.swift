@@ -27,6 +27,8 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// the default), "sigmoid" (independent labels) or "identity" (outputs already are scores).
     public var scores: Scores?
     public enum Scores: String, Codable, Sendable { case softmax, sigmoid, identity }
+    /// `scores`, or its default.
+    public var scoring: Scores { scores ?? .softmax }
     /// A classifier's suggested event settings (what `run` and the daemon use unless told otherwise):
     /// a trained model knows its background class and the thresholds it was tuned with.
     public var events: EventDefaults?

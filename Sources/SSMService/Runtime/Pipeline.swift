@@ -229,7 +229,7 @@ public final class Pipeline: @unchecked Sendable {
                                             ignore: e.ignore).resolve(model: spec, labels: labels, rate: modelRate)
             } catch { throw DaemonFailure(DaemonFailure.config, "[events] " + error.message) }
             target = .classify(Classifier(output: .ring(events), options: options, classes: spec.dOutput,
-                                          groups: groups, scores: spec.scores ?? .softmax))
+                                          groups: groups, scores: spec.scoring))
             outputName = "events"
         }
     }
