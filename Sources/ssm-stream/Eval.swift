@@ -57,8 +57,8 @@ struct Eval: ParsableCommand {
             let labels = spec.labels ?? set.set.labels, C = labels.count
             // Per step: the stream's own event detector, on the recording and then `tail` of silence.
             let stream: (EventDetector.Options, tail: Int)?
-            if options?.readout == .perStep {
-                do { stream = (try EventSettings().resolve(model: spec, labels: labels, rate: spec.sampleRate), Int((options!.tail * Double(spec.sampleRate)).rounded())) }
+            if let o = options, o.readout == .perStep {
+                do { stream = (try EventSettings().resolve(model: spec, labels: labels, rate: spec.sampleRate), Int((o.tail * Double(spec.sampleRate)).rounded())) }
                 catch { throw fail(ExitStatus.badModel, "model '\(model)': \(error.message)") }
             } else { stream = nil }
             let background = options?.background.flatMap { labels.firstIndex(of: $0) }
