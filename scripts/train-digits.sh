@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 fsdd="${1:?usage: scripts/train-digits.sh FSDD_DIR [s5|s4d|lru] [MINUTES]}"
 family="${2:-s5}"
-minutes="${3:-28}"
+minutes="${3:-}"   # default: the recipe's own (examples/train/digits.toml)
 command -v espeak-ng >/dev/null || { echo "needs espeak-ng (apt install espeak-ng)" >&2; exit 1; }
 python3 -c "import numpy, scipy" || { echo "needs numpy and scipy (pip install numpy scipy)" >&2; exit 1; }
 swift build -c release --product ssm-stream
@@ -19,7 +19,7 @@ bin=.build/release/ssm-stream
 [ -f .build-digits/train.csv ] || python3 scripts/make-digits.py .build-digits --fsdd "$fsdd"
 out=".build-digits/digits-$family.safetensors"
 $bin train --config examples/train/digits.toml --arch "examples/train/digits-$family.json" -o "$out" \
-    --minutes "$minutes" --json | tee ".build-digits/train-$family.jsonl"
+    ${minutes:+--minutes "$minutes"} --json | tee ".build-digits/train-$family.jsonl"
 $bin eval "$out" .build-digits/test-synth.csv --json | tee ".build-digits/eval-$family-synth.json"
 $bin eval "$out" .build-digits/test-human.csv --json | tee ".build-digits/eval-$family-human.json"
 echo "model: $out; a stream to try it on: $bin run $out .build-digits/stream.wav (cf. .build-digits/stream.txt)"

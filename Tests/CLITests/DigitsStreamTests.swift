@@ -42,21 +42,24 @@ private func expectOneEventPerDigit(_ events: [[String: Any]], _ who: String) th
     }
 }
 
-private func jsonLines(_ text: String) throws -> [[String: Any]] {
-    try text.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+/// `ssm-stream run` of the shipped model on the shipped recording: its events.
+private func runEvents() throws -> [[String: Any]] {
+    try #require(FileManager.default.isExecutableFile(atPath: releaseCLI.path),
+                 "no release build at \(releaseCLI.path): run ./test.sh, or swift build -c release --product ssm-stream")
+    let r = try runCLI(["run", "-q", digitsModel, digitsWAV], executable: releaseCLI)
+    expectExit(r, 0)
+    return try jsonLines(r.stdout)
 }
+
+private let belowTheBar: Comment = "models/digits.safetensors is below the accuracy it must reach (README, \"Spoken digits\")"
 
 @Suite("the shipped digit classifier in a stream")
 struct DigitsStreamTests {
     @Test("ssm-stream run: one event per spoken digit, of its class, at its time; none in the pauses")
     func run() throws {
-        try #require(FileManager.default.isExecutableFile(atPath: releaseCLI.path),
-                     "no release build at \(releaseCLI.path): run ./test.sh, or swift build -c release --product ssm-stream")
-        let r = try runCLI(["run", "-q", digitsModel, digitsWAV], executable: releaseCLI)
-        expectExit(r, 0)
-        let events = try jsonLines(String(decoding: r.stdout, as: UTF8.self))
+        let events = try runEvents()
         #expect(!events.isEmpty)
-        try withKnownIssue("models/digits.safetensors is below the accuracy it must reach (README, \"Spoken digits\")") {
+        try withKnownIssue(belowTheBar) {
             try expectOneEventPerDigit(events, "run")
         }
     }
@@ -74,9 +77,9 @@ struct DigitsStreamTests {
         let d = try RunningDaemon(["-c", cfg], executable: releaseDaemon)
         let r = d.wait(timeout: 60)
         #expect(!r.timedOut && r.status == 0, "exit \(r.status): \(r.stderr)")
-        let events = try jsonLines(try String(contentsOfFile: dir.file("events.jsonl"), encoding: .utf8))
+        let events = try jsonLines(Array(try Data(contentsOf: URL(fileURLWithPath: dir.file("events.jsonl")))))
         #expect(!events.isEmpty)
-        try withKnownIssue("models/digits.safetensors is below the accuracy it must reach (README, \"Spoken digits\")") {
+        try withKnownIssue(belowTheBar) {
             try expectOneEventPerDigit(events, "ssm-streamd")
         }
         for e in events {
@@ -84,8 +87,7 @@ struct DigitsStreamTests {
             #expect(r.stderr.contains("\(label) on channel 0 from "), "the event is on stderr: \(r.stderr)")
         }
         // The same events as `ssm-stream run`.
-        let run = try runCLI(["run", "-q", digitsModel, digitsWAV], executable: releaseCLI)
-        let same = try jsonLines(String(decoding: run.stdout, as: UTF8.self))
+        let same = try runEvents()
         #expect(same.map { $0["class"] as? String } == events.map { $0["class"] as? String })
         for (a, b) in zip(same, events) {
             #expect(abs((a["start"] as? Double ?? -1) - (b["start"] as? Double ?? 1)) < 0.01, "run \(a), daemon \(b)")

@@ -197,12 +197,12 @@ struct TrainTests {
         try csv.write(toFile: tmp.file("set.csv"), atomically: true, encoding: .utf8)
         let e = try runCLI(["eval", model, tmp.file("set.csv"), "--json"], executable: releaseCLI)
         expectExit(e, 0)
-        let obj = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout)) as? [String: Any])
+        let obj = try jsonObject(e.stdout)
         #expect(obj["confusion"] as? [[Int]] == [[2, 1], [0, 1]], "\(obj)")
         #expect(obj["accuracy"] as? Double == 0.75)
         // The same model without its training options is a pooled classifier: the mean's class, "up" for all four.
         let pooled = try runCLI(["eval", base, tmp.file("set.csv"), "--json"], executable: releaseCLI)
-        let p = try #require(try JSONSerialization.jsonObject(with: Data(pooled.stdout)) as? [String: Any])
+        let p = try jsonObject(pooled.stdout)
         #expect(p["confusion"] as? [[Int]] == [[3, 0], [1, 0]], "\(p)")
     }
 }
