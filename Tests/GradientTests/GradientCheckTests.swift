@@ -1,6 +1,6 @@
 // Gradient checks: every trainable family (S4D both parametrizations, S5 ZOH / bilinear / Euler /
 // backward Euler with conj_sym on and off, LRU), every scaffold piece (encoder, decoder, LayerNorm
-// and RMSNorm pre and post, GELU erf and tanh, SiLU, ReLU, GLU, linear, MLP, gated MLP, residual on
+// and RMSNorm pre and post, GELU erf and tanh, SiLU, ReLU, abs, log compression, GLU, linear, MLP, gated MLP, residual on
 // and off, the identity layer) and every loss, against central finite differences of the very
 // forward code the product runs.
 //
@@ -61,6 +61,11 @@ let gradCases: [GradCase] = [
         var pre = block(.s4d, .zoh, norm: .layer), mid = block(.s5, .zoh, norm: .layer), top = block(.lru, activation: .geluTanh)
         pre.pool = nil; mid.pool = 2; top.pool = 3
         return model([pre, mid, top])
+    }(), objective: .classify(.perStep)),
+    GradCase(name: "s4d-abs-then-pool2-log-compress-s5-perstep", spec: {
+        var pre = block(.s4d, .zoh, residual: false, activation: .abs, output: .none), top = block(.s5, .zoh, norm: .layer)
+        top.pool = 2; top.compress = .log; top.compressFloor = 0.05
+        return model([pre, top])
     }(), objective: .classify(.perStep)),
     GradCase(name: "stack-s5-lru-s4d-no-encoder-decoder",
              spec: model([block(.s5, .zoh, norm: .layer), block(.lru, norm: .rms, activation: .geluTanh), block(.s4d, .zoh, output: .mlp)],

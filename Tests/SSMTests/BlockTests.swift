@@ -28,6 +28,7 @@ private func activate(_ a: BlockSpec.Activation, _ v: Double) -> Double {
     case .geluTanh: return 0.5 * v * (1 + tanh((2 / Double.pi).squareRoot() * (v + 0.044715 * v * v * v)))
     case .silu: return v / (1 + exp(-v))
     case .relu: return max(v, 0)
+    case .abs: return Swift.abs(v)
     }
 }
 
@@ -99,6 +100,7 @@ struct BlockTests {
         (.rms, true, false, .geluTanh, .none),
         (.rms, true, true, .none, .gatedMLP),
         (.layer, false, false, .gelu, .gatedMLP),
+        (.none, true, false, .abs, .none),
     ])
     func scaffoldByHand(norm: BlockSpec.Norm, prenorm: Bool, residual: Bool, activation: BlockSpec.Activation, output: BlockSpec.Output) throws {
         try checkScaffold(layer: LayerSpec(family: .s5, dModel: 4, dState: 4, discretization: .zoh),
@@ -115,12 +117,33 @@ struct BlockTests {
         #expect(m.stateCount == 0)
     }
 
+    @Test("log compression: x ← ln(ε + |x|) before the norm, the residual adding to the compressed input == by hand")
+    func logCompression() throws {
+        try checkScaffold(layer: LayerSpec(family: .s5, dModel: 4, dState: 4, discretization: .zoh),
+                          norm: .layer, prenorm: true, residual: true, activation: .gelu, output: .glu, compress: .log)
+        try checkScaffold(layer: LayerSpec(family: .s4d, dModel: 4, dState: 4, discretization: .zoh),
+                          norm: .rms, prenorm: false, residual: false, activation: .abs, output: .linear, compress: .log)
+    }
+
+    @Test("a compress_floor that is not positive is refused with its block named")
+    func badCompressFloor() throws {
+        for floor: Float in [0, -1, .nan] {
+            var block = BlockSpec(layer: LayerSpec(family: .s5, dModel: 4, dState: 4, discretization: .zoh))
+            block.compress = .log; block.compressFloor = floor
+            let spec = ModelSpec(sampleRate: 1, dInput: 4, dModel: 4, dOutput: 4, encoder: false, decoder: false, blocks: [block])
+            let t = try Model.initialize(spec, seed: 1)
+            #expect { try Model(spec: spec, tensors: t) } throws: { "\($0)".contains("layers.0.compress_floor must be a positive number") }
+        }
+    }
+
     func checkScaffold(layer layerSpec: LayerSpec, norm: BlockSpec.Norm, prenorm: Bool, residual: Bool,
-                       activation: BlockSpec.Activation, output: BlockSpec.Output) throws {
+                       activation: BlockSpec.Activation, output: BlockSpec.Output, compress: BlockSpec.Compress = .none) throws {
         let H = 4, L = 40
         var block = BlockSpec(layer: layerSpec,
                               norm: norm, prenorm: prenorm, residual: residual, activation: activation, output: output)
         block.mlpExpand = 3
+        let floor = 0.05
+        if compress != .none { block.compress = compress; block.compressFloor = Float(floor) }
         block.normEps = 1e-3
         let spec = ModelSpec(sampleRate: 1, dInput: H, dModel: H, dOutput: H, encoder: false, decoder: false, blocks: [block])
         var t = try Model.initialize(spec, seed: 8)
@@ -148,7 +171,7 @@ struct BlockTests {
         }
         var want: [Double] = []
         for k in 0..<L {
-            let x = (0..<H).map { Double(u[k * H + $0]) }
+            let x = (0..<H).map { compress == .log ? Foundation.log(floor + Swift.abs(Double(u[k * H + $0]))) : Double(u[k * H + $0]) }
             let tIn = (prenorm ? applyNorm(x) : x).map(Float.init)
             var ySSM = [Float](repeating: 0, count: H)
             layer.step(tIn, &ySSM, state: &state, scratch: &scratch)

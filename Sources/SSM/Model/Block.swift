@@ -11,6 +11,8 @@ public final class Block: Sendable {
     let residual: Bool
     let activation: BlockSpec.Activation
     let output: BlockSpec.Output
+    let compress: BlockSpec.Compress
+    let compressFloor: Scalar
     let norm: Norm
     let out1: Linear?   // linear (H→H), glu (H→2H), mlp fc1 (H→E)
     let out2: Linear?   // mlp fc2 (E→H)
@@ -22,6 +24,11 @@ public final class Block: Sendable {
         let H = spec.layer.dModel
         self.H = H
         prenorm = spec.prenorm; residual = spec.residual; activation = spec.activation; output = spec.output
+        compress = spec.compress ?? .none
+        compressFloor = Scalar(spec.compressFloor ?? BlockSpec.defaultCompressFloor)
+        guard compressFloor > 0, compressFloor.isFinite else {
+            throw ModelError("\(p)compress_floor must be a positive number (got \(spec.compressFloor ?? 0))")
+        }
         self.stateOffset = stateOffset
         layer = try SequenceLayer.load(spec.layer, r, prefix: p + (spec.layerPrefix ?? "layer."), arena: arena)
         norm = try Norm(spec.norm, r, prefix: p + "norm.", H: H, eps: Scalar(spec.normEps ?? 1e-5), arena: arena)
@@ -100,6 +107,7 @@ public final class Block: Sendable {
 
     /// One sample, in place on x (H). `w` holds the work vectors.
     func step(_ x: UnsafeMutablePointer<Scalar>, state: UnsafeMutablePointer<Scalar>, _ w: StepWork) {
+        if compress != .none { compress.apply(x, H, floor: compressFloor) }
         // The layer reads x itself unless a pre-norm writes a normalized copy (no copy per sample
         // otherwise: at small H the calls, not the arithmetic, are the cost).
         let u: UnsafePointer<Scalar>
@@ -126,6 +134,10 @@ public final class Block: Sendable {
     /// still there for `backward`; a streaming `BlockWork` aliases them (y = a, v = g) and keeps nothing.
     func forward(_ X: UnsafeMutablePointer<Scalar>, length L: Int, state: UnsafeMutablePointer<Scalar>, _ w: BlockWork, mode: ForwardMode) {
         let n = L * H
+        if compress != .none {
+            if let raw = w.raw { raw.update(from: X, count: n) }
+            compress.apply(X, n, floor: compressFloor)
+        }
         if let input = w.input { input.update(from: X, count: n) }
         for k in 0..<L {
             if prenorm { norm.apply(X + k * H, w.t + k * H) } else { (w.t + k * H).update(from: X + k * H, count: H) }
@@ -189,6 +201,7 @@ public final class Block: Sendable {
         layer.backward(w.t, tape: w.s, initial: b.zeroState, dA, b.dt, length: L, scratch: b.layer, into: grad.layer)
         if prenorm && norm.kind != .none { for k in 0..<L { norm.backward(w.input! + k * H, b.dt + k * H, b.dt + k * H, into: grad.norm) } }
         if residual { for i in 0..<n { dX[i] += b.dt[i] } } else { dX.update(from: b.dt, count: n) }
+        if compress != .none { compress.backward(w.raw!, dX, n, floor: compressFloor) }
     }
 
     public var parameterCount: Int {
@@ -197,7 +210,7 @@ public final class Block: Sendable {
 
     public var flopsPerSample: Int {
         layer.flopsPerSample + 2 * (out1.map { $0.inputs * $0.outputs } ?? 0) + 2 * (out2.map { $0.inputs * $0.outputs } ?? 0)
-            + (spec.norm == .none ? 0 : 5 * H) + (spec.residual ? H : 0)
+            + (spec.norm == .none ? 0 : 5 * H) + (spec.residual ? H : 0) + (compress == .none ? 0 : 2 * H)
     }
 }
 
@@ -210,10 +223,11 @@ public final class Block: Sendable {
 /// output, a the activated output, v the output projection's, g the MLP's activated hidden, z the
 /// block's update, s the layer's scratch. Streaming shares one set between all blocks with a = y and
 /// g = v; a training tape has one set per block, all distinct, plus the block's input and its
-/// residual sum (before a post-norm), and the layer keeps its states in s.
+/// residual sum (before a post-norm), its input before compression (raw), and the layer keeps its
+/// states in s.
 struct BlockWork {
     let t, y, a, v, g, z, s: UnsafeMutablePointer<Scalar>
-    let input, sum: UnsafeMutablePointer<Scalar>?
+    let input, sum, raw: UnsafeMutablePointer<Scalar>?
     let isTape: Bool
 }
 

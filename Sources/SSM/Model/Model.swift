@@ -344,7 +344,8 @@ public final class ModelState: @unchecked Sendable {
                 return BlockWork(t: arena.floats(L * H), y: y, a: arena.floats(L * H), v: v,
                                  g: mlp ? arena.floats(L * b.workWidth) : v, z: arena.floats(L * H),
                                  s: arena.floats(b.layer.blockScratchCount(L)), input: arena.floats(L * H),
-                                 sum: !b.prenorm && b.norm.kind != .none ? arena.floats(L * H) : nil, isTape: true)
+                                 sum: !b.prenorm && b.norm.kind != .none ? arena.floats(L * H) : nil,
+                                 raw: b.compress != .none ? arena.floats(L * H) : nil, isTape: true)
             }
             let layerScratch = m.blocks.map { $0.layer.backwardScratchCount(L) }.max() ?? 0
             backwardWork = BackwardWork(da: arena.floats(L * H), dv: arena.floats(L * wide), dg: arena.floats(L * wide),
@@ -356,7 +357,8 @@ public final class ModelState: @unchecked Sendable {
             let blockScratch = m.blocks.map { $0.layer.blockScratchCount(maxBlock) }.max() ?? 0
             let y = arena.floats(maxBlock * H), v = arena.floats(maxBlock * wide)
             let shared = BlockWork(t: arena.floats(maxBlock * H), y: y, a: y, v: v, g: v,
-                                   z: arena.floats(maxBlock * H), s: arena.floats(blockScratch), input: nil, sum: nil, isTape: false)
+                                   z: arena.floats(maxBlock * H), s: arena.floats(blockScratch), input: nil, sum: nil, raw: nil,
+                                   isTape: false)
             blockWorks = Array(repeating: shared, count: m.blocks.count)
             backwardWork = nil; dh = nil; dFrames = nil
         }

@@ -149,13 +149,14 @@ extension BlockSpec.Activation {
         case .geluTanh: VectorMath.geluTanh(x, n)
         case .silu: VectorMath.silu(x, n)
         case .relu: for i in 0..<n { x[i] = max(x[i], 0) }
+        case .abs: for i in 0..<n { x[i] = Swift.abs(x[i]) }
         }
     }
 }
 
 extension BlockSpec.Activation {
     /// Pullback at the pre-activations x (n): dx = f'(x) ⊙ dy, in place on dy.
-    ///     GELU: Φ(x) + x·φ(x) · GELU-tanh = x·σ(2y): σ(2y) + x·σ(2y)(1 − σ(2y))·2y′ · SiLU: σ(x)(1 + x(1 − σ(x))) · ReLU: [x > 0]
+    ///     GELU: Φ(x) + x·φ(x) · GELU-tanh = x·σ(2y): σ(2y) + x·σ(2y)(1 − σ(2y))·2y′ · SiLU: σ(x)(1 + x(1 − σ(x))) · ReLU: [x > 0] · abs: sign(x)
     public func backward(_ x: UnsafePointer<Scalar>, _ dy: UnsafeMutablePointer<Scalar>, _ n: Int) {
         switch self {
         case .none: return
@@ -164,6 +165,7 @@ extension BlockSpec.Activation {
         case .silu:
             combine8(x, dy, dy, n) { x, g in let s = sigmoid8(x); return g * s * (1 + x * (1 - s)) }
         case .relu: for i in 0..<n where !(x[i] > 0) { dy[i] = 0 }
+        case .abs: for i in 0..<n { dy[i] = x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : 0 }
         }
     }
 }
@@ -208,4 +210,27 @@ func gatedGELU(_ v: UnsafeMutablePointer<Scalar>, _ n: Int) {
 /// GLU over a vector of 2n: y[i] = v[i] · σ(v[n + i]).
 func glu(_ v: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, _ n: Int) {
     combine8(v, v + n, y, n) { $0 * sigmoid8($1) }
+}
+
+extension BlockSpec.Compress {
+    /// x ← ln(ε + |x|) on n values in place (`BlockSpec.compress`).
+    @inline(__always)
+    func apply(_ x: UnsafeMutablePointer<Scalar>, _ n: Int, floor eps: Scalar) {
+        switch self {
+        case .none: return
+        case .log: for i in 0..<n { x[i] = Scalar.log(eps + Swift.abs(x[i])) }
+        }
+    }
+
+    /// Pullback at the uncompressed inputs x (n): dx = sign(x) / (ε + |x|) ⊙ dy, in place on dy.
+    func backward(_ x: UnsafePointer<Scalar>, _ dy: UnsafeMutablePointer<Scalar>, _ n: Int, floor eps: Scalar) {
+        switch self {
+        case .none: return
+        case .log:
+            for i in 0..<n {
+                let v = x[i], g = dy[i] / (eps + Swift.abs(v))
+                dy[i] = v > 0 ? g : v < 0 ? -g : 0
+            }
+        }
+    }
 }

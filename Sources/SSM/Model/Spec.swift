@@ -84,6 +84,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
 
 /// One residual block around a sequence layer (S4/S4D/S5 papers' scaffold):
 ///
+///     x = compress(x)  (optional)
 ///     z = SSM(prenorm ? norm(x) : x);  z = activation(z);  z = output(z)
 ///     x = residual ? x + z : z;        if !prenorm: x = norm(x)
 ///
@@ -97,7 +98,13 @@ public struct ModelSpec: Codable, Sendable, Equatable {
 /// (out, in), as in PyTorch; the ffw_up einsum weight is (branch, in, out), as recurrentgemma stores it.
 public struct BlockSpec: Codable, Sendable, Equatable {
     public enum Norm: String, Codable, Sendable { case none, layer, rms }
-    public enum Activation: String, Codable, Sendable { case none, gelu, geluTanh = "gelu_tanh", silu, relu }
+    public enum Activation: String, Codable, Sendable { case none, gelu, geluTanh = "gelu_tanh", silu, relu, abs }
+    /// A compression of the block's input, before everything else (the residual adds to the
+    /// compressed input): "log" is x ← ln(ε + |x|) elementwise, ε = `compress_floor`. After a block
+    /// whose activation rectifies ("abs") and a pool, it turns band amplitudes into log-envelopes, as
+    /// a log-mel front end does; a layer norm after it then removes any change of the input's gain
+    /// (a constant shift of every log-envelope), so that loud and quiet speakers look alike.
+    public enum Compress: String, Codable, Sendable { case none, log }
     public enum Output: String, Codable, Sendable { case none, linear, glu, mlp, gatedMLP = "gated_mlp" }
 
     public var layer: LayerSpec
@@ -113,6 +120,10 @@ public struct BlockSpec: Codable, Sendable, Equatable {
     /// vector every R samples, and it and every later block run at the reduced rate; the model's
     /// output holds each value for R samples (latency < R samples). Multiple pools multiply.
     public var pool: Int?
+    /// Input compression (nil: none) and its floor ε (default `BlockSpec.defaultCompressFloor`).
+    public var compress: Compress?
+    public var compressFloor: Float?
+    public static let defaultCompressFloor: Float = 1e-3
 
     public init(layer: LayerSpec, norm: Norm = .none, prenorm: Bool = true, residual: Bool = true,
                 activation: Activation = .gelu, output: Output = .glu) {
@@ -123,6 +134,7 @@ public struct BlockSpec: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case layer, norm, prenorm, residual, activation, output
         case mlpExpand = "mlp_expand", normEps = "norm_eps", layerPrefix = "layer_prefix", pool
+        case compress, compressFloor = "compress_floor"
     }
 
     public init(from decoder: Decoder) throws {
@@ -137,5 +149,7 @@ public struct BlockSpec: Codable, Sendable, Equatable {
         normEps = try c.decodeIfPresent(Float.self, forKey: .normEps)
         layerPrefix = try c.decodeIfPresent(String.self, forKey: .layerPrefix)
         pool = try c.decodeIfPresent(Int.self, forKey: .pool)
+        compress = try c.decodeIfPresent(Compress.self, forKey: .compress)
+        compressFloor = try c.decodeIfPresent(Float.self, forKey: .compressFloor)
     }
 }
