@@ -175,6 +175,39 @@ struct TrainTests {
         expectExit(r, 64); #expect(r.stderr.contains("unknown key 'epochz'"))
     }
 
+    @Test("a full disk while checkpointing: 74, the message names the disk, the previous checkpoint stays intact",
+          .enabled(if: getuid() == 0, "needs root to mount a small private tmpfs"))
+    func fullDisk() throws {
+        let tmp = try TempDir()
+        try writeToneSet(tmp.file("d"), perClass: 3, seed: 6)
+        try FileManager.default.createDirectory(atPath: tmp.file("disk"), withIntermediateDirectories: true)
+        let flags = "--arch '\(tonesArch)' --data '\(tmp.file("d"))' -o '\(tmp.file("m.safetensors"))' --checkpoint '\(tmp.file("disk/c.ckpt"))'"
+            + " --seconds 0.25 --threads 1 -q"
+        // In a private mount namespace, a 1 MiB tmpfs holds the checkpoint: one run writes it; the
+        // disk is then filled, and the next run's checkpoint cannot be written over it.
+        let script = """
+        set -u
+        mount -t tmpfs -o size=1m tmpfs '\(tmp.file("disk"))' || exit 91
+        '\(releaseCLI.path)' train \(flags) --epochs 1 || exit 92
+        cp '\(tmp.file("disk/c.ckpt"))' '\(tmp.file("before.ckpt"))'
+        dd if=/dev/zero of='\(tmp.file("disk/fill"))' bs=4k 2>/dev/null
+        '\(releaseCLI.path)' train \(flags) --epochs 1 --seed 9
+        echo "exit $?" >&2
+        cp '\(tmp.file("disk/c.ckpt"))' '\(tmp.file("after.ckpt"))'
+        ls '\(tmp.file("disk"))'
+        """
+        let r = try runCLI(["-m", "--propagation", "private", "bash", "-c", script], timeout: 120,
+                           executable: URL(fileURLWithPath: "/usr/bin/unshare"))
+        expectExit(r, 0)
+        #expect(r.stderr.contains("exit 74"), "\(r.stderr)")
+        #expect(r.stderr.contains("No space left on device") && r.stderr.contains("is intact"), "\(r.stderr)")
+        let before = try Data(contentsOf: URL(fileURLWithPath: tmp.file("before.ckpt")))
+        #expect(!before.isEmpty)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: tmp.file("after.ckpt"))) == before)
+        // No half-written temporary file is left on the full disk.
+        #expect(String(decoding: r.stdout, as: UTF8.self).split(separator: "\n").sorted() == ["c.ckpt", "fill"])
+    }
+
     @Test("eval of a per-step classifier scores what the stream would report: the model's event settings, the recording then its tail of silence")
     func perStepEval() throws {
         let tmp = try TempDir()
