@@ -7,17 +7,27 @@ import Glibc
 
 struct Design: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Design a classical IIR filter, or realize a user's state space / transfer function, as a modal (diagonal) state-space model file.",
+        abstract: "Design a classical IIR filter or an audio EQ, or realize a user's state space / transfer function, as a modal (diagonal) state-space model file.",
         discussion: """
-        Butterworth and Chebyshev I low-pass, high-pass, band-pass and band-stop filters, designed \
-        in double precision exactly as scipy.signal.iirfilter does (analog prototype, pre-warped \
-        cutoffs, zpk transformation, bilinear transform), then split into partial fractions \
-        H(z) = Σ r_i/(1 − p_i z⁻¹) + k: one S5 lane per conjugate pole pair or real pole, \
-        discretization "none". `ssm-stream run` applies the result through the scan core; it \
-        equals the second-order-sections filter of the same design to float32 accuracy.
+        Butterworth, Chebyshev I and II, elliptic (Cauer) and Bessel low-pass, high-pass, \
+        band-pass and band-stop filters, designed in double precision exactly as \
+        scipy.signal.iirfilter does (analog prototype, pre-warped cutoffs, zpk transformation, \
+        bilinear transform), then split into partial fractions H(z) = Σ r_i/(1 − p_i z⁻¹) + k: \
+        one S5 lane per conjugate pole pair or real pole, discretization "none". `ssm-stream run` \
+        applies the result through the scan core; it equals the second-order-sections filter of \
+        the same design to float32 accuracy.
 
         Band-pass and band-stop designs have 2·order poles. --cutoff2 is the upper band edge; \
-        --ripple (dB) is the Chebyshev I pass-band ripple.
+        --ripple (dB) is the pass-band ripple (chebyshev1, elliptic), --attenuation (dB) the \
+        stop-band attenuation (chebyshev2, elliptic). --cutoff is where scipy puts it: the \
+        pass-band edge (Butterworth: −3 dB), the stop-band edge for chebyshev2, and for bessel \
+        (phase-normalized, scipy's default) where the phase is half its asymptote.
+
+        Audio EQ biquads (RBJ cookbook): peaking, lowshelf, highshelf, notch and allpass, at \
+        --cutoff HZ (centre or shelf midpoint), with --gain DB (peaking, shelves) and --q or \
+        --bandwidth OCTAVES (default Q 0.707). `eq` puts several sections in series in one \
+        model, each --section KIND:HZ[:GAIN][:Q | :bw=OCTAVES] (a gain only for peaking and \
+        shelves).
 
         `statespace FILE` realizes a JSON file holding a state space {"a","b","c","d"} or a \
         transfer function {"num","den"}, discrete or continuous ("domain"), with "discretization" \
@@ -34,16 +44,23 @@ struct Design: ParsableCommand {
               --cutoff2 3400 --ripple 1 --rate 16000 -o bp.safetensors
           ssm-stream design butterworth highpass --order 2 --cutoff 80 \\
               --rate 48000 -o hp.safetensors --json
+          ssm-stream design elliptic lowpass --order 6 --cutoff 1000 \\
+              --ripple 0.5 --attenuation 60 --rate 16000 -o ell.safetensors
+          ssm-stream design peaking --cutoff 1000 --gain -6 --q 2 \\
+              --rate 48000 -o cut.safetensors
+          ssm-stream design eq --section lowshelf:120:4 \\
+              --section peaking:2500:-3:1.4 --section highshelf:9000:2 \\
+              --rate 48000 -o eq.safetensors
           echo '{"num": [0.2, 0.2], "den": [1, -0.6]}' > tf.json
           ssm-stream design statespace tf.json --rate 16000 -o tf.safetensors
           ssm-stream run lp.safetensors in.wav out.wav
         """)
 
-    @Argument(help: "butterworth, chebyshev1 or statespace.")
+    @Argument(help: "butterworth, chebyshev1, chebyshev2, elliptic, bessel, statespace; peaking, lowshelf, highshelf, notch, allpass; eq.")
     var kind: String
 
-    @Argument(help: "lowpass, highpass, bandpass or bandstop; for statespace the JSON file.")
-    var target: String
+    @Argument(help: "lowpass, highpass, bandpass or bandstop; for statespace the JSON file; none for a biquad or eq.")
+    var target: String?
 
     @Option(help: "Prototype order (1…32); band-pass and band-stop filters have twice as many poles.")
     var order: Int?
@@ -54,8 +71,23 @@ struct Design: ParsableCommand {
     @Option(help: "Upper band edge in Hz (bandpass, bandstop).")
     var cutoff2: Double?
 
-    @Option(help: "Chebyshev I pass-band ripple in dB.")
+    @Option(help: "Pass-band ripple in dB (chebyshev1, elliptic).")
     var ripple: Double?
+
+    @Option(help: "Stop-band attenuation in dB (chebyshev2, elliptic).")
+    var attenuation: Double?
+
+    @Option(parsing: .unconditional, help: "Biquad gain in dB (peaking, lowshelf, highshelf; a cut is negative).")
+    var gain: Double?
+
+    @Option(help: "Biquad Q (default 0.707).")
+    var q: Double?
+
+    @Option(help: "Biquad bandwidth in octaves (peaking, notch, allpass), instead of --q.")
+    var bandwidth: Double?
+
+    @Option(help: "An eq section, KIND:HZ[:GAIN][:Q | :bw=OCTAVES] (repeatable, in series).")
+    var section: [String] = []
 
     @Option(help: "Sample rate in Hz (for statespace: overrides the file's \"rate\").")
     var rate: Int?
@@ -98,10 +130,14 @@ struct Design: ParsableCommand {
 
     /// The modal system, its rate and a one-line name of what was designed.
     func realize() throws -> (ModalSystem, Int, String) {
+        let filterOnly = [("--order", order != nil), ("--cutoff", cutoff != nil), ("--cutoff2", cutoff2 != nil),
+                          ("--ripple", ripple != nil), ("--attenuation", attenuation != nil)]
+        let biquadOnly = [("--gain", gain != nil), ("--q", q != nil), ("--bandwidth", bandwidth != nil)]
         if kind == "statespace" {
-            for (flag, given) in [("--order", order != nil), ("--cutoff", cutoff != nil), ("--cutoff2", cutoff2 != nil), ("--ripple", ripple != nil)] where given {
-                throw DesignError(.usage, "\(flag) is for butterworth and chebyshev1 designs, not statespace")
+            for (flag, given) in filterOnly + biquadOnly + [("--section", !section.isEmpty)] where given {
+                throw DesignError(.usage, "\(flag) is for filter, biquad and eq designs, not statespace")
             }
+            guard let target else { throw DesignError(.usage, "statespace needs the JSON file: design statespace FILE --rate HZ -o OUT") }
             let bytes: [UInt8]
             do { bytes = try readFile(target) } catch {
                 warn("ssm-stream design: \(error.message)"); throw ExitCode(ExitStatus.noInput)
@@ -113,9 +149,37 @@ struct Design: ParsableCommand {
             let note = user.description.map { ": \($0)" } ?? ""
             return (s, r, "\(form) '\(target)' (\(domain)) at \(r) Hz, \(s.inputs) in, \(s.outputs) out\(note)")
         }
-        guard let family = FilterDesign.Family(rawValue: kind) else {
-            throw DesignError(.usage, "unknown design '\(kind)': use butterworth, chebyshev1 or statespace")
+        if kind == "eq" || Biquad.Kind(rawValue: kind) != nil {
+            if let target { throw DesignError(.usage, "a \(kind) design takes no band ('\(target)'): its shape is its kind") }
+            for (flag, given) in [("--order", order != nil), ("--cutoff2", cutoff2 != nil), ("--ripple", ripple != nil),
+                                  ("--attenuation", attenuation != nil)] where given {
+                throw DesignError(.usage, "\(flag) is for butterworth, chebyshev and elliptic designs, not biquads")
+            }
+            guard let rate else { throw DesignError(.usage, "missing --rate HZ") }
+            let sections: [Biquad.Section]
+            if let k = Biquad.Kind(rawValue: kind) {
+                guard section.isEmpty else { throw DesignError(.usage, "--section is for eq designs: design eq --section \(kind):HZ…") }
+                guard let cutoff else { throw DesignError(.usage, "missing --cutoff HZ (the \(kind)'s frequency)") }
+                sections = [Biquad.Section(kind: k, frequency: cutoff, gainDB: gain, q: q, bandwidth: bandwidth)]
+            } else {
+                for (flag, given) in [("--cutoff", cutoff != nil)] + biquadOnly where given {
+                    throw DesignError(.usage, "\(flag) is for a single biquad; an eq takes each section's values in --section")
+                }
+                guard !section.isEmpty else { throw DesignError(.usage, "an eq needs at least one --section KIND:HZ[:GAIN][:Q]") }
+                sections = try section.map(Self.parseSection)
+            }
+            let zpk = try Biquad.design(sections, rate: Double(rate))
+            let what = (sections.count == 1 ? "" : "eq of \(sections.count) sections: ") + sections.map(\.summary).joined(separator: "; ")
+            return (try ModalRealization.realize(zpk), rate, "\(what) at \(rate) Hz")
         }
+        guard let family = FilterDesign.Family(rawValue: kind) else {
+            throw DesignError(.usage, "unknown design '\(kind)': use butterworth, chebyshev1, chebyshev2, elliptic, bessel, "
+                              + "peaking, lowshelf, highshelf, notch, allpass, eq or statespace")
+        }
+        for (flag, given) in biquadOnly + [("--section", !section.isEmpty)] where given {
+            throw DesignError(.usage, "\(flag) is for biquad and eq designs, not \(kind)")
+        }
+        guard let target else { throw DesignError(.usage, "missing the band: design \(kind) lowpass|highpass|bandpass|bandstop …") }
         guard let band = FilterDesign.Band(rawValue: target) else {
             throw DesignError(.usage, "unknown band '\(target)': use lowpass, highpass, bandpass or bandstop")
         }
@@ -123,8 +187,34 @@ struct Design: ParsableCommand {
         guard let cutoff else { throw DesignError(.usage, "missing --cutoff HZ") }
         guard let rate else { throw DesignError(.usage, "missing --rate HZ") }
         let spec = FilterDesign.Spec(family: family, band: band, order: order, cutoff: cutoff, cutoff2: cutoff2,
-                                     rippleDB: ripple, rate: Double(rate))
+                                     rippleDB: ripple, attenuationDB: attenuation, rate: Double(rate))
         return (try ModalRealization.realize(try FilterDesign.design(spec)), rate, spec.summary)
+    }
+
+    /// `KIND:HZ[:GAIN][:Q | :bw=OCTAVES]`; a gain only for peaking and shelves.
+    static func parseSection(_ text: String) throws(DesignError) -> Biquad.Section {
+        let f = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        let form = "KIND:HZ[:GAIN][:Q | :bw=OCTAVES]"
+        guard f.count >= 2, let kind = Biquad.Kind(rawValue: f[0]) else {
+            throw DesignError(.usage, "--section '\(text)': expected \(form) with KIND one of "
+                              + Biquad.Kind.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        func number(_ s: String, _ what: String) throws(DesignError) -> Double {
+            guard let v = Double(s), v.isFinite else { throw DesignError(.usage, "--section '\(text)': \(what) '\(s)' is not a number") }
+            return v
+        }
+        var s = Biquad.Section(kind: kind, frequency: try number(f[1], "frequency"))
+        var rest = Array(f.dropFirst(2))
+        if kind == .peaking || kind == .lowshelf || kind == .highshelf {
+            guard !rest.isEmpty else { throw DesignError(.usage, "--section '\(text)': a \(kind.rawValue) section needs a gain in dB (\(kind.rawValue):HZ:GAIN)") }
+            s.gainDB = try number(rest.removeFirst(), "gain")
+        }
+        if let w = rest.first {
+            if w.hasPrefix("bw=") { s.bandwidth = try number(String(w.dropFirst(3)), "bandwidth") } else { s.q = try number(w, "Q") }
+            rest.removeFirst()
+        }
+        guard rest.isEmpty else { throw DesignError(.usage, "--section '\(text)': too many fields (expected \(form))") }
+        return s
     }
 
     func lanesJSON(_ s: ModalSystem, sampleRate: Int) -> String {

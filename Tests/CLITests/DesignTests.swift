@@ -138,9 +138,21 @@ struct DesignTests {
             ["butterworth", "lowpass", "--order", "8", "--cutoff", "1000", "--rate", "16000", "-o", dir.file("lp.safetensors")],
             ["chebyshev1", "bandpass", "--order", "4", "--cutoff", "300", "--cutoff2", "3400", "--ripple", "1", "--rate", "16000", "-o", dir.file("bp.safetensors")],
             ["butterworth", "highpass", "--order", "2", "--cutoff", "80", "--rate", "48000", "-o", dir.file("hp.safetensors"), "--json"],
+            ["elliptic", "lowpass", "--order", "6", "--cutoff", "1000", "--ripple", "0.5", "--attenuation", "60", "--rate", "16000",
+             "-o", dir.file("ell.safetensors")],
+            ["peaking", "--cutoff", "1000", "--gain", "-6", "--q", "2", "--rate", "48000", "-o", dir.file("cut.safetensors")],
+            ["eq", "--section", "lowshelf:120:4", "--section", "peaking:2500:-3:1.4", "--section", "highshelf:9000:2", "--rate", "48000",
+             "-o", dir.file("eq.safetensors")],
             ["statespace", tf, "--rate", "16000", "-o", dir.file("tf.safetensors")],
         ]
         for args in runs { expectExit(try runCLI(["design"] + args), 0) }
+        let text = String(decoding: try runCLI(["design", "--help"]).stdout, as: UTF8.self)
+        for args in runs.dropLast() {
+            // Each example above is in the help (the output path without its folder).
+            let line = (["ssm-stream", "design"] + args.prefix { $0 != "-o" }).joined(separator: " ")
+            let folded = text.replacingOccurrences(of: " \\\n      ", with: " ")
+            #expect(folded.contains(line), "\(line) is not in design --help")
+        }
         let y = dir.file("y.wav"), x = dir.file("x.wav")
         try writeWAV(x, testSignal(1000))
         expectExit(try runCLI(["run", "-q", dir.file("lp.safetensors"), x, y]), 0)
@@ -157,8 +169,22 @@ struct DesignTests {
         (["butterworth", "bandpass", "--order", "4", "--cutoff", "1000", "--cutoff2", "9000", "--rate", "16000"], 64, "cutoff2 9000 Hz"),
         (["butterworth", "lowpass", "--order", "4", "--cutoff", "1000", "--cutoff2", "2000", "--rate", "16000"], 64, "bandpass and bandstop designs only"),
         (["chebyshev1", "lowpass", "--order", "4", "--cutoff", "1000", "--rate", "16000"], 64, "needs --ripple"),
-        (["butterworth", "lowpass", "--order", "4", "--cutoff", "1000", "--ripple", "1", "--rate", "16000"], 64, "chebyshev1 designs only"),
-        (["elliptic", "lowpass", "--order", "4", "--cutoff", "1000", "--rate", "16000"], 64, "unknown design 'elliptic'"),
+        (["butterworth", "lowpass", "--order", "4", "--cutoff", "1000", "--ripple", "1", "--rate", "16000"], 64, "chebyshev1 and elliptic designs only"),
+        (["elliptic", "lowpass", "--order", "4", "--cutoff", "1000", "--ripple", "1", "--rate", "16000"], 64, "needs --attenuation"),
+        (["chebyshev2", "lowpass", "--order", "4", "--cutoff", "1000", "--attenuation", "40", "--ripple", "1", "--rate", "16000"], 64,
+         "--ripple is for chebyshev1 and elliptic"),
+        (["bessel", "lowpass", "--order", "4", "--cutoff", "1000", "--attenuation", "40", "--rate", "16000"], 64, "--attenuation is for chebyshev2 and elliptic"),
+        (["cauer", "lowpass", "--order", "4", "--cutoff", "1000", "--rate", "16000"], 64, "unknown design 'cauer'"),
+        (["peaking", "--cutoff", "1000", "--rate", "48000"], 64, "needs --gain"),
+        (["peaking", "lowpass", "--cutoff", "1000", "--gain", "3", "--rate", "48000"], 64, "takes no band"),
+        (["notch", "--cutoff", "1000", "--order", "2", "--rate", "48000"], 64, "--order is for butterworth, chebyshev and elliptic designs"),
+        (["butterworth", "lowpass", "--order", "4", "--cutoff", "1000", "--gain", "3", "--rate", "16000"], 64, "--gain is for biquad and eq designs"),
+        (["eq", "--rate", "48000"], 64, "at least one --section"),
+        (["eq", "--section", "bump:1000:3", "--rate", "48000"], 64, "KIND one of peaking"),
+        (["eq", "--section", "peaking:1000", "--rate", "48000"], 64, "needs a gain in dB"),
+        (["eq", "--section", "notch:1000:x", "--rate", "48000"], 64, "Q 'x' is not a number"),
+        (["eq", "--section", "notch:1000:2:3", "--rate", "48000"], 64, "too many fields"),
+        (["eq", "--section", "lowshelf:30000:3", "--rate", "48000"], 64, "Nyquist"),
         (["butterworth", "notch", "--order", "4", "--cutoff", "1000", "--rate", "16000"], 64, "unknown band 'notch'"),
         (["butterworth", "lowpass", "--cutoff", "1000", "--rate", "16000"], 64, "missing --order"),
         (["butterworth", "lowpass", "--order", "4", "--cutoff", "1000"], 64, "missing --rate"),
@@ -186,7 +212,7 @@ struct DesignTests {
         (#"{"num": [1], "den": [1, -0.5], "rate": 16000, "gain": 2}"#, [], 65, "unknown key 'gain'"),
         (#"{"a": [[0.5, 0.1]], "b": [[1]], "c": [[1]], "rate": 16000}"#, [], 65, "\"a\" must be square"),
         (#"{"num": [1], "den": [1, -0.5]}"#, [], 64, "no sample rate"),
-        (#"{"num": [1], "den": [1, -0.5], "rate": 16000}"#, ["--order", "4"], 64, "--order is for butterworth and chebyshev1"),
+        (#"{"num": [1], "den": [1, -0.5], "rate": 16000}"#, ["--order", "4"], 64, "--order is for filter, biquad and eq designs, not statespace"),
     ]
 
     @Test("refused statespace files: message and exit code", arguments: 0..<DesignTests.badFiles.count)

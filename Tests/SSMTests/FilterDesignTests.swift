@@ -77,7 +77,8 @@ func rootMismatch(_ got: [Complex<Double>], _ ref: [Cx]) -> Double {
 
 func spec(_ r: DesignReference) -> FilterDesign.Spec {
     FilterDesign.Spec(family: FilterDesign.Family(rawValue: r.family)!, band: FilterDesign.Band(rawValue: r.band)!,
-                      order: r.order, cutoff: r.cutoff, cutoff2: r.cutoff2, rippleDB: r.ripple, rate: r.rate)
+                      order: r.order, cutoff: r.cutoff, cutoff2: r.cutoff2, rippleDB: r.ripple, attenuationDB: r.attenuation,
+                      rate: r.rate)
 }
 
 /// float32 bound for a modal model's output relative to max|y|. Each lane is a float32 recurrence
@@ -127,7 +128,7 @@ struct FilterDesignTests {
         #expect(eb <= float32Bound(s), "block mode: \(eb), bound \(float32Bound(s))")
     }
 
-    @Test("refusals: order, cutoffs, cutoff2, ripple")
+    @Test("refusals: order, cutoffs, cutoff2, ripple, attenuation")
     func refusals() {
         func refused(_ s: FilterDesign.Spec, _ words: String) {
             do { _ = try FilterDesign.design(s); Issue.record("accepted \(s)") } catch {
@@ -146,9 +147,17 @@ struct FilterDesignTests {
         s.cutoff2 = 1000; refused(s, "must be above cutoff")
         s.cutoff2 = 9000; refused(s, "Nyquist")
         s = ok; s.cutoff2 = 2000; refused(s, "bandpass and bandstop")
-        s = ok; s.rippleDB = 1; refused(s, "chebyshev1 designs only")
+        s = ok; s.rippleDB = 1; refused(s, "chebyshev1 and elliptic designs only")
         s = ok; s.family = .chebyshev1; refused(s, "needs --ripple")
         s.rippleDB = -1; refused(s, "ripple")
+        s = ok; s.attenuationDB = 40; refused(s, "chebyshev2 and elliptic designs only")
+        s = ok; s.family = .bessel; s.rippleDB = 1; refused(s, "chebyshev1 and elliptic designs only")
+        s = ok; s.family = .chebyshev2; refused(s, "needs --attenuation")
+        s.attenuationDB = 0; refused(s, "attenuation 0.0 dB must be in (0, 200]")
+        s.attenuationDB = 40; s.rippleDB = 1; refused(s, "chebyshev1 and elliptic designs only")
+        s = ok; s.family = .elliptic; s.attenuationDB = 40; refused(s, "needs --ripple")
+        s.rippleDB = 1; s.attenuationDB = nil; refused(s, "needs --attenuation")
+        s.attenuationDB = 1; refused(s, "above --ripple")
     }
 }
 

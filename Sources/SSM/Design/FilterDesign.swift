@@ -9,14 +9,17 @@ import RealModule
 /// Glossary: n the prototype order, M = n (LP, HP) or 2n (BP, BS) the digital order,
 /// ω analog angular frequency (rad/s of the normalized analog domain), f_s the sample rate in Hz.
 public enum FilterDesign {
-    public enum Family: String, Sendable, CaseIterable { case butterworth, chebyshev1 }
+    public enum Family: String, Sendable, CaseIterable { case butterworth, chebyshev1, chebyshev2, elliptic, bessel }
     public enum Band: String, Sendable, CaseIterable { case lowpass, highpass, bandpass, bandstop }
 
     /// The orders `design` accepts.
     public static let orders = 1...32
 
     /// What to design: family, band, prototype order n, cutoff(s) in Hz, pass-band ripple in dB
-    /// (Chebyshev I only) and the sample rate in Hz.
+    /// (Chebyshev I, elliptic), stop-band attenuation in dB (Chebyshev II, elliptic) and the sample
+    /// rate in Hz. The cutoff is where scipy puts it: the pass-band edge (Butterworth: −3 dB;
+    /// Chebyshev I and elliptic: where the ripple band ends), the stop-band edge for Chebyshev II,
+    /// and for Bessel the frequency where the phase is half its asymptote.
     public struct Spec: Sendable, Equatable {
         public var family: Family
         public var band: Band
@@ -24,31 +27,36 @@ public enum FilterDesign {
         public var cutoff: Double
         public var cutoff2: Double?
         public var rippleDB: Double?
+        public var attenuationDB: Double?
         public var rate: Double
 
         public init(family: Family, band: Band, order: Int, cutoff: Double, cutoff2: Double? = nil,
-                    rippleDB: Double? = nil, rate: Double) {
+                    rippleDB: Double? = nil, attenuationDB: Double? = nil, rate: Double) {
             self.family = family; self.band = band; self.order = order; self.cutoff = cutoff
-            self.cutoff2 = cutoff2; self.rippleDB = rippleDB; self.rate = rate
+            self.cutoff2 = cutoff2; self.rippleDB = rippleDB; self.attenuationDB = attenuationDB; self.rate = rate
         }
 
         /// One line naming the design, for model descriptions and summaries.
         public var summary: String {
             let f = band == .lowpass || band == .highpass ? "cutoff \(hz(cutoff))"
                 : "band \(hz(cutoff))–\(hz(cutoff2 ?? .nan))"
-            let r = family == .chebyshev1 ? ", ripple \(rippleDB ?? .nan) dB" : ""
-            return "\(family.rawValue) \(band.rawValue), order \(order), \(f)\(r) at \(hz(rate))"
+            let r = rippleDB.map { ", ripple \($0) dB" } ?? ""
+            let a = attenuationDB.map { ", attenuation \($0) dB" } ?? ""
+            return "\(family.rawValue) \(band.rawValue), order \(order), \(f)\(r)\(a) at \(hz(rate))"
         }
     }
 
     /// The digital filter of `spec` in zero-pole-gain form (M zeros, M poles), as
-    /// `scipy.signal.iirfilter(n, Wn, rp, btype, ftype, output="zpk", fs=f_s)`.
+    /// `scipy.signal.iirfilter(n, Wn, rp, rs, btype, ftype, output="zpk", fs=f_s)`.
     /// Throws a `.usage` error for parameters outside the realizable range.
     public static func design(_ spec: Spec) throws(DesignError) -> ZPK {
         try validate(spec)
         let proto: ZPK = switch spec.family {
         case .butterworth: butterworthPrototype(order: spec.order)
         case .chebyshev1: chebyshev1Prototype(order: spec.order, rippleDB: spec.rippleDB ?? 0)
+        case .chebyshev2: chebyshev2Prototype(order: spec.order, attenuationDB: spec.attenuationDB ?? 0)
+        case .elliptic: ellipticPrototype(order: spec.order, rippleDB: spec.rippleDB ?? 0, attenuationDB: spec.attenuationDB ?? 0)
+        case .bessel: besselPrototype(order: spec.order)
         }
         // scipy normalizes to f_s = 2 (Nyquist = 1): ω = 2·f_s'·tan(π·W/f_s') = 4·tan(π f / f_s).
         let w1 = prewarp(spec.cutoff, rate: spec.rate)
@@ -66,7 +74,7 @@ public enum FilterDesign {
     }
 
     /// Refuses an order outside 1…32, cutoffs outside (0, f_s/2), cutoff2 ≤ cutoff, a missing or
-    /// extra cutoff2 or ripple.
+    /// extra cutoff2, ripple or attenuation, an elliptic ripple not below its attenuation.
     static func validate(_ s: Spec) throws(DesignError) {
         func usage(_ m: String) -> DesignError { DesignError(.usage, m) }
         guard orders.contains(s.order) else { throw usage("order \(s.order) is out of range \(orders.lowerBound)…\(orders.upperBound)") }
@@ -86,12 +94,22 @@ public enum FilterDesign {
             try checkCutoff(f2, "cutoff2")
             guard f2 > s.cutoff else { throw usage("cutoff2 \(hz(f2)) must be above cutoff \(hz(s.cutoff))") }
         }
-        switch s.family {
-        case .butterworth:
-            guard s.rippleDB == nil else { throw usage("--ripple is for chebyshev1 designs only (a Butterworth filter has no ripple)") }
-        case .chebyshev1:
-            guard let r = s.rippleDB else { throw usage("a chebyshev1 design needs --ripple DB (pass-band ripple, e.g. 1)") }
+        let needsRipple = s.family == .chebyshev1 || s.family == .elliptic
+        let needsAttenuation = s.family == .chebyshev2 || s.family == .elliptic
+        if let r = s.rippleDB {
+            guard needsRipple else { throw usage("--ripple is for chebyshev1 and elliptic designs only (a \(s.family.rawValue) filter has no pass-band ripple)") }
             guard r.isFinite, r > 0, r <= 40 else { throw usage("ripple \(r) dB must be in (0, 40]") }
+        } else if needsRipple {
+            throw usage("a \(s.family.rawValue) design needs --ripple DB (pass-band ripple, e.g. 1)")
+        }
+        if let a = s.attenuationDB {
+            guard needsAttenuation else { throw usage("--attenuation is for chebyshev2 and elliptic designs only (a \(s.family.rawValue) filter has no stop-band floor)") }
+            guard a.isFinite, a > 0, a <= 200 else { throw usage("attenuation \(a) dB must be in (0, 200]") }
+        } else if needsAttenuation {
+            throw usage("a \(s.family.rawValue) design needs --attenuation DB (stop-band attenuation, e.g. 60)")
+        }
+        if s.family == .elliptic, let r = s.rippleDB, let a = s.attenuationDB, !(a > r) {
+            throw usage("an elliptic design needs --attenuation (\(a) dB) above --ripple (\(r) dB)")
         }
     }
 
