@@ -18,7 +18,8 @@ struct Bench: ParsableCommand {
 
         Examples:
           ssm-stream bench --family s5 --H 64 --P 64
-          ssm-stream bench --train examples/train/s5-anchor.json --batch 16 --length 8000 --json
+          ssm-stream bench --train examples/train/s5-anchor.json --batch 16 \\
+              --length 8000 --json
           ssm-stream bench --family lru --H 256 --P 256 --block 256 --json
           ssm-stream bench --family h3 --H 64 --P 64
         """)

@@ -14,8 +14,10 @@ struct Conformance: ParsableCommand {
         states with the references in the file. Prints one line per case and exits 1 if any case \
         fails or belongs to a family this build does not implement.
 
-        Example:
-          ssm-stream conformance ../shared/golden/s4d ../shared/golden/s5 ../shared/golden/lru
+        Examples:
+          ssm-stream conformance ../shared/golden
+          ssm-stream conformance ../shared/golden/s4d ../shared/golden/s5 \\
+              ../shared/golden/lru -v
         """)
 
     @Argument(help: "Directories (or files) holding golden case files.")

@@ -55,7 +55,16 @@ func jsonObject(_ line: String) -> [String: Any]? {
 }
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show what a running ssm-streamd is doing.")
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a running ssm-streamd is doing.",
+        discussion: """
+        Exits 69 when no daemon answers on the socket.
+
+        Examples:
+          ssm-stream status
+          ssm-stream status --socket ./control.sock
+          ssm-stream status --json | jq .load
+        """)
 
     @OptionGroup var socket: SocketOption
 
@@ -84,7 +93,14 @@ struct Status: ParsableCommand {
 }
 
 struct Events: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print a running ssm-streamd's events as they happen (JSON Lines).")
+    static let configuration = CommandConfiguration(
+        abstract: "Print a running ssm-streamd's events as they happen (JSON Lines).",
+        discussion: """
+        Examples:
+          ssm-stream events
+          ssm-stream events --count 1 --socket ./control.sock
+          ssm-stream events | jq -r 'select(.class == "seven") | .start'
+        """)
 
     @OptionGroup var socket: SocketOption
 
@@ -106,7 +122,17 @@ struct Events: ParsableCommand {
 }
 
 struct Reload: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Make a running ssm-streamd re-read its configuration and model (like SIGHUP).")
+    static let configuration = CommandConfiguration(
+        abstract: "Make a running ssm-streamd re-read its configuration and model (like SIGHUP).",
+        discussion: """
+        A configuration or model that does not load is refused (exit 1) and the daemon keeps the \
+        one it runs.
+
+        Examples:
+          ssm-stream reload
+          ssm-stream reload --socket ./control.sock
+          sudo systemctl reload ssm-streamd
+        """)
 
     @OptionGroup var socket: SocketOption
 

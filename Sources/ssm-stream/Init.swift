@@ -14,8 +14,10 @@ struct Init: ParsableCommand {
 
         Examples:
           ssm-stream init arch.json -o model.safetensors
-          echo '{"sample_rate":16000,"d_input":1,"d_model":64,"d_output":1,"encoder":true,"decoder":true,
-                 "blocks":[{"layer":{"family":"s5","d_model":64,"d_state":64}}]}' | ssm-stream init - -o s5.safetensors
+          echo '{"sample_rate":16000,"d_input":1,"d_model":64,"d_output":1,' \\
+              '"encoder":true,"decoder":true,"blocks":[{"layer":' \\
+              '{"family":"s5","d_model":64,"d_state":64}}]}' \\
+              | ssm-stream init - -o s5.safetensors
         """)
 
     @Argument(help: "Architecture JSON file, or '-' for stdin.")

@@ -19,7 +19,7 @@ struct Inspect: ParsableCommand {
         block mode and prints the real-time factor at the model's rate.
 
         Examples:
-          ssm-stream inspect models/lowpass-1k.safetensors
+          ssm-stream inspect models/butter8-lowpass-1k.safetensors
           ssm-stream inspect model.safetensors --bench --json | jq .blocks
         """)
 

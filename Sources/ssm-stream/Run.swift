@@ -24,13 +24,19 @@ struct Run: ParsableCommand {
         --posteriors N the scores every N samples.
 
         Examples:
-          ssm-stream run models/lowpass-1k.safetensors examples/noisy-tone.wav out.wav
-          arecord -q -f S16_LE -r 16000 -c 1 -t raw | ssm-stream run MODEL - - --input-format s16le --rate 16000 --channels 1 | aplay -q -f S16_LE -r 16000 -c 1 -t raw
+          ssm-stream run models/butter8-lowpass-1k.safetensors \\
+              examples/noisy-tone.wav out.wav
+          arecord -q -f S16_LE -r 16000 -c 1 -t raw \\
+              | ssm-stream run MODEL - - --input-format s16le --rate 16000 \\
+                --channels 1 \\
+              | aplay -q -f S16_LE -r 16000 -c 1 -t raw
           sox in.flac -t wav - | ssm-stream run MODEL - - | sox -t wav - out.flac
           ssm-stream run MODEL in-48k.wav out.wav --resample
           ssm-stream run MODEL stereo.wav out.wav --per-channel
           ssm-stream run MODEL sensors.csv out.csv --rate 100
-          ssm-stream run CLASSIFIER in.wav events.jsonl --threshold 0.6 --min-duration 0.2
+          ssm-stream run models/digits.safetensors examples/digits.wav
+          ssm-stream run CLASSIFIER in.wav events.jsonl --threshold 0.6 \\
+              --min-duration 0.2
 
         Exit codes: 0 ok · 64 usage · 65 bad input data (also NaN with --strict) · 66 input missing \
         · 67 bad model · 73 cannot create output · 74 read/write error mid-stream (e.g. a closed \

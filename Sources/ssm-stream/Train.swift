@@ -27,9 +27,11 @@ struct Train: ParsableCommand {
         intact) · 75 interrupted (checkpoint saved).
 
         Examples:
-          ssm-stream train --arch examples/train/tones.json --data tones/ -o tones.safetensors --epochs 8
-          ssm-stream train --config digits.toml --minutes 25
-          ssm-stream train --arch a.json --data train.csv --val test.csv -o m.safetensors --resume m.safetensors.ckpt
+          ssm-stream train --arch examples/train/tones.json --data tones/ \\
+              -o tones.safetensors --epochs 8
+          ssm-stream train --config examples/train/digits.toml --minutes 25
+          ssm-stream train --arch a.json --data train.csv --val test.csv \\
+              -o m.safetensors --resume m.safetensors.ckpt
         """)
 
     @Option(help: "Architecture JSON (or a model file, whose architecture and parameters are the start).")

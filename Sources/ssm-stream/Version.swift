@@ -5,7 +5,12 @@ import SSMService
 
 struct Version: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the version, the linked libraries and what this build was compiled for (for bug reports).")
+        abstract: "Print the version, the linked libraries and what this build was compiled for (for bug reports).",
+        discussion: """
+        Examples:
+          ssm-stream version
+          ssm-stream --version
+        """)
 
     func run() {
         print("ssm-stream \(SSMStream.configuration.version)")
