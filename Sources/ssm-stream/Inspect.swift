@@ -144,8 +144,10 @@ struct Report {
         if let labels = spec.labels { out += "  classes: \(labels.joined(separator: ", ")) (scores: \(spec.scoring.rawValue))\n" }
         out += "  total: \(parameters) parameters (\(fileBytes) bytes on disk), \(flops) FLOP/sample, recurrent state \(stateBytes) bytes per stream"
         if let t {
-            out += "\n  measured: step \(fixed(t.stepNs, 1)) ns/sample (\(fixed(t.stepRTF, 0))× real time), "
-                + "block \(fixed(t.blockNs, 1)) ns/sample (\(fixed(t.blockRTF, 0))× real time) at \(spec.sampleRate) Hz, one core"
+            // The load (compute seconds per audio second) is what says whether it keeps up live.
+            func figures(_ ns: Double) -> String { speedFigures(audio: 1, wall: ns * 1e-9 * Double(spec.sampleRate), cpu: ns * 1e-9 * Double(spec.sampleRate)) }
+            out += "\n  measured: step \(fixed(t.stepNs, 1)) ns/sample (\(figures(t.stepNs))), "
+                + "block \(fixed(t.blockNs, 1)) ns/sample (\(figures(t.blockNs))) at \(spec.sampleRate) Hz, one core"
         }
         return out
     }

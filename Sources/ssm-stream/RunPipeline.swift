@@ -137,8 +137,8 @@ final class RunPipeline {
                                           scores: spec.scoring, posteriorsEvery: cmd.eventOptions.posteriors))
         }
 
-        progress = !cmd.quiet && isatty(2) != 0 && cmd.input != "-"
-            ? Progress(totalFrames: source.frameCount, rate: fmt.sampleRate) : nil
+        // On a terminal, also for a pipe (no length known: position and load, no ETA).
+        progress = !cmd.quiet && isatty(2) != 0 ? Progress(totalFrames: source.frameCount, rate: fmt.sampleRate) : nil
         if cmd.verbose { describe() }
     }
 
@@ -147,7 +147,7 @@ final class RunPipeline {
     /// Streams the whole input. On an error mid-stream, everything processed so far is written
     /// (sinks closed, open events ended) before the error propagates.
     func run() throws {
-        let start = monotonicSeconds()
+        let start = monotonicSeconds(), cpuStart = processCPUSeconds()
         do {
             var n = pendingFirst
             while n > 0 {
@@ -174,7 +174,7 @@ final class RunPipeline {
         if nonFiniteOut > 0 {
             warn("ssm-stream run: warning: the model produced \(nonFiniteOut) NaN/Inf output value(s) (it overflows on this input); they were written as 0 and its state reset (--strict makes this an error)")
         }
-        if !cmd.quiet { summary(seconds: monotonicSeconds() - start) }
+        if !cmd.quiet { summary(seconds: monotonicSeconds() - start, cpuSeconds: processCPUSeconds() - cpuStart) }
     }
 
     /// One block of input frames in `readBuf`: NaN/Inf handled, resampled if asked, consumed.
@@ -258,21 +258,22 @@ final class RunPipeline {
         warn("mode: \(cmd.mode.rawValue), blocks of \(cmd.block) frames (reads of \(block)), state \(engine.stateBytes) bytes")
     }
 
-    private func summary(seconds: Double) {
+    private func summary(seconds: Double, cpuSeconds: Double) {
         let rate = Double(source.format.sampleRate)
         let audio = Double(framesRead) / rate
         var line = "ssm-stream run: \(framesRead) frames (\(fixed(audio, 2)) s) in \(fixed(seconds, 3)) s, "
-            + "\(fixed(audio / max(seconds, 1e-9), 0))× real time, state \(engine.stateBytes) bytes"
+            + "\(speedFigures(audio: audio, wall: seconds, cpu: cpuSeconds)), state \(engine.stateBytes) bytes"
         if case .classify(let c) = target { line += ", \(c.events) event(s)" }
         warn(line + " → \(cmd.outputName)")
     }
 }
 
-/// A one-line progress display on stderr (only when it is a terminal): position, speed, ETA.
+/// A one-line progress display on stderr (only when it is a terminal): position, speed and load;
+/// with a known length, percent and ETA.
 final class Progress {
     private let total: Int?
     private let rate: Double
-    private let start = monotonicSeconds()
+    private let start = monotonicSeconds(), cpuStart = processCPUSeconds()
     private var last = 0.0
     private var shown = false
 
@@ -291,7 +292,8 @@ final class Progress {
         } else {
             line += "\(clock(Double(frames) / rate))"
         }
-        line += "  \(fixed(speed / 1e6, 2)) M samples/s  \(fixed(speed / rate, 0))× real time"
+        line += "  \(fixed(speed / 1e6, 2)) M samples/s  "
+            + speedFigures(audio: Double(frames) / rate, wall: elapsed, cpu: processCPUSeconds() - cpuStart)
         if let total, total > 0 { line += "  ETA \(clock(Double(total - frames) / speed))" }
         var e = StandardError()
         e.write(line)

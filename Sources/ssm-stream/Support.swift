@@ -22,6 +22,27 @@ func monotonicSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
+/// CPU seconds this process has used, all threads.
+func processCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// `x` to `digits` significant digits, no exponent: "0.042", "3.1", "87", "12345".
+func significant(_ x: Double, _ digits: Int = 2) -> String {
+    guard x.isFinite, x > 0 else { return x == 0 ? "0" : "\(x)" }
+    let magnitude = Int((log10(x)).rounded(.down)) + 1
+    return fixed(x, max(0, digits - magnitude))
+}
+
+/// How fast a stream ran and what it cost: "123× real time, load 0.0081" — throughput (audio
+/// seconds per wall second) and load (CPU seconds per audio second: below 1, it keeps up live).
+func speedFigures(audio: Double, wall: Double, cpu: Double) -> String {
+    let rtf = audio / max(wall, 1e-9)
+    return "\(rtf >= 10 ? fixed(rtf, 0) : significant(rtf))× real time, load \(significant(cpu / max(audio, 1e-12)))"
+}
+
 /// `x` with `digits` digits after the point ("%.*f").
 func fixed(_ x: Double, _ digits: Int) -> String {
     var buf = [CChar](repeating: 0, count: 64)

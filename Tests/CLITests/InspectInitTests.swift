@@ -71,6 +71,23 @@ struct InspectInitTests {
         #expect((o["step_ns_per_sample"] as? Double ?? 0) > 0 && (o["block_realtime_factor"] as? Double ?? 0) > 0)
     }
 
+    @Test("inspect --bench of a model slower than real time: two significant digits and the load, never \"0× real time\"")
+    func slowerThanRealTime() throws {
+        let dir = TempDir()
+        let arch = dir.file("arch.json"), m = dir.file("m.safetensors")
+        // 500 MHz: any CPU needs more than 2 ns per sample of an S5 of H = P = 64.
+        try """
+        {"sample_rate": 500000000, "d_input": 1, "d_model": 64, "d_output": 1, "encoder": true, "decoder": true,
+         "blocks": [{"layer": {"family": "s5", "d_model": 64, "d_state": 64}}]}
+        """.write(toFile: arch, atomically: true, encoding: .utf8)
+        expectExit(try runCLI(["init", "-q", arch, "-o", m]), 0)
+        let r = try runCLI(["inspect", "--bench", m])
+        expectExit(r, 0)
+        let text = String(decoding: r.stdout, as: UTF8.self)
+        #expect(!text.contains("(0× real time"), "\(text)")
+        #expect(text.range(of: #"step [0-9.]+ ns/sample \(0\.0[0-9]+× real time, load [0-9]+(\.[0-9])?\)"#, options: .regularExpression) != nil, "\(text)")
+    }
+
     @Test("every architecture in configs/architectures initializes, and the model streams the example file in step and block mode alike")
     func shippedArchitectures() throws {
         try #require(FileManager.default.isExecutableFile(atPath: releaseCLI.path),

@@ -349,7 +349,7 @@ struct RunEventTests {
 
 @Suite("ssm-stream run: progress")
 struct RunProgressTests {
-    @Test("a progress line (position, M samples/s, real-time factor, ETA) on a terminal; none when stderr is a pipe")
+    @Test("a progress line (position, M samples/s, real-time factor, load, ETA) on a terminal, also for a piped input (no ETA); none when stderr is a pipe")
     func progress() throws {
         try requireCLI()
         let dir = TempDir()
@@ -366,9 +366,27 @@ struct RunProgressTests {
         p.waitUntilExit()
         #expect(p.terminationStatus == 0)
         let tty = String(decoding: bytes, as: UTF8.self)
-        #expect(tty.contains("M samples/s") && tty.contains("ETA") && tty.contains("%"), "terminal output: \(tty)")
+        #expect(tty.contains("M samples/s") && tty.contains("ETA") && tty.contains("%") && tty.contains("× real time, load "), "terminal output: \(tty)")
         #expect(tty.contains("\r\u{1B}[K"), "the line is redrawn in place and erased before the summary")
         #expect(tty.contains("32000 frames"), "summary after the progress line: \(tty)")
+        // Raw samples from a pipe, stderr a terminal: position, speed and load; without a length
+        // there is no percentage and no ETA.
+        let raw = dir.file("tone.f32")
+        try Data(f32le(try readWAV(noisyTonePath).samples)).write(to: URL(fileURLWithPath: raw))
+        let q = Process()
+        q.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        q.arguments = ["-qec", "cat '\(raw)' | '\(cliURL.path)' run '\(modelPath)' - '\(out)' --input-format f32le --rate 16000 --channels 1",
+                       "/dev/null"]
+        let qpipe = Pipe()
+        q.standardOutput = qpipe
+        q.standardInput = FileHandle.nullDevice
+        try q.run()
+        let qbytes = qpipe.fileHandleForReading.readDataToEndOfFile()
+        q.waitUntilExit()
+        #expect(q.terminationStatus == 0)
+        let fromPipe = String(decoding: qbytes, as: UTF8.self)
+        #expect(fromPipe.contains("M samples/s") && fromPipe.contains("load ") && !fromPipe.contains("ETA"), "terminal output: \(fromPipe)")
+        #expect(fromPipe.contains("32000 frames"), "\(fromPipe)")
         let piped = try runCLI(["run", modelPath, noisyTonePath, out])
         expectExit(piped, 0)
         #expect(!piped.stderr.contains("ETA") && !piped.stderr.contains("\u{1B}"), "no progress into a pipe: \(piped.stderr)")
