@@ -105,7 +105,7 @@ public final class AudioReader {
         }
         guard info.channels > 0, info.samplerate > 0 else {
             sf_close(f)
-            throw IOError(.dataError, "input '\(path)': invalid header (\(info.channels) channels at \(info.samplerate) Hz)")
+            throw IOError(.dataError, "input '\(path)': invalid header (\(counted(Int(info.channels), "channel")) at \(info.samplerate) Hz)")
         }
         file = f
         format = AudioFormat(sampleRate: Int(info.samplerate), channels: Int(info.channels), format: info.format)
@@ -198,7 +198,7 @@ public final class AudioWriter {
         var info = SF_INFO(frames: 0, samplerate: Int32(format.sampleRate), channels: Int32(format.channels),
                            format: format.format, sections: 0, seekable: 0)
         guard sf_format_check(&info) != 0 else {
-            throw IOError(.cantCreate, "output '\(path)': libsndfile cannot write \(format.formatName) with \(format.channels) channels at \(format.sampleRate) Hz")
+            throw IOError(.cantCreate, "output '\(path)': libsndfile cannot write \(format.formatName) with \(counted(format.channels, "channel")) at \(format.sampleRate) Hz")
         }
         if path == "-" && lseek(1, 0, SEEK_CUR) < 0 && format.format & Int32(SF_FORMAT_TYPEMASK) == Int32(SF_FORMAT_WAV) {
             guard let w = StreamingWAV(fd: 1, format: format) else {

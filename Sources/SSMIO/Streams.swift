@@ -69,6 +69,9 @@ public enum FrameSink {
     }
 }
 
+/// "1 channel", "2 channels": a count and its noun, in the number it takes.
+public func counted(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+
 /// Output containers and encodings by the names users type (`--format`, `--encoding`, file
 /// extensions).
 public enum OutputFormats {
@@ -104,6 +107,20 @@ public enum OutputFormats {
         guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return nil }
         return extensions[path[path.index(after: dot)...].lowercased()].flatMap { container(named: $0) }
     }
+
+    /// A path's extension when it looks like one (1–5 letters and digits, a letter first) but names
+    /// no container this build writes ("out.mp3" → "mp3"; "take.1" and "out" have none): such an output is refused rather
+    /// than written in another container than its name says.
+    public static func unknownExtension(_ path: String) -> String? {
+        guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return nil }
+        let ext = path[path.index(after: dot)...].lowercased()
+        guard (1...5).contains(ext.count), ext.first!.isLetter, ext.allSatisfy({ $0.isLetter || $0.isNumber }), extensions[ext] == nil
+        else { return nil }
+        return ext
+    }
+
+    /// The extensions `container(forPath:)` knows, sorted.
+    public static var knownExtensions: [String] { extensions.keys.sorted() }
 
     /// The input's format carried over to `container`: its encoding when the container can hold it
     /// (checked with libsndfile), else the container's usual one (Vorbis for OGG, 16-bit PCM else).

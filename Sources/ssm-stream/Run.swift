@@ -167,7 +167,7 @@ struct InputOptions: ParsableArguments {
                 throw ValidationError("--rate \(rate) contradicts the header of '\(path)' (\(r.format.sampleRate) Hz); --rate is for raw or text input")
             }
             if let channels, channels != r.format.channels {
-                throw ValidationError("--channels \(channels) contradicts the header of '\(path)' (\(r.format.channels) channels); --channels is for raw or text input")
+                throw ValidationError("--channels \(channels) contradicts the header of '\(path)' (\(counted(r.format.channels, "channel"))); --channels is for raw or text input")
             }
             return .audio(r)
         case .text:
@@ -203,6 +203,10 @@ struct OutputOptions: ParsableArguments {
     func format(for input: AudioFormat, channels: Int, path: String) throws -> AudioFormat {
         var base = input
         base.channels = channels
+        if format == nil, path != "-", let ext = OutputFormats.unknownExtension(path) {
+            throw ValidationError("output '\(path)': '.\(ext)' is not a container this build writes "
+                                  + "(\(OutputFormats.knownExtensions.joined(separator: ", "))); name one with --format")
+        }
         let container = format.flatMap(OutputFormats.container(named:))
             ?? (path == "-" ? nil : OutputFormats.container(forPath: path))
         let encoding = encoding.flatMap(OutputFormats.encoding(named:))

@@ -88,7 +88,10 @@ final class RunPipeline {
         let modelRate = spec.sampleRate
         if fmt.sampleRate != modelRate {
             guard cmd.inputOptions.resample else {
-                throw IOError(.dataError, "input '\(cmd.inputName)': sample rate \(fmt.sampleRate) Hz, model '\(cmd.model)' expects \(modelRate) Hz (add --resample, or convert first: sox in.wav -r \(modelRate) out.wav)")
+                // The hint fits the input: a file sox can convert, or samples only --resample converts here.
+                let convert = fmt.isText || fmt.isRaw || cmd.input == "-" ? ""
+                    : ", or convert first: sox '\(cmd.input)' -r \(modelRate) converted.wav"
+                throw IOError(.dataError, "input '\(cmd.inputName)': sample rate \(fmt.sampleRate) Hz, model '\(cmd.model)' expects \(modelRate) Hz (add --resample\(convert))")
             }
             inResampler = try Resampler(from: fmt.sampleRate, to: modelRate, channels: fmt.channels,
                                         maxFrames: block, quality: cmd.inputOptions.resampleQuality)

@@ -347,6 +347,21 @@ struct RunEventTests {
     }
 }
 
+/// Runs a shell command under script(1), which gives it a pseudo-terminal (stderr is a tty there):
+/// its exit status and everything it wrote to the terminal.
+private func onTerminal(_ command: String) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+    p.arguments = ["-qec", command, "/dev/null"]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    let bytes = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: bytes, as: UTF8.self))
+}
+
 @Suite("ssm-stream run: progress")
 struct RunProgressTests {
     @Test("a progress line (position, M samples/s, real-time factor, load, ETA) on a terminal, also for a piped input (no ETA); none when stderr is a pipe")
@@ -354,18 +369,8 @@ struct RunProgressTests {
         try requireCLI()
         let dir = TempDir()
         let out = dir.file("out.wav")
-        // script(1) gives the command a pseudo-terminal: stderr is a tty there.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-        p.arguments = ["-qec", "'\(cliURL.path)' run '\(modelPath)' '\(noisyTonePath)' '\(out)'", "/dev/null"]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let bytes = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
-        let tty = String(decoding: bytes, as: UTF8.self)
+        let (status, tty) = try onTerminal("'\(cliURL.path)' run '\(modelPath)' '\(noisyTonePath)' '\(out)'")
+        #expect(status == 0)
         #expect(tty.contains("M samples/s") && tty.contains("ETA") && tty.contains("%") && tty.contains("× real time, load "), "terminal output: \(tty)")
         #expect(tty.contains("\r\u{1B}[K"), "the line is redrawn in place and erased before the summary")
         #expect(tty.contains("32000 frames"), "summary after the progress line: \(tty)")
@@ -373,18 +378,9 @@ struct RunProgressTests {
         // there is no percentage and no ETA.
         let raw = dir.file("tone.f32")
         try Data(f32le(try readWAV(noisyTonePath).samples)).write(to: URL(fileURLWithPath: raw))
-        let q = Process()
-        q.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-        q.arguments = ["-qec", "cat '\(raw)' | '\(cliURL.path)' run '\(modelPath)' - '\(out)' --input-format f32le --rate 16000 --channels 1",
-                       "/dev/null"]
-        let qpipe = Pipe()
-        q.standardOutput = qpipe
-        q.standardInput = FileHandle.nullDevice
-        try q.run()
-        let qbytes = qpipe.fileHandleForReading.readDataToEndOfFile()
-        q.waitUntilExit()
-        #expect(q.terminationStatus == 0)
-        let fromPipe = String(decoding: qbytes, as: UTF8.self)
+        let (pipeStatus, fromPipe) = try onTerminal(
+            "cat '\(raw)' | '\(cliURL.path)' run '\(modelPath)' - '\(out)' --input-format f32le --rate 16000 --channels 1")
+        #expect(pipeStatus == 0)
         #expect(fromPipe.contains("M samples/s") && fromPipe.contains("load ") && !fromPipe.contains("ETA"), "terminal output: \(fromPipe)")
         #expect(fromPipe.contains("32000 frames"), "\(fromPipe)")
         let piped = try runCLI(["run", modelPath, noisyTonePath, out])

@@ -179,7 +179,33 @@ struct RunErrorTests {
         let r = try runCLI(["run", modelPath, input, dir.file("out.wav")])
         expectExit(r, 65)
         #expect(r.stderr.contains("44100") && r.stderr.contains("16000"), "stderr: \(r.stderr)")
+        #expect(r.stderr.contains("--resample") && r.stderr.contains("sox '\(input)' -r 16000 converted.wav"), "stderr: \(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.file("out.wav")), "output created for a refused input")
+        // Text at another rate: the hint is --resample alone (sox does not read CSV).
+        try writeLines(dir.file("s.csv"), [0.1, 0.2, 0.3])
+        let t = try runCLI(["run", modelPath, dir.file("s.csv"), dir.file("out.csv"), "--rate", "8000"])
+        expectExit(t, 65)
+        #expect(t.stderr.contains("add --resample)") && !t.stderr.contains("sox"), "stderr: \(t.stderr)")
+    }
+
+    @Test("an output name whose extension is no container this build writes → 64 (not WAV bytes under another name)")
+    func unknownExtension() throws {
+        let dir = TempDir()
+        let r = try runCLI(["run", modelPath, noisyTonePath, dir.file("out.mp3")])
+        expectExit(r, 64)
+        #expect(r.stderr.contains("'.mp3' is not a container this build writes") && r.stderr.contains("--format"), "stderr: \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.file("out.mp3")))
+        // With --format the name is the user's choice; a name without a letter extension keeps the input's container.
+        expectExit(try runCLI(["run", "-q", modelPath, noisyTonePath, dir.file("out.mp3"), "--format", "wav"]), 0)
+        expectExit(try runCLI(["run", "-q", modelPath, noisyTonePath, dir.file("take.1")]), 0)
+        #expect(try readWAV(dir.file("take.1")).samples.count == 32000)
+    }
+
+    @Test("one channel is \"1 channel\" in messages")
+    func oneChannel() throws {
+        let r = try runCLI(["run", modelPath, noisyTonePath, "-", "--channels", "2"])
+        expectExit(r, 64)
+        #expect(r.stderr.contains("(1 channel)"), "stderr: \(r.stderr)")
     }
 
     @Test("stereo input to a mono model → 65, message names the channel counts")
