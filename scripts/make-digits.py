@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The spoken-digit data set of the shipped classifier (models/digits.safetensors).
 
-usage: scripts/make-digits.py OUT --fsdd PATH [--takes 4] [--human-repeat 2] [--human-test SPEAKER]
+usage: scripts/make-digits.py OUT --fsdd PATH [--takes 4] [--human-repeat 3] [--human-test SPEAKER]
                               [--seed 0]
 
 Synthetic speech: espeak-ng says "zero" … "nine" in 8 English accents × 20 voice variants, each
@@ -86,7 +86,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--fsdd", required=True, help="folder of FSDD recordings ({digit}_{speaker}_{take}.wav)")
     ap.add_argument("--takes", type=int, default=4, help="takes per voice and digit")
-    ap.add_argument("--human-repeat", type=int, default=2, help="times each human training recording is listed")
+    ap.add_argument("--human-repeat", type=int, default=3, help="times each human training recording is listed")
     ap.add_argument("--human-test", default="nicolas", help="FSDD speaker held out for testing")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()

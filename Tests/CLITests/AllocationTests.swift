@@ -127,7 +127,7 @@ struct AllocationTests {
             expectExit(try runCLI(["init", "-q", packageRoot.appendingPathComponent("configs/architectures/\(arch).json").path,
                                    "-o", model]), 0)
             for mode in ["step", "block"] {
-                cases.append(("\(arch), \(mode)", { i in ["run", "-q", "--mode", mode, model, wavs[i], out(arch + mode)(i)] }, { _ in .null }))
+                cases.append(("\(arch), \(mode)", { i in ["run", "-q", "--mode", mode, model, wavs[i], out(arch + mode)(i) + ".wav"] }, { _ in .null }))
             }
         }
         let blocks = lengths.map { $0 * 16000 / 256 }
