@@ -104,18 +104,21 @@ public enum OutputFormats {
 
     /// The container a path's extension names ("out.flac" → FLAC), if any.
     public static func container(forPath path: String) -> Int32? {
+        pathExtension(path).flatMap { extensions[$0] }.flatMap { container(named: $0) }
+    }
+
+    /// The part of the last path component after its last dot, lowercased ("a/Out.WAV" → "wav").
+    static func pathExtension(_ path: String) -> String? {
         guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return nil }
-        return extensions[path[path.index(after: dot)...].lowercased()].flatMap { container(named: $0) }
+        return path[path.index(after: dot)...].lowercased()
     }
 
     /// A path's extension when it looks like one (1–5 letters and digits, a letter first) but names
-    /// no container this build writes ("out.mp3" → "mp3"; "take.1" and "out" have none): such an output is refused rather
-    /// than written in another container than its name says.
+    /// no container this build writes ("out.mp3" → "mp3"; "take.1" and "out" have none): such an
+    /// output is refused rather than written in another container than its name says.
     public static func unknownExtension(_ path: String) -> String? {
-        guard let dot = path.lastIndex(of: "."), !path[dot...].contains("/") else { return nil }
-        let ext = path[path.index(after: dot)...].lowercased()
-        guard (1...5).contains(ext.count), ext.first!.isLetter, ext.allSatisfy({ $0.isLetter || $0.isNumber }), extensions[ext] == nil
-        else { return nil }
+        guard let ext = pathExtension(path), (1...5).contains(ext.count), ext.first!.isLetter,
+              ext.allSatisfy({ $0.isLetter || $0.isNumber }), extensions[ext] == nil else { return nil }
         return ext
     }
 

@@ -151,8 +151,7 @@ struct Design: ParsableCommand {
         }
         if kind == "eq" || Biquad.Kind(rawValue: kind) != nil {
             if let target { throw DesignError(.usage, "a \(kind) design takes no band ('\(target)'): its shape is its kind") }
-            for (flag, given) in [("--order", order != nil), ("--cutoff2", cutoff2 != nil), ("--ripple", ripple != nil),
-                                  ("--attenuation", attenuation != nil)] where given {
+            for (flag, given) in filterOnly where given && flag != "--cutoff" {
                 throw DesignError(.usage, "\(flag) is for butterworth, chebyshev and elliptic designs, not biquads")
             }
             guard let rate else { throw DesignError(.usage, "missing --rate HZ") }

@@ -16,18 +16,17 @@ func isRegularFile(_ path: String) -> Bool {
     return ok && (st.st_mode & S_IFMT) == S_IFREG
 }
 
-func monotonicSeconds() -> Double {
+/// A clock's reading in seconds.
+private func clockSeconds(_ clock: clockid_t) -> Double {
     var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
+    clock_gettime(clock, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
+func monotonicSeconds() -> Double { clockSeconds(CLOCK_MONOTONIC) }
+
 /// CPU seconds this process has used, all threads.
-func processCPUSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-}
+func processCPUSeconds() -> Double { clockSeconds(CLOCK_PROCESS_CPUTIME_ID) }
 
 /// `x` to `digits` significant digits, no exponent: "0.042", "3.1", "87", "12345".
 func significant(_ x: Double, _ digits: Int = 2) -> String {
