@@ -79,9 +79,11 @@ let package = Package(
         ], swiftSettings: fast),
         .target(name: "SSMTrain", dependencies: ["SSM", .product(name: "Numerics", package: "swift-numerics")], swiftSettings: fast),
         .target(name: "SSMIO", dependencies: ["SSM", "CSndfile", "CALSA", "CSamplerate", "CSupport"], swiftSettings: checked),
-        .target(name: "SSMService", dependencies: ["SSM", "SSMIO", "CSystemd", "CSupport"], swiftSettings: checked),
+        // The one streaming path `run` and the daemon share (engine, resamplers, classifier, rings).
+        .target(name: "SSMStreaming", dependencies: ["SSM", "SSMIO"], swiftSettings: checked),
+        .target(name: "SSMService", dependencies: ["SSM", "SSMIO", "SSMStreaming", "CSystemd", "CSupport"], swiftSettings: checked),
         .executableTarget(name: "ssm-stream", dependencies: [
-            "SSM", "SSMIO", "SSMService", "SSMTrain",
+            "SSM", "SSMIO", "SSMStreaming", "SSMService", "SSMTrain",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: checked),
         .executableTarget(name: "ssm-streamd", dependencies: [
@@ -90,7 +92,8 @@ let package = Package(
         ], swiftSettings: checked),
         .testTarget(name: "SSMTests", dependencies: ["SSM"], swiftSettings: fast),
         .testTarget(name: "SSMIOTests", dependencies: ["SSMIO", "SSM"]),
-        .testTarget(name: "SSMServiceTests", dependencies: ["SSMService", "SSMIO", "SSM"]),
+        .testTarget(name: "SSMStreamingTests", dependencies: ["SSMStreaming", "SSMIO", "SSM"]),
+        .testTarget(name: "SSMServiceTests", dependencies: ["SSMService", "SSMStreaming", "SSMIO", "SSM"]),
         .testTarget(name: "CLITests", dependencies: ["SSMIO", "SSM"]),
         .testTarget(name: "GradientTests", dependencies: ["SSM", "SSMTrain"], swiftSettings: fast),
         .testTarget(name: "SSMTrainTests", dependencies: ["SSM", "SSMTrain"], swiftSettings: fast),
@@ -108,7 +111,7 @@ if float64 {
 // The libFuzzer harness (Fuzz/ssm-fuzz): only with SSM_FUZZ=1, as scripts/fuzz.sh builds it
 // (`--sanitize=fuzzer --sanitize=address`, libFuzzer supplies `main`; a plain build would not link).
 if fuzzing {
-    package.targets.append(.executableTarget(name: "ssm-fuzz", dependencies: ["SSM", "SSMIO", "SSMService"],
+    package.targets.append(.executableTarget(name: "ssm-fuzz", dependencies: ["SSM", "SSMIO", "SSMStreaming", "SSMService"],
                                              path: "Fuzz/ssm-fuzz", swiftSettings: checked + [.unsafeFlags(["-parse-as-library"])],
                                              linkerSettings: [.unsafeFlags(["-sanitize=fuzzer,address"])]))
 }

@@ -6,6 +6,7 @@
 import SSM
 import SSMIO
 import SSMService
+import SSMStreaming
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -171,6 +171,10 @@ public final class AudioReader {
         return Int(n)
     }
 
+    /// Back to the first frame, to read the file again (`[source] loop`). False when the input
+    /// cannot seek (a pipe).
+    public func rewind() -> Bool { sf_seek(file, 0, SEEK_SET) == 0 }
+
     deinit { sf_close(file) }
 }
 

@@ -86,6 +86,10 @@ struct Status: ParsableCommand {
             print("  input   \(v("frames")) frames (\(clock(o["seconds"] as? Double ?? 0))), engine load \(v("load")) of real time")
             print("  events  \(v("events")) (dropped: \(v("ring_dropped_events")) in the engine ring, \(v("socket_dropped_events")) to slow clients), \(v("subscribers")) subscriber(s)")
             print("  health  \(v("dropped_frames")) frame(s) dropped, \(v("xruns")) xrun(s), \(v("non_finite")) NaN/Inf replaced, \(v("reloads")) reload(s)")
+            if let how = o["last_reload"] as? String {
+                let ago = clock(o["last_reload_ago"] as? Double ?? 0)
+                print("  reload  last \(ago) ago: \(how)" + ((o["last_reload_error"] as? String).map { " (\($0))" } ?? ""))
+            }
             if let e = o["last_error"] as? String { print("  last error: \(e)") }
             return false
         }
@@ -126,7 +130,9 @@ struct Reload: ParsableCommand {
         abstract: "Make a running ssm-streamd re-read its configuration and model (like SIGHUP).",
         discussion: """
         A configuration or model that does not load is refused (exit 1) and the daemon keeps the \
-        one it runs.
+        one it runs. When only the model changed (same rate, channels and classes), the engine \
+        switches to it between two blocks and the source stays open: no sample is lost, and the \
+        new model starts from its zero state. Any other change reopens the source.
 
         Examples:
           ssm-stream reload
@@ -142,7 +148,9 @@ struct Reload: ParsableCommand {
             if o["ok"] as? Bool == true {
                 print(o["state"] as? String == "opening"
                       ? "reload accepted: configuration and model are valid; the source is still opening (e.g. a FIFO waiting for its writer)"
-                      : "reloaded")
+                      : o["reload"] as? String == "swapped"
+                      ? "reloaded: the new model took over between two blocks, the source stayed open (no sample lost)"
+                      : "reloaded (the source was reopened)")
                 return false
             }
             warn("ssm-stream: reload refused: \(o["message"] ?? line) (the daemon keeps its previous configuration)")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SSM
+import SSMStreaming
 import SSMIO
 import SSMService
 import SSMTrain

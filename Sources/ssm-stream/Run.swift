@@ -1,5 +1,6 @@
 import ArgumentParser
 import SSM
+import SSMStreaming
 import SSMIO
 import SSMService
 #if canImport(Glibc)

@@ -2,56 +2,37 @@ import ArgumentParser
 import SSM
 import SSMIO
 import SSMService
+import SSMStreaming
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// `ssm-stream run`, wired: source → (NaN check) → (resampler to the model's rate) → engine →
-/// filter sink (through a resampler back to the input's rate) or event detector.
+/// `ssm-stream run`, wired: the source, then the streaming path the daemon runs too
+/// (`StreamPath`: NaN check → resample → engine → resample back → sink, or → classifier).
 ///
-///     read block ──► sanitize ──► [resample in] ──► StreamEngine ──► [resample out] ──► sink
-///                                                        └─────────► scores ──► detectors ──► JSON Lines
+///     read block ──► StreamPath.push ──► filter sink (file/pipe) or JSON Lines events
 ///
 /// Every buffer is allocated here, before the first sample; the loop in `run` allocates nothing
 /// per block (the sinks format into buffers of their own). Whatever was processed before an error
 /// is written out before the error is reported.
 final class RunPipeline {
     private let cmd: Run
-    private let model: Model
     private let source: FrameSource
-    private let engine: StreamEngine
-    private let inResampler: Resampler?
-    private let target: Target
+    private let path: StreamPath
     private let progress: Progress?
 
-    /// Read block (input frames) and engine block (model-rate frames) buffers. A stream is read
-    /// `--block` frames at a time (its latency); a regular file, whose latency does not matter, in
-    /// reads of at least 4096 frames (16× fewer syscalls), still computed `--block` frames at a time.
+    /// The read buffer. A stream is read `--block` frames at a time (its latency); a regular file,
+    /// whose latency does not matter, in reads of at least 4096 frames (16× fewer syscalls), still
+    /// computed `--block` frames at a time.
     private let readBuf: UnsafeMutablePointer<Float>
-    private let outBuf: UnsafeMutablePointer<Float>
     private let block: Int
-    private let engineFrames: Int
     static let fileReadFrames = 4096
 
     /// Frames of the first block, read in `init` (before the output exists) and waiting in `readBuf`.
     private var pendingFirst = 0
-    /// Whether `finish` has run (it runs once, also on the error path).
-    private var finished = false
-    /// Frames read from the input, frames pushed through the model, non-finite samples replaced.
-    private var framesRead = 0
-    private var modelFrames = 0
-    private var nonFinite = 0
-    /// NaN/Inf values the model produced, replaced by 0 (its state reset each time).
-    private var nonFiniteOut = 0
-
-    private enum Target {
-        case filter(FrameSink, Resampler?)
-        case classify(Classifier)
-    }
 
     init(_ cmd: Run, model: Model) throws {
         self.cmd = cmd
-        self.model = model
         // One stream, one core: OpenBLAS's worker threads only spin (sched_yield) on blocks this small.
         setBLASThreads(1)
         let spec = model.spec
@@ -86,34 +67,24 @@ final class RunPipeline {
 
         // Rate: equal, or converted with --resample (and converted back for filter output).
         let modelRate = spec.sampleRate
-        if fmt.sampleRate != modelRate {
-            guard cmd.inputOptions.resample else {
-                // The hint fits the input: a file sox can convert, or samples only --resample converts here.
-                let convert = fmt.isText || fmt.isRaw || cmd.input == "-" ? ""
-                    : ", or convert first: sox '\(cmd.input)' -r \(modelRate) converted.wav"
-                throw IOError(.dataError, "input '\(cmd.inputName)': sample rate \(fmt.sampleRate) Hz, model '\(cmd.model)' expects \(modelRate) Hz (add --resample\(convert))")
-            }
-            inResampler = try Resampler(from: fmt.sampleRate, to: modelRate, channels: fmt.channels,
-                                        maxFrames: block, quality: cmd.inputOptions.resampleQuality)
-        } else {
-            inResampler = nil
+        if fmt.sampleRate != modelRate && !cmd.inputOptions.resample {
+            // The hint fits the input: a file sox can convert, or samples only --resample converts here.
+            let convert = fmt.isText || fmt.isRaw || cmd.input == "-" ? ""
+                : ", or convert first: sox '\(cmd.input)' -r \(modelRate) converted.wav"
+            throw IOError(.dataError, "input '\(cmd.inputName)': sample rate \(fmt.sampleRate) Hz, model '\(cmd.model)' expects \(modelRate) Hz (add --resample\(convert))")
         }
-        let chunk = cmd.block
-        engineFrames = fmt.sampleRate == modelRate ? chunk
-            : Int((Double(chunk) * Double(modelRate) / Double(fmt.sampleRate)).rounded(.up)) + 64
-        engine = StreamEngine(model: model, groups: groups, mode: cmd.mode, maxFrames: engineFrames)
         readBuf = .allocate(capacity: block * fmt.channels)
-        let block = self.block
-        outBuf = .allocate(capacity: engineFrames * engine.outputChannels)
 
         // Read the first block before creating the output, so an empty input leaves nothing behind.
         let first = try source.read(into: readBuf, frames: block)
         if first == 0 { throw IOError(.dataError, "input '\(cmd.inputName)' holds no audio frames") }
         pendingFirst = first
 
+        let outputChannels = groups * spec.dOutput
+        let output: StreamPath.Output
         switch spec.task {
         case .filter:
-            let outFormat = try cmd.outputOptions.format(for: fmt, channels: engine.outputChannels, path: cmd.output)
+            let outFormat = try cmd.outputOptions.format(for: fmt, channels: outputChannels, path: cmd.output)
             let sink: FrameSink
             if outFormat.isText {
                 // Text in → text out answers in kind: the same separator, and the header when the
@@ -127,146 +98,88 @@ final class RunPipeline {
             } else {
                 sink = .audio(try AudioWriter(path: cmd.output, format: outFormat))
             }
-            let back = inResampler == nil ? nil
-                : try Resampler(from: modelRate, to: fmt.sampleRate, channels: engine.outputChannels,
-                                maxFrames: engineFrames, quality: cmd.inputOptions.resampleQuality)
-            target = .filter(sink, back)
+            output = .filter(sink: sink, device: nil)
         case .classify:
             let labels = spec.labels ?? (0..<spec.dOutput).map { "class\($0)" }
             let options = try cmd.eventOptions.detectorOptions(spec: spec, labels: labels, rate: modelRate)
             let writer = EventWriter(out: try LineWriter(path: cmd.output), labels: labels,
                                      modelRate: modelRate, inputRate: fmt.sampleRate)
-            target = .classify(Classifier(output: .writer(writer), options: options, classes: spec.dOutput, groups: groups,
+            output = .classify(Classifier(output: .writer(writer), options: options, classes: spec.dOutput, groups: groups,
                                           scores: spec.scoring, posteriorsEvery: cmd.eventOptions.posteriors))
         }
+        path = try StreamPath(model: model, modelName: cmd.model, inputName: cmd.inputName,
+                              inputRate: fmt.sampleRate, inputChannels: fmt.channels, groups: groups,
+                              mode: cmd.mode, engineBlock: cmd.block, maxInputFrames: block,
+                              resampleQuality: cmd.inputOptions.resampleQuality,
+                              nonFinite: cmd.strict ? .stop(because: "--strict") : .replace, output: output)
 
         // On a terminal, also for a pipe (no length known: position and load, no ETA).
         progress = !cmd.quiet && isatty(2) != 0 ? Progress(totalFrames: source.frameCount, rate: fmt.sampleRate) : nil
         if cmd.verbose { describe() }
     }
 
-    deinit { readBuf.deallocate(); outBuf.deallocate() }
+    deinit { readBuf.deallocate() }
 
     /// Streams the whole input. On an error mid-stream, everything processed so far is written
     /// (sinks closed, open events ended) before the error propagates.
     func run() throws {
         let start = monotonicSeconds(), cpuStart = processCPUSeconds()
+        var framesRead = 0
         do {
             var n = pendingFirst
             while n > 0 {
-                try push(frames: n)
+                try path.push(readBuf, frames: n)
                 framesRead += n
                 progress?.update(frames: framesRead)
                 n = try source.read(into: readBuf, frames: block)
             }
-            if let r = inResampler { try r.process(readBuf, frames: 0, end: true) { (y, k) throws(IOError) in try self.consume(y, frames: k) } }
-            try finish()
+            try path.finish()
             if let why = source.truncation(framesRead: framesRead) {
-                        throw IOError(.dataError, "input '\(cmd.inputName)' is truncated (\(why)); the \(framesRead) frames it holds were processed and written")
+                throw IOError(.dataError, "input '\(cmd.inputName)' is truncated (\(why)); the \(framesRead) frames it holds were processed and written")
             }
         } catch {
             progress?.clear()
-            try? finish()
+            try? path.finish()
             throw error
         }
         progress?.clear()
-        if nonFinite > 0 && !cmd.quiet {
-            warn("ssm-stream run: replaced \(nonFinite) NaN/Inf input sample(s) by 0 (--strict makes this an error)")
+        if path.nonFiniteIn > 0 && !cmd.quiet {
+            warn("ssm-stream run: replaced \(path.nonFiniteIn) NaN/Inf input sample(s) by 0 (--strict makes this an error)")
         }
         // Not silenced by -q: the output is not what the model should have produced.
-        if nonFiniteOut > 0 {
-            warn("ssm-stream run: warning: the model produced \(nonFiniteOut) NaN/Inf output value(s) (it overflows on this input); they were written as 0 and its state reset (--strict makes this an error)")
+        if path.nonFiniteOut > 0 {
+            warn("ssm-stream run: warning: the model produced \(path.nonFiniteOut) NaN/Inf output value(s) (it overflows on this input); they were written as 0 and its state reset (--strict makes this an error)")
         }
-        if !cmd.quiet { summary(seconds: monotonicSeconds() - start, cpuSeconds: processCPUSeconds() - cpuStart) }
-    }
-
-    /// One block of input frames in `readBuf`: NaN/Inf handled, resampled if asked, consumed.
-    private func push(frames n: Int) throws(IOError) {
-        let ch = source.format.channels
-        var valid = n
-        for i in 0..<(n * ch) where !readBuf[i].isFinite {
-            if cmd.strict { valid = i / ch; break }
-            readBuf[i] = 0
-            nonFinite += 1
-        }
-        if valid > 0 {
-            if let r = inResampler {
-                try r.process(readBuf, frames: valid, end: false) { (y, k) throws(IOError) in try self.consume(y, frames: k) }
-            } else {
-                try consume(readBuf, frames: valid)
-            }
-        }
-        if valid < n {
-                throw IOError(.dataError, "input '\(cmd.inputName)': frame \(framesRead + valid) holds NaN or Inf (--strict); the \(framesRead + valid) frame(s) before it were processed")
-        }
-    }
-
-    /// Model-rate frames (any count) through the engine, in pieces of at most `engineFrames`.
-    private func consume(_ x: UnsafePointer<Float>, frames: Int) throws(IOError) {
-        let inStride = engine.inputChannels
-        var done = 0
-        while done < frames {
-            let n = min(engineFrames, frames - done)
-            let replaced = engine.process(x + done * inStride, outBuf, frames: n)
-            if replaced > 0 {
-                if cmd.strict {
-                    throw IOError(.dataError, "model '\(cmd.model)' produced NaN or Inf (it overflowed) within model frames \(modelFrames)–\(modelFrames + n) (--strict); the \(modelFrames) frame(s) before were written")
-                }
-                nonFiniteOut += replaced
-            }
-            switch target {
-            case .filter(let sink, let back):
-                if let back {
-                    try back.process(outBuf, frames: n, end: false) { (y, k) throws(IOError) in try sink.write(y, frames: k) }
-                } else {
-                    try sink.write(outBuf, frames: n)
-                }
-            case .classify(let c):
-                try c.push(outBuf, frames: n, at: modelFrames)
-            }
-            modelFrames += n
-            done += n
-        }
-    }
-
-    /// Flushes the output resampler, closes the sink or ends open events. Runs once.
-    private func finish() throws(IOError) {
-        guard !finished else { return }
-        finished = true
-        switch target {
-        case .filter(let sink, let back):
-            if let back { try back.process(outBuf, frames: 0, end: true) { (y, k) throws(IOError) in try sink.write(y, frames: k) } }
-            try sink.close()
-        case .classify(let c):
-            try c.finish(at: modelFrames)
-        }
+        if !cmd.quiet { summary(frames: framesRead, seconds: monotonicSeconds() - start, cpuSeconds: processCPUSeconds() - cpuStart) }
     }
 
     private func describe() {
-        let s = model.spec
+        let s = path.model.spec
         let layers = s.blocks.map { "\($0.layer.family.rawValue)(H=\($0.layer.dModel), N=\($0.layer.dState))" }.joined(separator: " → ")
         warn("model: \(cmd.model): \(s.task.rawValue), \(s.dInput) → \(s.dOutput) channel(s) at \(s.sampleRate) Hz, \(layers)")
         let f = source.format
         warn("input: \(cmd.inputName): \(f.formatName), \(f.channels) channel(s) at \(f.sampleRate) Hz"
              + (source.frameCount.map { ", \($0) frames" } ?? ""))
-        if let r = inResampler { warn("resampling: \(r.fromRate) Hz → \(r.toRate) Hz (libsamplerate, \(cmd.inputOptions.resampleQuality.rawValue))") }
-        if engine.groups > 1 { warn("per channel: \(engine.groups) independent streams of \(s.dInput) channel(s)") }
-        switch target {
-        case .filter(let sink, let back):
-            warn("output: \(cmd.outputName): \(sink.format.formatName), \(sink.format.channels) channel(s) at \(sink.format.sampleRate) Hz"
-                 + (back != nil ? " (resampled back)" : ""))
+        if path.inputRate != path.modelRate { warn("resampling: \(path.inputRate) Hz → \(path.modelRate) Hz (libsamplerate, \(cmd.inputOptions.resampleQuality.rawValue))") }
+        if path.groups > 1 { warn("per channel: \(path.groups) independent streams of \(s.dInput) channel(s)") }
+        switch path.output {
+        case .filter(let sink, _):
+            if let sink {
+                warn("output: \(cmd.outputName): \(sink.format.formatName), \(sink.format.channels) channel(s) at \(sink.format.sampleRate) Hz"
+                     + (path.inputRate != path.modelRate ? " (resampled back)" : ""))
+            }
         case .classify:
             warn("output: \(cmd.outputName): JSON Lines events")
         }
-        warn("mode: \(cmd.mode.rawValue), blocks of \(cmd.block) frames (reads of \(block)), state \(engine.stateBytes) bytes")
+        warn("mode: \(cmd.mode.rawValue), blocks of \(cmd.block) frames (reads of \(block)), state \(path.stateBytes) bytes")
     }
 
-    private func summary(seconds: Double, cpuSeconds: Double) {
+    private func summary(frames framesRead: Int, seconds: Double, cpuSeconds: Double) {
         let rate = Double(source.format.sampleRate)
         let audio = Double(framesRead) / rate
         var line = "ssm-stream run: \(framesRead) frames (\(fixed(audio, 2)) s) in \(fixed(seconds, 3)) s, "
-            + "\(speedFigures(audio: audio, wall: seconds, cpu: cpuSeconds)), state \(engine.stateBytes) bytes"
-        if case .classify(let c) = target { line += ", \(c.events) event(s)" }
+            + "\(speedFigures(audio: audio, wall: seconds, cpu: cpuSeconds)), state \(path.stateBytes) bytes"
+        if case .classify(let c) = path.output { line += ", \(c.events) event(s)" }
         warn(line + " → \(cmd.outputName)")
     }
 }

@@ -1,10 +1,11 @@
 import ArgumentParser
 import SSM
+import SSMService
 
 @main
 enum Entry {
     static func main() {
-        pinBLASCoreForSteadyState()
+        ProcessSetup.pinBLASCoreForSteadyState()
         SSMStream.main()
     }
 }

@@ -9,7 +9,7 @@ import Glibc
 @main
 enum Entry {
     static func main() {
-        pinBLASCoreForSteadyState()
+        ProcessSetup.pinBLASCoreForSteadyState()
         SSMStreamd.main()
     }
 }
@@ -27,6 +27,11 @@ struct SSMStreamd: ParsableCommand {
         Exit codes: 0 stopped or input ended; 64 usage; 65 bad stream data; 66 source cannot \
         be opened; 67 bad model file; 73 output or socket cannot be created; 74 read or write \
         failed; 78 configuration error.
+
+        Examples:
+          ssm-streamd -c /etc/ssm-stream/ssm-streamd.toml --check
+          ssm-streamd -c configs/demo.toml --set source.realtime=true
+          ssm-streamd -c d.toml --set source.path=in.wav --set model=m.safetensors
         """,
         version: Daemon.version
     )
@@ -34,12 +39,15 @@ struct SSMStreamd: ParsableCommand {
     @Option(name: [.short, .long], help: "Configuration file.")
     var config = "/etc/ssm-stream/ssm-streamd.toml"
 
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a configuration key (repeatable), named as in the file: source.path=in.wav, model=m.safetensors, events.threshold=0.7. Paths are relative to the current directory; kept across reloads.", valueName: "key=value"))
+    var overrides: [String] = []
+
     @Flag(help: "Check the configuration and the model, print what would run, and exit (0 if usable).")
     var check = false
 
     func run() throws {
         let c: DaemonConfig
-        do { c = try DaemonConfig.load(path: config) } catch {
+        do { c = try DaemonConfig.load(path: config, overrides: overrides) } catch {
             warn("ssm-streamd: \(error.message)")
             throw ExitCode(DaemonFailure.config)
         }

@@ -21,14 +21,27 @@ extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
-static atomic_long calls;
-void *malloc(size_t n) { atomic_fetch_add(&calls, 1); return __libc_malloc(n); }
-void *calloc(size_t a, size_t b) { atomic_fetch_add(&calls, 1); return __libc_calloc(a, b); }
-void *realloc(void *p, size_t n) { atomic_fetch_add(&calls, 1); return __libc_realloc(p, n); }
-void *memalign(size_t a, size_t n) { atomic_fetch_add(&calls, 1); return __libc_memalign(a, n); }
-void *aligned_alloc(size_t a, size_t n) { atomic_fetch_add(&calls, 1); return __libc_memalign(a, n); }
-int posix_memalign(void **p, size_t a, size_t n) {
+#include <string.h>
+#include <sys/prctl.h>
+static atomic_long calls, threadCalls;
+/* $SSM_MALLOC_THREAD: also count the calls made on threads of that name (prctl is a plain
+   system call: it does not allocate). */
+static const char *watched;
+static void count(void) {
     atomic_fetch_add(&calls, 1);
+    if (watched) {
+        char name[16] = {0};
+        if (prctl(PR_GET_NAME, name, 0, 0, 0) == 0 && strcmp(name, watched) == 0) atomic_fetch_add(&threadCalls, 1);
+    }
+}
+__attribute__((constructor)) static void start(void) { watched = getenv("SSM_MALLOC_THREAD"); }
+void *malloc(size_t n) { count(); return __libc_malloc(n); }
+void *calloc(size_t a, size_t b) { count(); return __libc_calloc(a, b); }
+void *realloc(void *p, size_t n) { count(); return __libc_realloc(p, n); }
+void *memalign(size_t a, size_t n) { count(); return __libc_memalign(a, n); }
+void *aligned_alloc(size_t a, size_t n) { count(); return __libc_memalign(a, n); }
+int posix_memalign(void **p, size_t a, size_t n) {
+    count();
     *p = __libc_memalign(a, n);
     return *p ? 0 : 12;
 }
@@ -36,7 +49,7 @@ __attribute__((destructor)) static void report(void) {
     const char *path = getenv("SSM_MALLOC_COUNT");
     if (!path) return;
     FILE *f = fopen(path, "w");
-    if (f) { fprintf(f, "%ld\n", (long)atomic_load(&calls)); fclose(f); }
+    if (f) { fprintf(f, "%ld %ld\n", (long)atomic_load(&calls), (long)atomic_load(&threadCalls)); fclose(f); }
 }
 """#
 
@@ -67,7 +80,7 @@ private func allocations(_ args: [String], shim: String, dir: TempDir, stdin: St
                        executable: releaseCLI)
     expectExit(r, 0)
     let text = try String(contentsOfFile: countFile, encoding: .utf8)
-    return try #require(Int(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+    return try #require(Int(text.split(separator: " ").first ?? ""))
 }
 
 /// The least-squares slope of y against x.
@@ -136,6 +149,78 @@ struct AllocationTests {
             #expect(counts[0] > 100, "\(name): the shim counted \(counts[0]) allocations; is it loaded?")
             let slope = leastSquaresSlope(blocks, counts)
             #expect(slope < 0.1, "\(name): \(slope) allocations per block (counts \(counts.map { Int($0) }) for \(lengths) s)")
+        }
+    }
+}
+
+@Suite("ssm-streamd: allocations per block")
+struct DaemonAllocationTests {
+    @Test("the release daemon's heap allocations do not grow with the stream (slope over 1, 10 and 40 s of a looped file): filter in step and block mode, a classifier with events")
+    func steadyState() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: releaseDaemon.path),
+                     "no release build at \(releaseDaemon.path): run ./test.sh, or swift build -c release --product ssm-streamd")
+        let dir = TempDir()
+        let shim = try buildShim(dir)
+        let tone: [Float] = (0..<16000).map { i in
+            let s = 0.4 * sin(2 * Double.pi * 440 * Double(i) / 16000)
+            return Float(s) + Float((i * 7919) % 1000) * 1e-4
+        }
+        try writeWAV(dir.file("in.wav"), format: AudioFormat.wav16, tone)
+        let cls = try passThroughClassifier(dir, rate: 16000)
+        let lengths: [Double] = [1, 10, 40]
+        let cases: [(String, String, String)] = [
+            ("filter, step", AllocationTests.designed, "mode = \"step\"\n"),
+            ("filter, block", AllocationTests.designed, ""),
+            ("classifier", cls, ""),
+        ]
+        for (name, model, extra) in cases {
+            var counts: [Double] = [], engine: [Double] = []
+            for (i, seconds) in lengths.enumerated() {
+                let output = model == cls ? "" : "[output]\ntype = \"file\"\npath = \"out\(i).wav\"\n"
+                let cfg = try writeConfig(dir, """
+                model = "\(model)"
+                \(extra)
+                [source]
+                type = "file"
+                path = "in.wav"
+                loop = true
+                duration = \(seconds)
+                \(output)
+                [events]
+                threshold = 0.3
+                journal = false
+                [control]
+                socket = ""
+                [log]
+                target = "stderr"
+                stats_interval = 0
+                """)
+                let countFile = dir.file("count-\(name.filter(\.isLetter))-\(i)")
+                let d = try RunningDaemon(["-c", cfg], environment: ["LD_PRELOAD": shim, "SSM_MALLOC_COUNT": countFile,
+                                                                     "SSM_MALLOC_THREAD": "ssm-engine", "OPENBLAS_NUM_THREADS": "1"],
+                                          executable: releaseDaemon)
+                let r = d.wait(timeout: 120)
+                #expect(r.status == 0, "\(name): \(r.stderr)")
+                let text = try String(contentsOfFile: countFile, encoding: .utf8)
+                let fields = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Double($0) }
+                try #require(fields.count == 2, "\(text)")
+                counts.append(fields[0]); engine.append(fields[1])
+            }
+            #expect(counts[0] > 100, "\(name): the shim counted \(counts[0]) allocations; is it loaded?")
+            let blocks = lengths.map { $0 * 16000 / 256 }
+            // The engine thread: nothing per block, whatever the stream holds.
+            let slope = leastSquaresSlope(blocks, engine)
+            #expect(slope < 0.1, "\(name): \(slope) allocations per block on the engine thread (counts \(engine.map { Int($0) }) for \(lengths) s)")
+            // The whole process too when no events are reported (each event is formatted and sent
+            // by the main thread, which may allocate for it).
+            let all = leastSquaresSlope(blocks, counts)
+            if model != cls {
+                #expect(all < 0.1, "\(name): \(all) allocations per block in the process (counts \(counts.map { Int($0) }) for \(lengths) s)")
+            } else {
+                // Hundreds of events a second: the process allocates for them, the engine thread
+                // does not (which also shows the per-thread count tells the threads apart).
+                #expect(all > 1, "\(name): \(all) allocations per block in the process: were events reported?")
+            }
         }
     }
 }

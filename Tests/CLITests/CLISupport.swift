@@ -134,13 +134,13 @@ func childEnvironment(_ extra: [String: String]) -> [String: String] {
 /// Runs ssm-stream with `args` in the package root. stdout and stderr are pipes read to EOF;
 /// stdin is /dev/null, a pipe fed with bytes, or a file. The child is sent SIGTERM after `timeout` s.
 func runCLI(_ args: [String], stdin: Stdin = .null, stdoutFile: String? = nil, timeout: Double = 60,
-            environment: [String: String] = [:], executable: URL = cliURL) throws -> CLIResult {
+            environment: [String: String] = [:], executable: URL = cliURL, directory: String? = nil) throws -> CLIResult {
     if executable == cliURL { try requireCLI() }
     let p = Process()
     p.executableURL = executable
     p.arguments = args
     p.environment = childEnvironment(environment)
-    p.currentDirectoryURL = packageRoot
+    p.currentDirectoryURL = directory.map { URL(fileURLWithPath: $0) } ?? packageRoot
     let outPipe = Pipe(), errPipe = Pipe()
     var outFile: FileHandle?
     if let stdoutFile {

@@ -239,7 +239,8 @@ struct DaemonTests {
         let cfg = try writeConfig(dir, config(threshold: 0.5))
         let d = try RunningDaemon(["-c", cfg])
         let sock = dir.file("ctl.sock")
-        _ = try ControlClient(sock)
+        // At the end of the input (at_end = "idle"): a reload reopens the source, a new stream.
+        _ = try statusWhen(sock) { $0["state"] as? String == "ended" }
         // Threshold 0.9 > 0.8: the same input now gives no events.
         _ = try writeConfig(dir, config(threshold: 0.9))
         let ok = try runCLI(["reload", "--socket", sock])

@@ -201,3 +201,107 @@ struct DaemonConfigTests {
         }
     }
 }
+
+@Suite("--set overrides, realtime and loop")
+struct OverrideTests {
+    static let file = """
+    model = "m.safetensors"
+    [source]
+    type = "file"
+    path = "in.wav"
+    [events]
+    threshold = 0.5
+    """
+
+    @Test("each override replaces the file's key with a value of its own type; paths are relative to the current directory; new tables are opened")
+    func applied() throws {
+        let cwd = FileManager.default.currentDirectoryPath
+        let c = try DaemonConfig.parse(Self.file, path: "/etc/x/d.toml", overrides: [
+            "source.path=other.wav", "model=/abs/n.safetensors", "events.threshold=0.7", "block=64",
+            "source.realtime=true", "source.loop=true", "control.socket=./ctl.sock", "control.mode=0600",
+            "events.ignore=[\"silence\"]", "log.target=stderr", "mode=\"step\"",
+        ])
+        #expect(c.source.path == cwd + "/other.wav" && c.resolve(c.source.path) == cwd + "/other.wav")
+        #expect(c.modelPath == "/abs/n.safetensors")
+        #expect(c.events.threshold == 0.7 && c.block == 64 && c.mode == .step)
+        #expect(c.source.realtime && c.source.loop)
+        #expect(c.control.socket == cwd + "/./ctl.sock" && c.control.mode == 0o600)
+        #expect(c.events.ignore == ["silence"] && c.log.target == .stderr)
+        #expect(c.overrides.count == 11)
+        // Without overrides: the file's own values, resolved against its directory.
+        let plain = try DaemonConfig.parse(Self.file, path: "/etc/x/d.toml")
+        #expect(plain.resolve(plain.source.path) == "/etc/x/in.wav" && !plain.source.realtime && !plain.source.loop)
+        // The last of two overrides of one key wins; a string value may contain '='.
+        let twice = try DaemonConfig.parse(Self.file, path: "d.toml", overrides: ["events.file=/a=b.jsonl", "block=32", "block=16"])
+        #expect(twice.block == 16 && twice.events.file == "/a=b.jsonl")
+    }
+
+    @Test("a bad override is refused as the file's key would be, named by its --set", arguments: [
+        ("source.rate", "'rate' and 'channels' in [source] are for raw or text input"),
+        ("block=0", "--set 'block=0': 'block' is 0; it must be between 1 and 65536"),
+        ("events.threshold=high", "--set 'events.threshold=high': 'threshold' in [events] must be a number, not a string"),
+        ("source.bogus=1", "--set 'source.bogus=1': unknown key 'bogus' in [source]"),
+        ("sink.path=x", "--set 'sink.path=x': unknown table [sink]"),
+        ("=3", "--set '=3': write KEY=VALUE"),
+        ("source.=3", "--set 'source.=3': the key after 'source.' is missing"),
+        ("source.loop=yes", "--set 'source.loop=yes': 'loop' in [source] must be true or false, not a string"),
+    ])
+    func refused(_ override: String, _ fragment: String) {
+        let o = override == "source.rate" ? "source.rate=8000" : override
+        do {
+            _ = try DaemonConfig.parse(Self.file, path: "c.toml", overrides: [o])
+            Issue.record("accepted: \(o)")
+        } catch {
+            #expect(error.message.contains(fragment), "\(error.message)")
+        }
+    }
+
+    @Test("realtime and loop are for files; loop makes at_end meaningless", arguments: [
+        ("model = \"m\"\n[source]\ntype = \"alsa\"\nrealtime = true", "line 4: 'realtime' in [source] is for a file"),
+        ("model = \"m\"\n[source]\ntype = \"pipe\"\npath = \"-\"\nformat = \"f32le\"\nrate = 8\nchannels = 1\nloop = true", "'loop' in [source] is for a file"),
+        ("model = \"m\"\n[source]\ntype = \"file\"\npath = \"x\"\nloop = true\nat_end = \"restart\"", "'at_end' in [source] has no effect with loop = true"),
+    ])
+    func fileOnly(_ text: String, _ fragment: String) {
+        do {
+            _ = try DaemonConfig.parse(text, path: "c.toml")
+            Issue.record("accepted: \(text)")
+        } catch {
+            #expect(error.message.contains(fragment), "\(error.message)")
+        }
+    }
+}
+
+@Suite("model digest")
+struct DigestTests {
+    @Test("SHA-256 of the FIPS 180-4 examples and of a file across the 64-byte block and 64 KiB read boundaries equals sha256sum's")
+    func sha256() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ssm-digest-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func digest(_ bytes: [UInt8]) throws -> String? {
+            let p = dir.appendingPathComponent("f").path
+            try Data(bytes).write(to: URL(fileURLWithPath: p))
+            return ModelDigest.sha256(path: p)
+        }
+        #expect(try digest([]) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(try digest(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(try digest(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8))
+                == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        // One million 'a' (FIPS 180-2 appendix B.3): 16 reads of 64 KiB and a short one.
+        #expect(try digest([UInt8](repeating: 0x61, count: 1_000_000)) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        for n in [55, 56, 63, 64, 65, 65536, 65537] {
+            let bytes = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            let p = dir.appendingPathComponent("g").path
+            try Data(bytes).write(to: URL(fileURLWithPath: p))
+            let sum = Process()
+            sum.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            sum.arguments = ["sha256sum", p]
+            let out = Pipe()
+            sum.standardOutput = out
+            try sum.run(); sum.waitUntilExit()
+            let expected = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).prefix(64)
+            #expect(ModelDigest.sha256(path: p) == String(expected), "\(n) bytes")
+        }
+        #expect(ModelDigest.sha256(path: dir.appendingPathComponent("missing").path) == nil)
+    }
+}

@@ -5,6 +5,7 @@
 import Foundation
 import Testing
 import SSMService
+import SSMStreaming
 
 @Suite("Rings")
 struct RingTests {

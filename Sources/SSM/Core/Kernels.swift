@@ -163,30 +163,6 @@ public func gemm(_ A: UnsafePointer<Scalar>, _ B: UnsafePointer<Scalar>, _ C: Un
 /// Use one BLAS thread (the engine runs one stream per core; OpenBLAS would otherwise spawn a pool).
 public func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 
-/// OpenBLAS 0.3.21 (Debian 12) picks its SkylakeX/Cooperlake kernels on AVX-512 CPUs, whose
-/// small-matrix sgemm path mallocs a scratch buffer on every call: one heap allocation per block
-/// in the engine's hot path. The core is chosen when the library loads, from OPENBLAS_CORETYPE,
-/// so an executable calls this first thing: on an AVX-512 machine without that variable it sets
-/// OPENBLAS_CORETYPE=Haswell (AVX2+FMA kernels, which allocate nothing) and re-executes itself.
-/// A user's own OPENBLAS_CORETYPE is respected.
-public func pinBLASCoreForSteadyState() {
-    guard getenv("OPENBLAS_CORETYPE") == nil, cpuHasAVX512() else { return }
-    setenv("OPENBLAS_CORETYPE", "Haswell", 1)
-    execv("/proc/self/exe", CommandLine.unsafeArgv)
-    // exec failed (no /proc): run on with the library's own choice.
-}
-
-private func cpuHasAVX512() -> Bool {
-    guard let f = fopen("/proc/cpuinfo", "r") else { return false }
-    defer { fclose(f) }
-    var line = [CChar](repeating: 0, count: 8192)
-    while fgets(&line, Int32(line.count), f) != nil {
-        let s = String(decoding: line.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if s.hasPrefix("flags") { return s.contains(" avx512f") }
-    }
-    return false
-}
-
 /// OpenBLAS's build description (core, threading), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64".
 public var blasConfiguration: String { String(cString: openblas_get_config()) }
 

@@ -1,5 +1,6 @@
 import SSM
 import SSMIO
+import SSMStreaming
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,6 +36,11 @@ public struct DaemonConfig: Equatable, Sendable {
         public var atEnd = AtEnd.exit
         /// Capacity of the ring between the source and the engine, in seconds of input.
         public var ringSeconds = 2.0
+        /// A file paced at its sample rate, as a live stream would arrive (demos, soak tests,
+        /// latency measurements).
+        public var realtime = false
+        /// A file played again and again as one continuous stream.
+        public var loop = false
     }
 
     public struct Output: Equatable, Sendable {
@@ -78,6 +84,8 @@ public struct DaemonConfig: Equatable, Sendable {
 
     /// Where the configuration was read from (relative paths are resolved against its directory).
     public var path: String
+    /// The command line's `--set KEY=VALUE` overrides, put over the file again at every reload.
+    public var overrides: [String] = []
     public var model: String
     public var mode = StreamEngine.Mode.block
     public var block = 256
@@ -92,8 +100,9 @@ public struct DaemonConfig: Equatable, Sendable {
         public var description: String { message }
     }
 
-    /// Reads and checks the configuration at `path`.
-    public static func load(path: String) throws(Error) -> DaemonConfig {
+    /// Reads and checks the configuration at `path`, with `overrides` ("table.key=value", as
+    /// `--set` gives them) put over the file's keys before the checks.
+    public static func load(path: String, overrides: [String] = []) throws(Error) -> DaemonConfig {
         guard let f = fopen(path, "r") else {
             throw Error(message: "config '\(path)': \(String(cString: strerror(errno)))")
         }
@@ -109,14 +118,46 @@ public struct DaemonConfig: Equatable, Sendable {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw Error(message: "config '\(path)': not UTF-8 text")
         }
-        return try parse(text, path: path)
+        return try parse(text, path: path, overrides: overrides)
     }
 
-    public static func parse(_ text: String, path: String) throws(Error) -> DaemonConfig {
-        let doc: TOML.Document
+    public static func parse(_ text: String, path: String, overrides: [String] = []) throws(Error) -> DaemonConfig {
+        var doc: TOML.Document
         do { doc = try TOML.parse(text) } catch { throw Error(message: "config '\(path)': \(error)") }
-        var r = Reader(doc: doc, path: path)
-        return try r.read()
+        var raw: [Int: String] = [:]
+        for (i, o) in overrides.enumerated() {
+            let line = -(i + 1)   // an override's "line": negative, named as --set in messages
+            guard let eq = o.firstIndex(of: "="), eq != o.startIndex else {
+                throw Error(message: "--set '\(o)': write KEY=VALUE, the key named as in the file (source.path=in.wav, model=m.safetensors)")
+            }
+            let name = String(o[..<eq]), text = String(o[o.index(after: eq)...])
+            let (table, key) = name.lastIndex(of: ".").map { (String(name[..<$0]), String(name[name.index(after: $0)...])) } ?? ("", name)
+            guard !key.isEmpty else { throw Error(message: "--set '\(o)': the key after '\(table).' is missing") }
+            // The value as TOML (0.7, true, 256, "quoted", [\"a\", \"b\"]); anything else is a string.
+            var value = TOML.Value.string(text)
+            if let d = try? TOML.parse("v = " + text), d.entries.count == 1 { value = d.entries[0].value }
+            // A path on the command line is relative to where the command runs, not to the file.
+            if case .string(let v) = value, Self.pathKeys.contains(name), !v.isEmpty, v != "-", !v.hasPrefix("/") {
+                value = .string(currentDirectory() + "/" + v)
+            }
+            raw[line] = text
+            doc.entries.removeAll { $0.table == table && $0.key == key }
+            doc.entries.append(TOML.Entry(table: table, key: key, value: value, line: line))
+            if !table.isEmpty && !doc.tables.contains(where: { $0.name == table }) { doc.tables.append((table, line)) }
+        }
+        var r = Reader(doc: doc, path: path, overrides: overrides, raw: raw)
+        var c = try r.read()
+        c.overrides = overrides
+        return c
+    }
+
+    /// Keys holding paths (resolved against the file's directory, or for --set the current one).
+    static let pathKeys: Set<String> = ["model", "source.path", "output.path", "events.file", "control.socket"]
+
+    private static func currentDirectory() -> String {
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buf, buf.count) != nil else { return "." }
+        return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// `p` resolved against the configuration file's directory.
@@ -148,12 +189,14 @@ public enum LogLevel: String, Sendable, CaseIterable, Comparable {
 private struct Reader {
     let doc: TOML.Document
     let path: String
-    var used = Set<String>()
+    /// The --set arguments (entry line -1 is the first) and the text each gave as its value.
+    let overrides: [String]
+    let raw: [Int: String]
 
     static let known: [String: [String]] = [
         "": ["model", "mode", "block"],
         "source": ["type", "device", "path", "format", "rate", "channels", "per_channel", "resample",
-                   "resample_quality", "latency_ms", "duration", "at_end", "ring_seconds"],
+                   "resample_quality", "latency_ms", "duration", "at_end", "ring_seconds", "realtime", "loop"],
         "output": ["type", "path", "device", "format", "encoding"],
         "events": ["threshold", "release", "min_duration", "min_gap", "ignore", "file", "journal"],
         "control": ["socket", "mode", "max_clients"],
@@ -161,7 +204,8 @@ private struct Reader {
     ]
 
     func fail(_ line: Int?, _ m: String) -> DaemonConfig.Error {
-        DaemonConfig.Error(message: "config '\(path)'\(line.map { ", line \($0)" } ?? ""): \(m)")
+        if let line, line < 0 { return DaemonConfig.Error(message: "--set '\(overrides[-line - 1])': \(m)") }
+        return DaemonConfig.Error(message: "config '\(path)'\(line.map { ", line \($0)" } ?? ""): \(m)")
     }
 
     func entry(_ table: String, _ key: String) -> TOML.Entry? {
@@ -172,6 +216,8 @@ private struct Reader {
 
     mutating func string(_ table: String, _ key: String) throws(DaemonConfig.Error) -> String? {
         guard let e = entry(table, key) else { return nil }
+        // --set control.mode=0660 means the text, whatever it would parse as.
+        if let text = raw[e.line], !text.hasPrefix("\"") { if case .string(let s) = e.value { return s }; return text }
         guard case .string(let s) = e.value else { throw fail(e.line, "\(Self.name(table, key)) must be a string (in quotes), not \(e.value.typeName)") }
         return s
     }
@@ -257,6 +303,14 @@ private struct Reader {
         s.duration = try number("source", "duration", 0...1e9) ?? s.duration
         s.atEnd = try choice("source", "at_end", DaemonConfig.AtEnd.self) ?? s.atEnd
         s.ringSeconds = try number("source", "ring_seconds", 0.01...600) ?? s.ringSeconds
+        s.realtime = try bool("source", "realtime") ?? s.realtime
+        s.loop = try bool("source", "loop") ?? s.loop
+        for k in ["realtime", "loop"] where kind != .file && entry("source", k) != nil {
+            throw fail(entry("source", k)?.line, "'\(k)' in [source] is for a file (type = \"file\"); \(kind == .alsa ? "a device" : "a pipe") is live already")
+        }
+        if s.loop && entry("source", "at_end") != nil {
+            throw fail(entry("source", "at_end")?.line, "'at_end' in [source] has no effect with loop = true (a looped file never ends)")
+        }
         switch kind {
         case .alsa:
             for k in ["path", "format", "at_end", "resample", "resample_quality"] where entry("source", k) != nil {

@@ -1,5 +1,6 @@
 import SSM
 import SSMIO
+import SSMStreaming
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -27,7 +28,23 @@ public final class Daemon {
     private var eventsFile: LineWriter?
     private var eventJSON: EventWriter?
     private let eventBuffer = LineWriter(memoryNamed: "events")
-    private var state = "starting"
+    /// What the daemon is doing (`status`'s "state", the sd_notify STATUS= line).
+    public enum State: String, Sendable {
+        /// Reading the configuration and the model.
+        case starting
+        /// Opening the source (a FIFO may wait for its writer).
+        case opening
+        /// Streaming.
+        case running
+        /// The input ended and at_end = "idle": answering, not streaming.
+        case ended
+        /// Stopping (SIGTERM/SIGINT).
+        case stopping
+    }
+    private var state = State.starting
+    /// The last reload: when (uptime seconds), how (swapped in place, reopened), and whether it
+    /// was refused (the message).
+    private var lastReload: (at: Double, how: String, error: String?)?
     private var reloads = 0
     private var restarts = 0
     private var eventsTotal = 0
@@ -114,7 +131,8 @@ public final class Daemon {
             // Every wakeup polled here is drained when it fires, or poll would return at once.
             if let p = pipeline {
                 set.append(pollfd(fd: p.events.ready.fd, events: Int16(POLLIN), revents: 0))
-                if state == "running" { set.append(pollfd(fd: p.finished.fd, events: Int16(POLLIN), revents: 0)) }
+                if state == .running { set.append(pollfd(fd: p.finished.fd, events: Int16(POLLIN), revents: 0)) }
+                if pendingSwap != nil { set.append(pollfd(fd: p.swapped.fd, events: Int16(POLLIN), revents: 0)) }
             }
             if let o = opening { set.append(pollfd(fd: o.done.fd, events: Int16(POLLIN), revents: 0)) }
             let controlSet = control?.pollSet() ?? []
@@ -134,9 +152,10 @@ public final class Daemon {
             }
             if let o = opening, let outcome = o.outcome { opened(o, outcome) }
             if let o = opening, let r = o.requester, monotonicNanos() >= o.replyBy {
-                replyReload(r, nil, state: "opening")
+                replyReload(r, nil, state: .opening)
                 o.requester = nil
             }
+            if let p = pipeline { checkSwap(p) }
             drainEvents()
             if let p = pipeline { checkOutput(p) }
             if let p = pipeline, p.stats.finished { streamEnded(p) }
@@ -165,7 +184,7 @@ public final class Daemon {
             }
         }
 
-        state = "stopping"
+        state = .stopping
         Systemd.notify("STOPPING=1\nSTATUS=stopping")
         if let o = opening {
             // A source still opening (waiting for a FIFO's writer): interrupt it.
@@ -235,7 +254,7 @@ public final class Daemon {
     private func beginOpening(_ c: DaemonConfig, _ model: Model, _ purpose: Purpose, requester: Int32?) {
         let o = Opening(config: c, model: model, purpose: purpose, requester: requester)
         opening = o
-        state = "opening"
+        state = .opening
         o.thread = NativeThread(name: "ssm-open") { o.run() }
     }
 
@@ -250,7 +269,7 @@ public final class Daemon {
                 failed(o, error); return
             }
             p.start()
-            state = "running"
+            state = .running
             switch o.purpose {
             case .start:
                 logStart()
@@ -261,9 +280,10 @@ public final class Daemon {
                 config = o.config
                 journal = Journal(target: config.log.target, level: config.log.level)
                 reloads += 1
-                journal.log(.notice, "reloaded (\(reason)): model \(config.modelPath), source \(p.sourceName)",
-                            [("SSM_MODEL", config.modelPath), ("SSM_RELOADS", "\(reloads)")])
-                replyReload(o.requester, nil)
+                lastReload = (uptime, "reopened", nil)
+                journal.log(.notice, "reloaded (\(reason)): model \(config.modelPath), source \(p.sourceName) reopened",
+                            [("SSM_MODEL", config.modelPath), ("SSM_RELOADS", "\(reloads)"), ("SSM_RELOAD", "reopened")])
+                replyReload(o.requester, nil, how: "reopened")
                 Systemd.notify("READY=1\nSTATUS=\(statusLine())")
             case .fallback(let message):
                 replyReload(o.requester, message)
@@ -278,6 +298,7 @@ public final class Daemon {
         switch o.purpose {
         case .reload(let previous, let model, _):
             lastError = error.message
+            lastReload = (uptime, "refused", error.message)
             journal.log(.error, "reload failed, going back to the previous configuration: \(error.message)")
             beginOpening(previous, model, .fallback(message: error.message), requester: o.requester)
         case .start, .restart, .fallback:
@@ -325,7 +346,7 @@ public final class Daemon {
         let fresh: DaemonConfig
         let model: Model
         do {
-            fresh = try DaemonConfig.load(path: config.path)
+            fresh = try DaemonConfig.load(path: config.path, overrides: config.overrides)
             model = try Self.loadModel(fresh)
         } catch let e as DaemonConfig.Error {
             reloadRefused(e.message, requester); return
@@ -336,6 +357,9 @@ public final class Daemon {
         }
         if fresh.control != config.control {
             journal.log(.warning, "reload: [control] changes take effect on restart")
+        }
+        if opening == nil, let p = pipeline, state == .running, swapInPlace(p, fresh, model, reason: reason, requester: requester) {
+            return
         }
         var previous = config
         var previousModel = model
@@ -358,25 +382,97 @@ public final class Daemon {
         beginOpening(fresh, model, .reload(previous: previous, model: previousModel, reason: reason), requester: requester)
     }
 
+    /// A reload that changes only the model (or nothing), with a model of the same rate, channels
+    /// and classes: the engine switches to it between two blocks, the source stays open and no
+    /// sample is lost (the new model starts from its zero state). False when the stream must be
+    /// reopened instead (the source, output or events changed, or the model does not fit).
+    private func swapInPlace(_ p: Pipeline, _ fresh: DaemonConfig, _ model: Model, reason: String, requester: Int32?) -> Bool {
+        // Everything but the model, [events]' detector settings, [control] and [log] unchanged
+        // (the same source, output, mode and block; the same [events] file).
+        var a = fresh, b = config
+        a.model = b.model; a.control = b.control; a.log = b.log
+        a.events.threshold = b.events.threshold; a.events.release = b.events.release
+        a.events.minDuration = b.events.minDuration; a.events.minGap = b.events.minGap
+        a.events.ignore = b.events.ignore; a.events.journal = b.events.journal
+        guard a == b else { return false }
+        if let why = p.swapRefusal(model) {
+            journal.log(.info, "reload: the new model cannot replace the running one in place (\(why)): reopening the stream")
+            return false
+        }
+        var options: EventDetector.Options? = nil
+        if model.spec.task == .classify {
+            let e = fresh.events
+            do {
+                options = try EventSettings(threshold: e.threshold, release: e.release, minDuration: e.minDuration, minGap: e.minGap,
+                                            ignore: e.ignore).resolve(model: model.spec, labels: p.labels, rate: p.modelRate)
+            } catch {
+                reloadRefused("[events] " + error.message, requester); return true
+            }
+        }
+        guard !p.swapPending else {
+            reloadRefused("the previous model swap is still under way; try again", requester); return true
+        }
+        guard p.offer(model, modelName: fresh.modelPath, options: options) else {
+            reloadRefused("the engine could not take the new model", requester); return true
+        }
+        let sha = ModelDigest.sha256(path: fresh.modelPath)
+        config = fresh
+        journal = Journal(target: config.log.target, level: config.log.level)
+        reloads += 1
+        lastReload = (uptime, "swapped", nil)
+        pendingSwap = (reason, requester, sha, model)
+        return true
+    }
+
+    /// A swap offered to the engine: announced once it has switched (the engine's wakeup).
+    private var pendingSwap: (reason: String, requester: Int32?, sha: String?, model: Model)?
+
+    private func checkSwap(_ p: Pipeline) {
+        guard let w = pendingSwap else { return }
+        p.swapped.drain()
+        guard let at = p.swapDone() else { return }
+        pendingSwap = nil
+        var fields = [("SSM_MODEL", config.modelPath), ("SSM_RELOADS", "\(reloads)"), ("SSM_RELOAD", "swapped"),
+                      ("SSM_SWAP_FRAME", "\(at)")]
+        if let sha = w.sha { fields.append(("SSM_MODEL_SHA256", sha)) }
+        journal.log(.notice, "reloaded (\(w.reason)): model \(config.modelPath) took over at input frame \(at) of the stream, source \(p.sourceName) kept open", fields)
+        replyReload(w.requester, nil, how: "swapped", frame: at)
+        Systemd.notify("READY=1\nSTATUS=\(statusLine())")
+    }
+
     private func reloadRefused(_ message: String, _ requester: Int32?) {
+        lastReload = (uptime, "refused", message)
         lastError = message
         journal.log(.error, "reload refused, still running the previous configuration: \(message)")
         replyReload(requester, message)
         Systemd.notify("READY=1\nSTATUS=\(statusLine())")
     }
 
-    private func replyReload(_ requester: Int32?, _ error: String?, state: String = "running") {
+    private func replyReload(_ requester: Int32?, _ error: String?, state: State = .running, how: String? = nil, frame: Int? = nil) {
         guard let requester, let control else { return }
         var j = JSONLine(); j.add("type", "reload"); j.add("ok", error == nil)
-        if let error { j.add("message", error) } else { j.add("state", state) }
+        if let error { j.add("message", error) } else {
+            j.add("state", state.rawValue)
+            if let how { j.add("reload", how) }
+            if let frame { j.add("frame", frame) }
+        }
         control.send(to: requester, j.line)
     }
 
     /// The engine thread finished: a failure ends the daemon with its code; an end of input does
     /// what `at_end` says.
     private func streamEnded(_ p: Pipeline) {
-        guard state == "running" else { return }
+        guard state == .running else { return }
         p.stop()
+        checkSwap(p)
+        var model = p.model
+        if let w = pendingSwap {
+            // The stream ended before the engine took the new model: it is the one a restart runs.
+            pendingSwap = nil
+            model = w.model
+            journal.log(.notice, "reloaded (\(w.reason)): model \(config.modelPath), for the next stream (this one ended first)")
+            replyReload(w.requester, nil, state: .ended, how: "next stream")
+        }
         drainEvents()
         if let e = p.error {
             journal.log(.error, e.message, [("SSM_EXIT_CODE", "\(e.code)")])
@@ -392,12 +488,12 @@ public final class Daemon {
             pipeline = nil
             exitCode = 0
         case .idle:
-            state = "ended"
+            state = .ended
             Systemd.notify("STATUS=\(statusLine())")
         case .restart:
             framesBefore += s.framesIn
             pipeline = nil
-            beginOpening(config, p.model, .restart, requester: nil)
+            beginOpening(config, model, .restart, requester: nil)
         }
     }
 
@@ -471,15 +567,15 @@ public final class Daemon {
     }
 
     private func statusLine() -> String {
-        guard let p = pipeline else { return state }
+        guard let p = pipeline else { return state.rawValue }
         let s = p.stats
-        return "\(state): \(p.sourceName), \(fixed1(Double(framesBefore + s.framesIn) / Double(p.inputRate))) s processed, load \(fixed3(load(s, p))), \(eventsTotal) event(s)"
+        return "\(state.rawValue): \(p.sourceName), \(fixed1(Double(framesBefore + s.framesIn) / Double(p.inputRate))) s processed, load \(fixed3(load(s, p))), \(eventsTotal) event(s)"
     }
 
     /// The status object (one JSON line) the control socket answers `status` with.
     public func statusJSON() -> String {
         var j = JSONLine()
-        j.add("type", "status"); j.add("state", state); j.add("version", Self.version)
+        j.add("type", "status"); j.add("state", state.rawValue); j.add("version", Self.version)
         j.add("pid", Int(getpid())); j.add("uptime", uptime)
         j.add("config", config.path); j.add("model", config.modelPath)
         if pipeline == nil {
@@ -508,6 +604,10 @@ public final class Daemon {
         j.add("clients_dropped", control?.droppedClients ?? 0)
         j.add("subscribers", control?.subscribers ?? 0)
         j.add("reloads", reloads); j.add("restarts", restarts)
+        if let r = lastReload {
+            j.add("last_reload", r.how); j.add("last_reload_ago", uptime - r.at)
+            if let e = r.error { j.add("last_reload_error", e) }
+        }
         if let e = lastError { j.add("last_error", e) }
         return j.line
     }
@@ -589,16 +689,7 @@ struct JSONLine {
 final class SignalPipe {
     let fd: Int32
     init(catching signals: [Int32]) {
-        var fds: [Int32] = [-1, -1]
-        // Not inside precondition(): its condition is not evaluated in an -Ounchecked build.
-        let made = pipe(&fds)
-        precondition(made == 0, "pipe: \(String(cString: strerror(errno)))")
-        for f in fds {
-            _ = fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(f, F_SETFD, FD_CLOEXEC)
-        }
-        fd = fds[0]
-        signalPipeWriteFD = fds[1]
+        (fd, signalPipeWriteFD) = Wakeup.nonBlockingPipe()
         for s in signals {
             var sa = sigaction()
             sa.__sigaction_handler.sa_handler = { sig in

@@ -1,5 +1,6 @@
 import SSM
 import SSMIO
+import SSMStreaming
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -29,16 +30,18 @@ public struct DaemonFailure: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// One running stream: source thread → ring → engine thread → sink or detector → event ring.
+/// One running stream: source thread → ring → engine thread → the streaming path `run` uses too
+/// (`StreamPath`: NaN check → resample → engine → filter output, or classifier → event ring).
 ///
-///     ALSA / file / pipe ──► source thread ──► FrameRing ──► engine thread ──► filter sink
-///                                                               └──► Classifier ──► EventRing ──► reporters
+///     ALSA / file / pipe ──► source thread ──► FrameRing ──► engine thread: StreamPath ──► filter sink / ALSA
+///                                                                              └──► Classifier ──► EventRing ──► reporters
 ///
 /// Everything is allocated in `init` (the model, its state, the ring, every buffer); the two
 /// threads allocate nothing per block. Counters are atomics the reporter reads without locking.
+/// A new model of the same rate, channels and classes replaces the running one between two blocks
+/// (`offer`), the source staying open.
 public final class Pipeline: @unchecked Sendable {
     public let config: DaemonConfig
-    public let model: Model
     public let labels: [String]
     /// The input as it arrives (rate, channels) and the model's rate.
     public let inputRate: Int
@@ -53,25 +56,16 @@ public final class Pipeline: @unchecked Sendable {
         case alsa(ALSADevice)
         case frames(FrameSource)
     }
-    private enum Target {
-        case filter(FrameSink?, ALSADevice?, Resampler?)
-        case classify(Classifier)
-    }
 
     private let source: Source
     private let live: Bool
     private let ring: FrameRing
-    private let engine: StreamEngine
-    private let inResampler: Resampler?
-    private let target: Target
+    private let path: StreamPath
     private let block: Int
-    private let engineFrames: Int
     private let readFrames: Int
     private let maxFrames: Int?
     private let srcBuf: UnsafeMutablePointer<Float>
     private let inBuf: UnsafeMutablePointer<Float>
-    private let outBuf: UnsafeMutablePointer<Float>
-    private var modelFrames = 0
 
     // Counters (written by one thread each, read by the reporter).
     private let _framesIn = Atomic<Int>(0)
@@ -83,19 +77,22 @@ public final class Pipeline: @unchecked Sendable {
     private let _busyNanos = Atomic<Int>(0)
     private let _heartbeat = Atomic<Int>(0)
     private let _xruns = Atomic<Int>(0)
+    /// Times a looped file started again (`[source] loop`).
+    private let _loops = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private let sourceEnded = Atomic<Bool>(false)
     private let engineEnded = Atomic<Bool>(false)
     private let failure = Mutex<DaemonFailure?>(nil)
     /// Posted when the engine thread has finished (the stream ended, failed or was stopped).
     public let finished = Wakeup()
+    /// Posted when the engine thread has taken an offered model (`swapDone` then says where).
+    public let swapped = Wakeup()
     private var threads: [NativeThread] = []
     private var sourceThread: NativeThread?
     public let startedAt = monotonicNanos()
 
     public init(config: DaemonConfig, model: Model) throws(DaemonFailure) {
         self.config = config
-        self.model = model
         let spec = model.spec
         modelRate = spec.sampleRate
         labels = spec.labels ?? (0..<spec.dOutput).map { "class\($0)" }
@@ -145,6 +142,9 @@ public final class Pipeline: @unchecked Sendable {
         case .alsa(let d): inputRate = d.sampleRate; inputChannels = d.channels
         case .frames(let f): inputRate = f.format.sampleRate; inputChannels = f.format.channels
         }
+        if s.loop, case .frames(let f) = source, case .audio = f {} else if s.loop {
+            throw DaemonFailure(DaemonFailure.config, "source '\(sourceName)': loop = true needs an audio or raw file (a text file is read once)")
+        }
         maxFrames = s.duration > 0 ? Int((s.duration * Double(inputRate)).rounded()) : nil
 
         // Channels: the model's inputs, or per-channel groups.
@@ -163,28 +163,18 @@ public final class Pipeline: @unchecked Sendable {
         }
 
         // Rate: equal, or converted (files and pipes; ALSA's plug layer delivers the model's rate).
-        if inputRate != modelRate {
-            guard s.resample else {
-                throw DaemonFailure(DaemonFailure.config, "source '\(sourceName)': sample rate \(inputRate) Hz, model '\(config.model)' expects \(modelRate) Hz (set resample = true in [source])")
-            }
-            do {
-                inResampler = try Resampler(from: inputRate, to: modelRate, channels: inputChannels,
-                                            maxFrames: max(block, readFrames), quality: s.resampleQuality)
-            } catch { throw DaemonFailure(DaemonFailure.config, error.message) }
-        } else {
-            inResampler = nil
+        if inputRate != modelRate && !s.resample {
+            throw DaemonFailure(DaemonFailure.config, "source '\(sourceName)': sample rate \(inputRate) Hz, model '\(config.model)' expects \(modelRate) Hz (set resample = true in [source])")
         }
-        engineFrames = inputRate == modelRate ? block
-            : Int((Double(max(block, readFrames)) * Double(modelRate) / Double(inputRate)).rounded(.up)) + 64
-        engine = StreamEngine(model: model, groups: groups, mode: config.mode, maxFrames: engineFrames)
-        stateBytes = engine.stateBytes
-        ring = FrameRing(minFrames: max(Int(s.ringSeconds * Double(inputRate)), 4 * max(block, readFrames)), channels: inputChannels)
+        let maxIn = max(block, readFrames)
+        ring = FrameRing(minFrames: max(Int(s.ringSeconds * Double(inputRate)), 4 * maxIn), channels: inputChannels)
         srcBuf = .allocate(capacity: readFrames * inputChannels)
         inBuf = .allocate(capacity: block * inputChannels)
-        outBuf = .allocate(capacity: engineFrames * engine.outputChannels)
+        let outputChannels = groups * spec.dOutput
 
         // The output end.
         let o = config.output
+        let output: StreamPath.Output
         switch spec.task {
         case .filter:
             var sink: FrameSink? = nil
@@ -195,12 +185,12 @@ public final class Pipeline: @unchecked Sendable {
             case .alsa:
                 do {
                     device = try ALSADevice(device: o.device, direction: .playback, rate: inputRate,
-                                            channels: engine.outputChannels, latencyMs: s.latencyMs)
+                                            channels: outputChannels, latencyMs: s.latencyMs)
                 } catch { throw DaemonFailure(DaemonFailure.cantCreate, error.message) }
                 outputName = "alsa:\(o.device)"
             case .file, .pipe:
                 let path = config.resolve(o.path)
-                let fmt = Self.outputFormat(o, source: source, rate: inputRate, channels: engine.outputChannels, pipe: o.kind == .pipe)
+                let fmt = Self.outputFormat(o, source: source, rate: inputRate, channels: outputChannels, pipe: o.kind == .pipe)
                 guard fmt.isWritable else {
                     throw DaemonFailure(DaemonFailure.config, "[output] cannot write \(fmt.formatName) with \(fmt.channels) channel(s) at \(fmt.sampleRate) Hz: choose another format/encoding")
                 }
@@ -210,14 +200,7 @@ public final class Pipeline: @unchecked Sendable {
                 } catch { throw DaemonFailure(error) }
                 outputName = "\(o.kind.rawValue):\(path == "-" ? "stdout" : path)"
             }
-            var back: Resampler? = nil
-            if inResampler != nil && o.kind != .none {
-                do {
-                    back = try Resampler(from: modelRate, to: inputRate, channels: engine.outputChannels,
-                                         maxFrames: engineFrames, quality: s.resampleQuality)
-                } catch { throw DaemonFailure(DaemonFailure.config, error.message) }
-            }
-            target = .filter(sink, device, back)
+            output = .filter(sink: sink, device: device)
         case .classify:
             if config.output.kind != .none {
                 throw DaemonFailure(DaemonFailure.config, "[output] is for filter models; '\(config.model)' is a classifier (its events go to the journal, the control socket and [events] file)")
@@ -228,15 +211,25 @@ public final class Pipeline: @unchecked Sendable {
                 options = try EventSettings(threshold: e.threshold, release: e.release, minDuration: e.minDuration, minGap: e.minGap,
                                             ignore: e.ignore).resolve(model: spec, labels: labels, rate: modelRate)
             } catch { throw DaemonFailure(DaemonFailure.config, "[events] " + error.message) }
-            target = .classify(Classifier(output: .ring(events), options: options, classes: spec.dOutput,
+            output = .classify(Classifier(output: .ring(events), options: options, classes: spec.dOutput,
                                           groups: groups, scores: spec.scoring))
             outputName = "events"
         }
+        do {
+            path = try StreamPath(model: model, modelName: config.modelPath, inputName: sourceName,
+                                  inputRate: inputRate, inputChannels: inputChannels, groups: groups,
+                                  mode: config.mode, engineBlock: block, maxInputFrames: block,
+                                  resampleQuality: s.resampleQuality, nonFinite: .replace, output: output)
+        } catch { throw DaemonFailure(DaemonFailure.config, error.message) }
+        stateBytes = path.stateBytes
     }
 
     deinit {
-        srcBuf.deallocate(); inBuf.deallocate(); outBuf.deallocate()
+        srcBuf.deallocate(); inBuf.deallocate()
     }
+
+    /// The model the engine runs (after a swap, the new one once the engine has taken it).
+    public var model: Model { path.model }
 
     /// The output format of a filter written to a file or pipe: WAV at the input's rate (raw
     /// float32 on a pipe) unless `format`/`encoding` say otherwise, or the path's extension does.
@@ -300,10 +293,13 @@ public final class Pipeline: @unchecked Sendable {
             ring.dataReady.post()
         }
         let ch = inputChannels
+        // `realtime`: frame k is handed on no earlier than k / rate seconds after the first.
+        let pace = config.source.realtime ? monotonicNanos() : nil
+        let loop = config.source.loop
         while !stopping.load(ordering: .acquiring) {
             var want = readFrames
             if let m = maxFrames { want = min(want, m - total); if want <= 0 { return } }
-            let n: Int
+            var n: Int
             do {
                 switch source {
                 case .alsa(let d):
@@ -311,6 +307,15 @@ public final class Pipeline: @unchecked Sendable {
                     _xruns.store(d.xruns, ordering: .relaxed)
                 case .frames(let f):
                     n = try f.read(into: srcBuf, frames: want)
+                    if n == 0 && loop, case .audio(let r) = f, total > 0 {
+                        // One continuous stream: the file again from its first frame.
+                        guard r.rewind() else {
+                            fail(DaemonFailure(DaemonFailure.ioError, "source '\(sourceName)' cannot be read again from its start (loop = true needs a seekable file)"))
+                            return
+                        }
+                        _loops.add(1, ordering: .relaxed)
+                        n = try f.read(into: srcBuf, frames: want)
+                    }
                 }
             } catch {
                 if stopping.load(ordering: .acquiring) { return }   // interrupted on purpose
@@ -321,6 +326,12 @@ public final class Pipeline: @unchecked Sendable {
                     fail(DaemonFailure(DaemonFailure.dataError, "source '\(sourceName)' is truncated (\(why)); the \(total) frames it holds were processed"))
                 }
                 return
+            }
+            if let t0 = pace {
+                // The block's first frame is due at total / rate; sleeping until its last frame
+                // is due makes the block arrive as a device would deliver it.
+                let due = t0 + Int((Double(total + n) * 1e9 / Double(inputRate)).rounded())
+                if !sleepUntil(due) { return }
             }
             var off = 0
             while off < n {
@@ -338,6 +349,19 @@ public final class Pipeline: @unchecked Sendable {
         }
     }
 
+    /// Sleeps until the monotonic clock reads `due` (ns), in slices of at most 100 ms so that a
+    /// stop is noticed. False if stopping.
+    private func sleepUntil(_ due: Int) -> Bool {
+        while true {
+            if stopping.load(ordering: .acquiring) { return false }
+            let left = due - monotonicNanos()
+            if left <= 0 { return true }
+            let slice = min(left, 100_000_000)
+            var ts = timespec(tv_sec: slice / 1_000_000_000, tv_nsec: slice % 1_000_000_000)
+            nanosleep(&ts, nil)
+        }
+    }
+
     private func engineLoop() {
         defer {
             engineEnded.store(true, ordering: .releasing)
@@ -346,6 +370,9 @@ public final class Pipeline: @unchecked Sendable {
         do {
             while true {
                 _heartbeat.store(monotonicNanos(), ordering: .relaxed)
+                // A model offered for a swap is taken between two blocks (also when no samples come).
+                if path.takeSwap() { swapped.post() }
+                if resetRequested.exchange(false, ordering: .acquiringAndReleasing) { path.reset() }
                 let n = ring.read(into: inBuf, frames: block)
                 if n == 0 {
                     if sourceEnded.load(ordering: .acquiring) && ring.available == 0 { break }
@@ -354,69 +381,46 @@ public final class Pipeline: @unchecked Sendable {
                     continue
                 }
                 let t0 = monotonicNanos()
-                try push(frames: n)
+                try path.push(inBuf, frames: n)
                 _busyNanos.add(monotonicNanos() - t0, ordering: .relaxed)
+                _nonFinite.store(path.nonFiniteIn, ordering: .relaxed)
+                _nonFiniteOut.store(path.nonFiniteOut, ordering: .relaxed)
                 _framesDone.add(n, ordering: .releasing)
             }
-            try finish()
+            try path.finish()
         } catch {
-            try? finish()
+            try? path.finish()
             fail(DaemonFailure(error))
         }
     }
 
-    /// One block of input frames in `inBuf`: NaN/Inf replaced by 0 (counted), resampled, consumed.
-    private func push(frames n: Int) throws(IOError) {
-        var bad = 0
-        for i in 0..<(n * inputChannels) where !inBuf[i].isFinite { inBuf[i] = 0; bad += 1 }
-        if bad > 0 { _nonFinite.add(bad, ordering: .relaxed) }
-        if let r = inResampler {
-            try r.process(inBuf, frames: n, end: false) { (y, k) throws(IOError) in try self.consume(y, frames: k) }
-        } else {
-            try consume(inBuf, frames: n)
-        }
+    // MARK: What the controller asks of the engine
+
+    private let resetRequested = Atomic<Bool>(false)
+
+    /// Zeroes the recurrent state (every stream) between two blocks (the `reset` command).
+    public func requestReset() {
+        resetRequested.store(true, ordering: .releasing)
+        ring.dataReady.post()
     }
 
-    private func consume(_ x: UnsafePointer<Float>, frames: Int) throws(IOError) {
-        let inStride = engine.inputChannels
-        var done = 0
-        while done < frames {
-            let n = min(engineFrames, frames - done)
-            let replaced = engine.process(x + done * inStride, outBuf, frames: n)
-            if replaced > 0 { _nonFiniteOut.add(replaced, ordering: .relaxed) }
-            switch target {
-            case .filter(let sink, let device, let back):
-                if let back {
-                    try back.process(outBuf, frames: n, end: false) { (y, k) throws(IOError) in try self.write(y, frames: k, sink, device) }
-                } else {
-                    try write(outBuf, frames: n, sink, device)
-                }
-            case .classify(let c):
-                try c.push(outBuf, frames: n, at: modelFrames)
-            }
-            modelFrames += n
-            done += n
-        }
+    /// Why `model` cannot replace the running model in place (nil: it can).
+    public func swapRefusal(_ model: Model) -> String? { path.swapRefusal(model) }
+
+    /// Makes `model` ready (its state allocated here, on the caller's thread) and hands it to the
+    /// engine, which switches between two blocks; `swapDone` then says when it has. The event
+    /// detectors take `options` (a classifier's open events end at the switch).
+    public func offer(_ model: Model, modelName: String, options: EventDetector.Options?) -> Bool {
+        guard let s = path.prepareSwap(model, modelName: modelName, options: options) else { return false }
+        guard path.offer(s) else { return false }
+        ring.dataReady.post()
+        return true
     }
 
-    @inline(__always)
-    private func write(_ y: UnsafePointer<Float>, frames: Int, _ sink: FrameSink?, _ device: ALSADevice?) throws(IOError) {
-        if let sink { try sink.write(y, frames: frames) }
-        if let device { try device.write(y, frames: frames) }
-    }
-
-    private var finishedOutput = false
-    private func finish() throws(IOError) {
-        guard !finishedOutput else { return }
-        finishedOutput = true
-        switch target {
-        case .filter(let sink, let device, let back):
-            if let back { try back.process(outBuf, frames: 0, end: true) { (y, k) throws(IOError) in try self.write(y, frames: k, sink, device) } }
-            try sink?.close()
-        case .classify(let c):
-            try c.finish(at: modelFrames)
-        }
-    }
+    /// Once the engine has switched to the offered model: the input frame (of this stream) the
+    /// new model started at; the old one is released here. Nil until then.
+    public func swapDone() -> Int? { path.collectSwap() }
+    public var swapPending: Bool { path.swapPending }
 
     // MARK: What the reporter reads
 
@@ -426,6 +430,7 @@ public final class Pipeline: @unchecked Sendable {
         public var heartbeatAge: Double
         public var sourceEnded: Bool, finished: Bool
         public var eventsDropped: Int
+        public var loops: Int
     }
 
     public var stats: Stats {
@@ -438,7 +443,7 @@ public final class Pipeline: @unchecked Sendable {
                      uptime: Double(now - startedAt) * 1e-9,
                      heartbeatAge: Double(now - _heartbeat.load(ordering: .relaxed)) * 1e-9,
                      sourceEnded: sourceEnded.load(ordering: .acquiring), finished: engineEnded.load(ordering: .acquiring),
-                     eventsDropped: events.dropped)
+                     eventsDropped: events.dropped, loops: _loops.load(ordering: .relaxed))
     }
 
     /// The error that ended the stream, if one did.

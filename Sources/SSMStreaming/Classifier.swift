@@ -18,7 +18,7 @@ public final class Classifier {
     private let detectors: [EventDetector]
     private let classes: Int
     private let scoring: ModelSpec.Scores
-    private let posteriorsEvery: Int
+    public let posteriorsEvery: Int
     private let scratch: UnsafeMutablePointer<Float>
 
     public init(output: Output, options: EventDetector.Options, classes: Int, groups: Int,

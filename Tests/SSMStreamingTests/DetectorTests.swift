@@ -4,7 +4,7 @@
 import Foundation
 import Testing
 import SSM
-import SSMService
+import SSMStreaming
 
 /// Runs one class's score sequence through a detector; returns (start, end) of each event.
 func detect(_ scores: [Float], _ options: EventDetector.Options) -> [(Int, Int)] {

@@ -12,6 +12,11 @@ public final class Wakeup: @unchecked Sendable {
     private let writeFD: Int32
 
     public init() {
+        (fd, writeFD) = Self.nonBlockingPipe()
+    }
+
+    /// A pipe whose two ends never block and are closed on exec: (read end, write end).
+    public static func nonBlockingPipe() -> (Int32, Int32) {
         var fds: [Int32] = [-1, -1]
         // Not inside precondition(): its condition is not evaluated in an -Ounchecked build.
         let made = pipe(&fds)
@@ -20,7 +25,7 @@ public final class Wakeup: @unchecked Sendable {
             _ = fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK)
             _ = fcntl(f, F_SETFD, FD_CLOEXEC)
         }
-        fd = fds[0]; writeFD = fds[1]
+        return (fds[0], fds[1])
     }
 
     deinit { close(fd); close(writeFD) }

@@ -1,0 +1,31 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Process-level set-up both executables run first thing (the numeric library never touches the
+/// process: no environment, no exec).
+public enum ProcessSetup {
+    /// OpenBLAS 0.3.21 (Debian 12) picks its SkylakeX/Cooperlake kernels on AVX-512 CPUs, whose
+    /// small-matrix sgemm path mallocs a scratch buffer on every call: one heap allocation per
+    /// block in the engine's hot path. The core is chosen when the library loads, from
+    /// OPENBLAS_CORETYPE, so on an AVX-512 machine without that variable this sets
+    /// OPENBLAS_CORETYPE=Haswell (AVX2+FMA kernels, which allocate nothing) and re-executes the
+    /// program. A user's own OPENBLAS_CORETYPE is respected; if the exec fails (no /proc), the
+    /// program runs on with the library's own choice.
+    public static func pinBLASCoreForSteadyState() {
+        guard getenv("OPENBLAS_CORETYPE") == nil, cpuHasAVX512() else { return }
+        setenv("OPENBLAS_CORETYPE", "Haswell", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+    }
+
+    private static func cpuHasAVX512() -> Bool {
+        guard let f = fopen("/proc/cpuinfo", "r") else { return false }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 8192)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let s = String(decoding: line.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if s.hasPrefix("flags") { return s.contains(" avx512f") }
+        }
+        return false
+    }
+}
