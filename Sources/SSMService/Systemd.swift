@@ -75,12 +75,13 @@ public final class Journal: @unchecked Sendable {
         return s
     }
 
-    public func log(_ level: LogLevel, _ message: String, _ fields: [(String, String)] = [],
+    public func log(_ level: LogLevel, _ message: String, _ fields: [(String, String)] = [], id: MessageID? = nil,
                     file: String = #fileID, line: Int = #line, function: String = #function) {
         guard level >= self.level else { return }
         if useJournal {
             var entries = ["MESSAGE=\(message)", "PRIORITY=\(level.priority)", "SYSLOG_IDENTIFIER=\(identifier)",
                            "CODE_FILE=\(file)", "CODE_LINE=\(line)", "CODE_FUNC=\(function)"]
+            if let id { entries.append("MESSAGE_ID=\(id.rawValue)") }
             for (k, v) in fields { entries.append("\(Self.fieldName(k))=\(v)") }
             if send(entries) { return }
             fallbacks += 1
@@ -106,4 +107,27 @@ public final class Journal: @unchecked Sendable {
         }
         return sd_journal_sendv(iov, Int32(entries.count)) >= 0
     }
+}
+
+/// The fixed MESSAGE_ID of each kind of journal entry (`journalctl MESSAGE_ID=…` finds every entry
+/// of a kind, whatever its text). Never change a value: dashboards and alerts key on them.
+public enum MessageID: String, Sendable, CaseIterable {
+    /// A detected event (SSM_EVENT, SSM_START, …).
+    case event = "8a3415d7a07e40e983db53127447fcdb"
+    /// Events not journaled because they came faster than `[events] journal_rate` (SSM_SUPPRESSED).
+    case eventsSuppressed = "785cf715b1ff4cbb95b6075c7ddc9729"
+    /// The daemon started streaming.
+    case started = "f477f8971c6f4d8599ffa424704a5a36"
+    /// The daemon stopped (SIGTERM/SIGINT, or the input ended).
+    case stopped = "65ec27916c4d49caabbd53e1b546212a"
+    /// A reload put a model in place (swapped, or the stream reopened).
+    case modelLoaded = "3b1a02bec2d34939b96e17d55e791600"
+    /// A reload was refused: the previous configuration and model go on.
+    case modelRefused = "881bae287db44ffdade62e0724a5cce1"
+    /// The source failed; retrying.
+    case sourceDegraded = "1b5991958cb04105916f1cc07ab54578"
+    /// The source works again (a new stream).
+    case sourceRecovered = "368937a380284220a7a263976b67e293"
+    /// Periodic statistics (`[log] stats_interval`).
+    case statistics = "7621aeacedff4e40b8b970bb7b6196c0"
 }

@@ -222,3 +222,10 @@ func writeConfig(_ dir: TempDir, _ text: String, name: String = "d.toml") throws
     try text.write(toFile: p, atomically: true, encoding: .utf8)
     return p
 }
+
+/// `sha256sum FILE`'s digest (nil if it fails).
+func sha256sum(_ path: String) throws -> String? {
+    let r = try runCLI([path], executable: URL(fileURLWithPath: "/usr/bin/sha256sum"))
+    guard r.status == 0 else { return nil }
+    return String(String(decoding: r.stdout, as: UTF8.self).prefix(64))
+}

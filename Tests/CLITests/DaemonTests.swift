@@ -441,8 +441,13 @@ struct DaemonTests {
         #expect(events.count == 3, "\(entries.count) entries")
         #expect(events.map { $0["SSM_START"] as? String } == ["0.000", "1.000", "2.000"])
         #expect(events.allSatisfy { $0["SSM_EVENT"] as? String == "up" && $0["PRIORITY"] as? String == "5" && $0["SSM_END"] != nil && $0["CODE_FILE"] != nil })
-        #expect(entries.contains { ($0["MESSAGE"] as? String)?.hasPrefix("started: classify model") == true && $0["SSM_STATE_BYTES"] as? String == "8" })
-        #expect(entries.contains { ($0["MESSAGE"] as? String)?.hasPrefix("stopped: 300 frames") == true && $0["SSM_EVENTS"] as? String == "3" })
+        // Each kind of entry has its fixed MESSAGE_ID; the model's SHA-256 is a field.
+        let sha = try #require(try sha256sum(model))
+        #expect(events.allSatisfy { $0["MESSAGE_ID"] as? String == "8a3415d7a07e40e983db53127447fcdb" && $0["SSM_MODEL_SHA256"] as? String == sha })
+        #expect(entries.contains { ($0["MESSAGE"] as? String)?.hasPrefix("started: classify model") == true && $0["SSM_STATE_BYTES"] as? String == "8"
+            && $0["MESSAGE_ID"] as? String == "f477f8971c6f4d8599ffa424704a5a36" && $0["SSM_MODEL_SHA256"] as? String == sha })
+        #expect(entries.contains { ($0["MESSAGE"] as? String)?.hasPrefix("stopped: 300 frames") == true && $0["SSM_EVENTS"] as? String == "3"
+            && $0["MESSAGE_ID"] as? String == "65ec27916c4d49caabbd53e1b546212a" })
     }
 
     @Test("the systemd unit: systemd-analyze verify is clean (no warnings), and every hardening setting it makes is in effect")

@@ -4,7 +4,7 @@ import Foundation
 
 import Testing
 import SSM
-import SSMService
+@testable import SSMService
 
 @Suite("TOML subset")
 struct TOMLTests {
@@ -303,5 +303,52 @@ struct DigestTests {
             #expect(ModelDigest.sha256(path: p) == String(expected), "\(n) bytes")
         }
         #expect(ModelDigest.sha256(path: dir.appendingPathComponent("missing").path) == nil)
+    }
+}
+
+@Suite("block times and the journal's rate limit")
+struct OpsUnitTests {
+    @Test("block-time bins: 8 per octave from 1 µs, each duration within 9 % of its bin's middle; quantiles and max over the last minute only")
+    func blockTimes() {
+        for ns in [1_000, 1_500, 3_000, 250_000, 1_000_000, 7_777_777, 2_000_000_000] {
+            let mid = BlockTimes.seconds(ofBin: BlockTimes.bin(ns))
+            #expect(abs(mid / (Double(ns) * 1e-9) - 1) < 0.09, "\(ns) ns → \(mid) s")
+        }
+        #expect(BlockTimes.bin(999) == 0 && BlockTimes.bin(1000) == 1)
+        let t = BlockTimes()
+        let base = 1_000 * BlockTimes.slotNanos   // an arbitrary monotonic time
+        #expect(t.summary(now: base) == nil)
+        // 98 blocks of 100 µs, one of 1 ms, one of 5 ms, at 10 s steps over a minute.
+        for i in 0..<98 { t.record(nanos: 100_000, frames: 256, now: base + i * 500_000_000) }
+        t.record(nanos: 1_000_000, frames: 256, now: base + 50_000_000_000)
+        t.record(nanos: 5_000_000, frames: 256, now: base + 55_000_000_000)
+        let s = t.summary(now: base + 55_000_000_000)!
+        #expect(s.blocks == 100 && s.frames == 25600)
+        #expect(abs(s.p50 / 100e-6 - 1) < 0.09 && abs(s.p99 / 1e-3 - 1) < 0.09 && s.max == 5e-3, "\(s)")
+        #expect(abs(s.busy - (98 * 100e-6 + 6e-3)) < 1e-9)
+        // Two minutes later nothing of it is in "the last minute".
+        #expect(t.summary(now: base + 180_000_000_000) == nil)
+        t.record(nanos: 2_000_000, frames: 100, now: base + 180_000_000_000)
+        #expect(t.summary(now: base + 180_000_000_000)?.blocks == 1)
+    }
+
+    @Test("the rate limit: a burst of `rate` entries, then one a 1/rate s; the refused are counted and due for report when a token is back")
+    func rateLimit() {
+        var r = RateLimit(perSecond: 2)
+        let burst = [r.take(now: 0), r.take(now: 0), r.take(now: 0.1), r.take(now: 0.2)]
+        #expect(burst == [true, true, false, false])
+        #expect(r.suppressed == 2 && r.suppressedTotal == 2 && r.since == 0.1)
+        #expect(abs(r.reportAt() - 0.5) < 1e-9, "\(r.reportAt())")
+        let report = r.report()
+        #expect(report?.count == 2 && report?.since == 0.1)
+        let again = r.report()
+        #expect(again == nil && r.reportAt() == .infinity)
+        let back = r.take(now: 0.7)   // 0.5 s at 2/s: one token back
+        #expect(back)
+        var none = RateLimit(perSecond: 0)
+        var all = true
+        for _ in 0..<1000 { all = none.take(now: 0) && all }
+        #expect(all)
+        #expect(none.suppressedTotal == 0)
     }
 }

@@ -7,6 +7,7 @@ struct ControlCommandTests {
     func parse() {
         #expect(ControlCommand(line: "status") == .status)
         #expect(ControlCommand(line: "reload now") == .reload)
+        #expect(ControlCommand(line: "stats") == .stats && ControlCommand(line: "model") == .model && ControlCommand(line: "reset") == .reset)
         #expect(ControlCommand(line: "") == .empty)
         #expect(ControlCommand(line: "   ") == .empty)
         #expect(ControlCommand(line: "STATUS") == .unknown("STATUS"))
@@ -16,7 +17,7 @@ struct ControlCommandTests {
     @Test("stateless commands answer by themselves; the others leave it to the daemon")
     func replies() {
         #expect(ControlCommand.ping.reply == "{\"type\":\"pong\"}\n")
-        #expect(ControlCommand.unknown("frob\"").reply == "{\"type\":\"error\",\"message\":\"unknown command 'frob\\\"' (commands: status, subscribe, unsubscribe, reload, ping, help)\"}\n")
+        #expect(ControlCommand.unknown("frob\"").reply == "{\"type\":\"error\",\"message\":\"unknown command 'frob\\\"' (commands: status, stats, model, subscribe, unsubscribe, reload, reset, ping, help)\"}\n")
         #expect(ControlCommand.status.reply == nil && ControlCommand.reload.reply == nil && ControlCommand.empty.reply == nil)
     }
 }

@@ -11,4 +11,10 @@ int ssm_format_g(char *buf, size_t cap, double x, int digits);
 /// at most 15 bytes are kept. Shown by `top -H` and in /proc/PID/task/TID/comm.
 void ssm_set_thread_name(const char *name);
 
+/// Relaxed atomic loads, stores and adds on plain memory (Swift's Atomic<T> cannot live in an array):
+/// the engine thread's per-block timing histogram, read by the daemon's main thread.
+static inline long ssm_atomic_load(const long *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void ssm_atomic_store(long *p, long v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void ssm_atomic_add(long *p, long v) { __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+
 #endif

@@ -63,6 +63,17 @@ public struct DaemonConfig: Equatable, Sendable {
         public var file = ""
         /// Whether each event is also a journald entry.
         public var journal = true
+        /// Event entries per second the journal gets at most (a burst above it becomes one entry
+        /// counting the events left out); 0: no limit. The socket and the events file get all.
+        public var journalRate = 10.0
+    }
+
+    public struct Metrics: Equatable, Sendable {
+        /// A Prometheus text-format file rewritten atomically ("" for none), e.g. for
+        /// node_exporter's textfile collector.
+        public var file = ""
+        /// Seconds between rewrites.
+        public var interval = 15.0
     }
 
     public struct Control: Equatable, Sendable {
@@ -94,6 +105,7 @@ public struct DaemonConfig: Equatable, Sendable {
     public var events = Events()
     public var control = Control()
     public var log = Log()
+    public var metrics = Metrics()
 
     public struct Error: Swift.Error, CustomStringConvertible {
         public let message: String
@@ -152,7 +164,7 @@ public struct DaemonConfig: Equatable, Sendable {
     }
 
     /// Keys holding paths (resolved against the file's directory, or for --set the current one).
-    static let pathKeys: Set<String> = ["model", "source.path", "output.path", "events.file", "control.socket"]
+    static let pathKeys: Set<String> = ["model", "source.path", "output.path", "events.file", "control.socket", "metrics.file"]
 
     private static func currentDirectory() -> String {
         var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
@@ -198,7 +210,8 @@ private struct Reader {
         "source": ["type", "device", "path", "format", "rate", "channels", "per_channel", "resample",
                    "resample_quality", "latency_ms", "duration", "at_end", "ring_seconds", "realtime", "loop"],
         "output": ["type", "path", "device", "format", "encoding"],
-        "events": ["threshold", "release", "min_duration", "min_gap", "ignore", "file", "journal"],
+        "events": ["threshold", "release", "min_duration", "min_gap", "ignore", "file", "journal", "journal_rate"],
+        "metrics": ["file", "interval"],
         "control": ["socket", "mode", "max_clients"],
         "log": ["target", "level", "status_interval", "stats_interval"],
     ]
@@ -357,7 +370,13 @@ private struct Reader {
         e.ignore = try strings("events", "ignore") ?? e.ignore
         e.file = try string("events", "file") ?? e.file
         e.journal = try bool("events", "journal") ?? e.journal
+        e.journalRate = try number("events", "journal_rate", 0...1e6) ?? e.journalRate
         c.events = e
+
+        var m = c.metrics
+        m.file = try string("metrics", "file") ?? m.file
+        m.interval = try number("metrics", "interval", 0.1...86400) ?? m.interval
+        c.metrics = m
 
         var k = c.control
         k.socket = try string("control", "socket") ?? k.socket

@@ -45,6 +45,13 @@ public final class Daemon {
     /// The last reload: when (uptime seconds), how (swapped in place, reopened), and whether it
     /// was refused (the message).
     private var lastReload: (at: Double, how: String, error: String?)?
+    /// The running model file's SHA-256 (journal entries, `model`, metrics).
+    private var modelSHA: String?
+    /// Events by class label since start (`stats`, metrics), and journal entries left out by the
+    /// rate limit.
+    private var eventsByClass: [String: Int] = [:]
+    private var journalLimit = RateLimit(perSecond: 10)
+    private var streamsFrames = 0
     private var reloads = 0
     private var restarts = 0
     private var eventsTotal = 0
@@ -112,6 +119,8 @@ public final class Daemon {
         do {
             try Self.preflight(config)   // the same refusals, and codes, as --check
             let model = try Self.loadModel(config)
+            modelSHA = ModelDigest.sha256(path: config.modelPath)
+            journalLimit = RateLimit(perSecond: config.events.journalRate)
             try openControl()
             beginOpening(config, model, .start, requester: nil)
         } catch {
@@ -126,6 +135,7 @@ public final class Daemon {
         let watchdog = Systemd.watchdogInterval
         let tick = min(config.log.statusInterval, watchdog.map { $0 / 2 } ?? 3600)
         var nextStatus = 0.0, nextStats = config.log.statsInterval, nextWatchdog = watchdog == nil ? Double.infinity : 0
+        var nextMetrics = 0.0
         while exitCode == nil {
             var set = [pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
             // Every wakeup polled here is drained when it fires, or poll would return at once.
@@ -138,7 +148,8 @@ public final class Daemon {
             let controlSet = control?.pollSet() ?? []
             set += controlSet
             let now = uptime
-            var wait = max(0, min(nextStatus, nextWatchdog, config.log.statsInterval > 0 ? nextStats : .infinity) - now)
+            var wait = max(0, min(nextStatus, nextWatchdog, config.log.statsInterval > 0 ? nextStats : .infinity,
+                                  config.metrics.file.isEmpty ? .infinity : nextMetrics, journalLimit.reportAt()) - now)
             if let o = opening, o.requester != nil { wait = min(wait, max(0, Double(o.replyBy - monotonicNanos()) * 1e-9)) }
             _ = poll(&set, nfds_t(set.count), Int32(min(wait, tick) * 1000) + 1)
 
@@ -173,6 +184,11 @@ public final class Daemon {
                 logStats()
                 nextStats = t + config.log.statsInterval
             }
+            if !config.metrics.file.isEmpty && t >= nextMetrics {
+                writeMetrics()
+                nextMetrics = t + config.metrics.interval
+            }
+            if t >= journalLimit.reportAt() { journalSuppressed() }
             if let w = watchdog, t >= nextWatchdog {
                 // A running engine refreshes its heartbeat at least every 100 ms.
                 if let p = pipeline, !p.stats.finished, p.stats.heartbeatAge > w / 2 {
@@ -196,8 +212,10 @@ public final class Daemon {
             p.stop()
             drainEvents()
             if let e = p.error, exitCode == 0 { exitCode = e.code; journal.log(.error, e.message) }
+            journalSuppressed()
             logStats(final: true)
         }
+        if !config.metrics.file.isEmpty { writeMetrics() }
         control = nil
         return exitCode ?? 0
     }
@@ -281,8 +299,11 @@ public final class Daemon {
                 journal = Journal(target: config.log.target, level: config.log.level)
                 reloads += 1
                 lastReload = (uptime, "reopened", nil)
+                modelSHA = ModelDigest.sha256(path: config.modelPath)
+                journalLimit = RateLimit(perSecond: config.events.journalRate)
                 journal.log(.notice, "reloaded (\(reason)): model \(config.modelPath), source \(p.sourceName) reopened",
-                            [("SSM_MODEL", config.modelPath), ("SSM_RELOADS", "\(reloads)"), ("SSM_RELOAD", "reopened")])
+                            [("SSM_MODEL", config.modelPath), ("SSM_MODEL_SHA256", modelSHA ?? ""), ("SSM_RELOADS", "\(reloads)"),
+                             ("SSM_RELOAD", "reopened")], id: .modelLoaded)
                 replyReload(o.requester, nil, how: "reopened")
                 Systemd.notify("READY=1\nSTATUS=\(statusLine())")
             case .fallback(let message):
@@ -299,7 +320,7 @@ public final class Daemon {
         case .reload(let previous, let model, _):
             lastError = error.message
             lastReload = (uptime, "refused", error.message)
-            journal.log(.error, "reload failed, going back to the previous configuration: \(error.message)")
+            journal.log(.error, "reload failed, going back to the previous configuration: \(error.message)", id: .modelRefused)
             beginOpening(previous, model, .fallback(message: error.message), requester: o.requester)
         case .start, .restart, .fallback:
             journal.log(.error, error.message, [("SSM_EXIT_CODE", "\(error.code)")])
@@ -417,6 +438,8 @@ public final class Daemon {
         }
         let sha = ModelDigest.sha256(path: fresh.modelPath)
         config = fresh
+        modelSHA = sha
+        journalLimit = RateLimit(perSecond: config.events.journalRate)
         journal = Journal(target: config.log.target, level: config.log.level)
         reloads += 1
         lastReload = (uptime, "swapped", nil)
@@ -435,7 +458,7 @@ public final class Daemon {
         var fields = [("SSM_MODEL", config.modelPath), ("SSM_RELOADS", "\(reloads)"), ("SSM_RELOAD", "swapped"),
                       ("SSM_SWAP_FRAME", "\(at)")]
         if let sha = w.sha { fields.append(("SSM_MODEL_SHA256", sha)) }
-        journal.log(.notice, "reloaded (\(w.reason)): model \(config.modelPath) took over at input frame \(at) of the stream, source \(p.sourceName) kept open", fields)
+        journal.log(.notice, "reloaded (\(w.reason)): model \(config.modelPath) took over at input frame \(at) of the stream, source \(p.sourceName) kept open", fields, id: .modelLoaded)
         replyReload(w.requester, nil, how: "swapped", frame: at)
         Systemd.notify("READY=1\nSTATUS=\(statusLine())")
     }
@@ -443,7 +466,7 @@ public final class Daemon {
     private func reloadRefused(_ message: String, _ requester: Int32?) {
         lastReload = (uptime, "refused", message)
         lastError = message
-        journal.log(.error, "reload refused, still running the previous configuration: \(message)")
+        journal.log(.error, "reload refused, still running the previous configuration: \(message)", id: .modelRefused)
         replyReload(requester, message)
         Systemd.notify("READY=1\nSTATUS=\(statusLine())")
     }
@@ -470,7 +493,7 @@ public final class Daemon {
             // The stream ended before the engine took the new model: it is the one a restart runs.
             pendingSwap = nil
             model = w.model
-            journal.log(.notice, "reloaded (\(w.reason)): model \(config.modelPath), for the next stream (this one ended first)")
+            journal.log(.notice, "reloaded (\(w.reason)): model \(config.modelPath), for the next stream (this one ended first)", id: .modelLoaded)
             replyReload(w.requester, nil, state: .ended, how: "next stream")
         }
         drainEvents()
@@ -525,7 +548,10 @@ public final class Daemon {
                 f.append(line)
                 do { try f.flush() } catch { journal.log(.warning, error.message) }
             }
-            if config.events.journal { journalEvent(e, p) }
+            eventsByClass[p.labels[e.classIndex], default: 0] += 1
+            if config.events.journal {
+                if journalLimit.take(now: uptime) { journalSuppressed(); journalEvent(e, p) }
+            }
         }
     }
 
@@ -537,8 +563,15 @@ public final class Daemon {
             ("SSM_EVENT", label), ("SSM_CLASS_INDEX", "\(e.classIndex)"), ("SSM_CHANNEL", "\(e.channel)"),
             ("SSM_START", fixed3(start)), ("SSM_END", fixed3(end)), ("SSM_DURATION", fixed3(end - start)),
             ("SSM_PEAK", fixed3(Double(e.peak))), ("SSM_MEAN", fixed3(Double(e.mean))),
-            ("SSM_MODEL", config.modelPath), ("SSM_SOURCE", p.sourceName),
-        ])
+            ("SSM_MODEL", config.modelPath), ("SSM_MODEL_SHA256", modelSHA ?? ""), ("SSM_SOURCE", p.sourceName),
+        ], id: .event)
+    }
+
+    /// One entry for the events the rate limit left out of the journal (if any).
+    private func journalSuppressed() {
+        guard let r = journalLimit.report() else { return }
+        journal.log(.notice, "\(r.count) event(s) in the \(fixed1(uptime - r.since)) s since \(fixed1(r.since)) s of uptime not journaled: they came faster than [events] journal_rate = \(fixed1(config.events.journalRate))/s (the control socket and the events file have every event)",
+                    [("SSM_SUPPRESSED", "\(r.count)"), ("SSM_MODEL", config.modelPath)], id: .eventsSuppressed)
     }
 
     private func logStart() {
@@ -546,8 +579,8 @@ public final class Daemon {
         let s = p.model.spec
         let layers = s.blocks.map { $0.layer.family.rawValue }.joined(separator: ",")
         journal.log(.notice, "started: \(s.task.rawValue) model \(config.modelPath) (\(layers), \(p.stateBytes) bytes of state) on \(p.sourceName) at \(p.inputRate) Hz × \(p.inputChannels) → \(p.outputName), \(config.mode.rawValue) mode, blocks of \(config.block)",
-                    [("SSM_MODEL", config.modelPath), ("SSM_SOURCE", p.sourceName), ("SSM_OUTPUT", p.outputName),
-                     ("SSM_STATE_BYTES", "\(p.stateBytes)")])
+                    [("SSM_MODEL", config.modelPath), ("SSM_MODEL_SHA256", modelSHA ?? ""), ("SSM_SOURCE", p.sourceName),
+                     ("SSM_OUTPUT", p.outputName), ("SSM_STATE_BYTES", "\(p.stateBytes)")], id: .started)
     }
 
     private func logStats(final: Bool = false) {
@@ -558,7 +591,7 @@ public final class Daemon {
                     "\(final ? "stopped" : "running"): \(s.framesIn) frames (\(fixed1(audio)) s of input), engine load \(fixed3(load(s, p))), \(eventsTotal) event(s), \(s.dropped) frame(s) dropped, \(s.xruns) xrun(s), \(s.nonFinite) NaN/Inf replaced",
                     [("SSM_FRAMES", "\(framesBefore + s.framesIn)"), ("SSM_LOAD", fixed3(load(s, p))),
                      ("SSM_EVENTS", "\(eventsTotal)"), ("SSM_DROPPED_FRAMES", "\(s.dropped)"),
-                     ("SSM_XRUNS", "\(s.xruns)"), ("SSM_NON_FINITE", "\(s.nonFinite)")])
+                     ("SSM_XRUNS", "\(s.xruns)"), ("SSM_NON_FINITE", "\(s.nonFinite)")], id: final ? .stopped : .statistics)
     }
 
     /// Engine time per second of audio processed (0.01: the engine needs 1 % of one core's time).
@@ -594,9 +627,18 @@ public final class Daemon {
             j.add("seconds", Double(framesBefore + s.framesIn) / Double(p.inputRate))
             j.add("stream_frames", s.framesIn)
             j.add("load", load(s, p))
+            if let m = p.blockTimes.summary(now: monotonicNanos()) {
+                // The last minute: engine time per block, and the engine's real-time factor
+                // (engine time ÷ audio time) and speed (audio time ÷ engine time).
+                j.add("block_p50", m.p50); j.add("block_p99", m.p99); j.add("block_max", m.max)
+                j.add("blocks_1m", m.blocks)
+                let audio = Double(m.frames) / Double(p.inputRate)
+                if audio > 0 && m.busy > 0 { j.add("rtf", m.busy / audio); j.add("speed", audio / m.busy) }
+            }
             j.add("dropped_frames", s.dropped); j.add("xruns", s.xruns); j.add("non_finite", s.nonFinite)
             j.add("non_finite_output", s.nonFiniteOutput)
             j.add("ring_dropped_events", s.eventsDropped)
+            if s.resets > 0 { j.add("resets", s.resets); j.add("last_reset_frame", s.lastResetFrame) }
         }
         j.add("events", eventsTotal)
         j.add("socket_dropped_events", control?.droppedEvents ?? 0)
@@ -604,6 +646,7 @@ public final class Daemon {
         j.add("clients_dropped", control?.droppedClients ?? 0)
         j.add("subscribers", control?.subscribers ?? 0)
         j.add("reloads", reloads); j.add("restarts", restarts)
+        j.add("journal_suppressed_events", journalLimit.suppressedTotal)
         if let r = lastReload {
             j.add("last_reload", r.how); j.add("last_reload_ago", uptime - r.at)
             if let e = r.error { j.add("last_reload_error", e) }
@@ -631,22 +674,164 @@ public final class Daemon {
             var j = JSONLine(); j.add("type", "unsubscribed"); control.send(to: fd, j.line)
         case .reload:
             reload(reason: "control socket", requester: fd)
+        case .stats:
+            control.send(to: fd, statsJSON())
+        case .model:
+            control.send(to: fd, modelJSON())
+        case .reset:
+            var j = JSONLine(); j.add("type", "reset")
+            if let p = pipeline, state == .running {
+                p.requestReset()
+                j.add("ok", true)
+                journal.log(.notice, "recurrent state reset (control socket) at input frame \(p.stats.framesIn) of the stream")
+            } else {
+                j.add("ok", false); j.add("message", "no stream is running (state \(state.rawValue))")
+            }
+            control.send(to: fd, j.line)
         }
+    }
+
+    /// Counters since the daemon started, over every stream it ran (`stats`).
+    public func statsJSON() -> String {
+        var j = JSONLine()
+        j.add("type", "stats"); j.add("uptime", uptime)
+        let s = pipeline?.stats
+        j.add("frames", framesBefore + (s?.framesIn ?? 0))
+        j.add("events", eventsTotal)
+        j.add("events_by_class", eventsByClass)
+        j.add("dropped_frames", s?.dropped ?? 0); j.add("xruns", s?.xruns ?? 0)
+        j.add("non_finite", s?.nonFinite ?? 0); j.add("non_finite_output", s?.nonFiniteOutput ?? 0)
+        j.add("ring_dropped_events", s?.eventsDropped ?? 0)
+        j.add("socket_dropped_events", control?.droppedEvents ?? 0)
+        j.add("journal_suppressed_events", journalLimit.suppressedTotal)
+        j.add("loops", s?.loops ?? 0)
+        j.add("reloads", reloads); j.add("restarts", restarts)
+        j.add("clients_dropped", control?.droppedClients ?? 0)
+        return j.line
+    }
+
+    /// What runs (`model`): the file, its digest, its architecture and its cost.
+    public func modelJSON() -> String {
+        var j = JSONLine()
+        j.add("type", "model"); j.add("path", config.modelPath); j.add("sha256", modelSHA ?? "")
+        guard let p = pipeline else { j.add("state", state.rawValue); return j.line }
+        let m = p.model, spec = m.spec
+        j.add("task", spec.task.rawValue); j.add("sample_rate", spec.sampleRate)
+        j.add("d_input", spec.dInput); j.add("d_model", spec.dModel); j.add("d_output", spec.dOutput)
+        j.add("layers", spec.blocks.map { "\($0.layer.family.rawValue)(H=\($0.layer.dModel), N=\($0.layer.dState))" }.joined(separator: ","))
+        if let labels = spec.labels { j.add("labels", labels.joined(separator: ",")) }
+        j.add("parameters", m.parameterCount); j.add("flops_per_sample", m.flopsPerSample)
+        j.add("state_bytes", p.stateBytes)
+        if let d = spec.description { j.add("description", d) }
+        return j.line
+    }
+
+    // MARK: Metrics
+
+    /// Rewrites `[metrics] file` (Prometheus text format, as node_exporter's textfile collector
+    /// reads it): to a temporary file beside it, then renamed over it, so a reader never sees half.
+    private func writeMetrics() {
+        let path = config.resolve(config.metrics.file)
+        var m = MetricsText()
+        m.gauge("ssm_streamd_info", "The running daemon and model (value 1).", 1,
+                ["version": Self.version, "model": config.modelPath, "sha256": modelSHA ?? "", "state": state.rawValue])
+        m.gauge("ssm_streamd_uptime_seconds", "Seconds since the daemon started.", uptime)
+        let s = pipeline?.stats
+        m.counter("ssm_streamd_frames_total", "Input frames processed, over every stream.", Double(framesBefore + (s?.framesIn ?? 0)))
+        m.header("ssm_streamd_events_total", "Events detected, by class.", "counter")
+        for (label, n) in eventsByClass.sorted(by: { $0.key < $1.key }) { m.sample("ssm_streamd_events_total", Double(n), ["class": label]) }
+        m.counter("ssm_streamd_dropped_frames_total", "Frames a live source could not hand on (ring full).", Double(s?.dropped ?? 0))
+        m.counter("ssm_streamd_xruns_total", "ALSA overruns recovered.", Double(s?.xruns ?? 0))
+        m.counter("ssm_streamd_non_finite_total", "NaN/Inf input samples replaced by 0.", Double(s?.nonFinite ?? 0))
+        m.counter("ssm_streamd_reloads_total", "Reloads that put a configuration or model in place.", Double(reloads))
+        m.counter("ssm_streamd_journal_suppressed_events_total", "Events left out of the journal by journal_rate.", Double(journalLimit.suppressedTotal))
+        if let p = pipeline, let s {
+            m.gauge("ssm_streamd_load", "Engine time per second of audio since the stream started.", load(s, p))
+            if let t = p.blockTimes.summary(now: monotonicNanos()) {
+                let audio = Double(t.frames) / Double(p.inputRate)
+                if audio > 0 { m.gauge("ssm_streamd_rtf", "Engine time per second of audio over the last minute.", t.busy / audio) }
+                m.header("ssm_streamd_block_seconds", "Engine time per block over the last minute.", "gauge")
+                m.sample("ssm_streamd_block_seconds", t.p50, ["quantile": "0.5"])
+                m.sample("ssm_streamd_block_seconds", t.p99, ["quantile": "0.99"])
+                m.sample("ssm_streamd_block_seconds", t.max, ["quantile": "1"])
+            }
+        }
+        if let why = Self.replaceFile(path, with: m.text) {
+            if !metricsFailed { journal.log(.warning, "metrics file '\(path)': \(why) (retried every \(fixed1(config.metrics.interval)) s)") }
+            metricsFailed = true
+        } else {
+            metricsFailed = false
+        }
+    }
+
+    /// Writes `text` to a temporary file beside `path` and renames it over `path`; nil, or why not.
+    static func replaceFile(_ path: String, with text: String) -> String? {
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return String(cString: strerror(errno)) }
+        var bytes = Array(text.utf8), off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress! + off, $0.count - off) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { let why = String(cString: strerror(errno)); close(fd); unlink(tmp); return why }
+            off += n
+        }
+        close(fd)
+        guard rename(tmp, path) == 0 else { let why = String(cString: strerror(errno)); unlink(tmp); return why }
+        return nil
+    }
+    private var metricsFailed = false
+}
+
+/// Prometheus text exposition format 0.0.4: `# HELP`, `# TYPE`, then `name{label="value"} number`.
+struct MetricsText {
+    private(set) var text = ""
+    mutating func header(_ name: String, _ help: String, _ type: String) {
+        text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    }
+    mutating func sample(_ name: String, _ value: Double, _ labels: [String: String] = [:]) {
+        text += name
+        if !labels.isEmpty {
+            text += "{" + labels.sorted(by: { $0.key < $1.key }).map { "\($0.key)=\"\(Self.escape($0.value))\"" }.joined(separator: ",") + "}"
+        }
+        text += " " + (value.isFinite ? (value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : "\(value)") : "NaN") + "\n"
+    }
+    mutating func gauge(_ name: String, _ help: String, _ value: Double, _ labels: [String: String] = [:]) {
+        header(name, help, "gauge"); sample(name, value, labels)
+    }
+    mutating func counter(_ name: String, _ help: String, _ value: Double) {
+        header(name, help, "counter"); sample(name, value)
+    }
+    /// Label values escape backslash, double quote and line feed.
+    static func escape(_ v: String) -> String {
+        var out = ""
+        for c in v {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(c)
+            }
+        }
+        return out
     }
 }
 
 /// One request line of the control protocol (README, "Control socket"): its first word.
 public enum ControlCommand: Equatable, Sendable {
-    case empty, status, subscribe, unsubscribe, reload, ping, help
+    case empty, status, stats, model, subscribe, unsubscribe, reload, reset, ping, help
     case unknown(String)
 
-    public static let names = "status, subscribe, unsubscribe, reload, ping, help"
+    public static let names = "status, stats, model, subscribe, unsubscribe, reload, reset, ping, help"
 
     public init(line: String) {
         let word = line.split(separator: " ").first.map(String.init) ?? ""
         switch word {
         case "": self = .empty
         case "status": self = .status
+        case "stats": self = .stats
+        case "model": self = .model
+        case "reset": self = .reset
         case "subscribe": self = .subscribe
         case "unsubscribe": self = .unsubscribe
         case "reload": self = .reload
@@ -682,6 +867,15 @@ struct JSONLine {
     mutating func add(_ k: String, _ v: Int) { key(k); body += Array(String(v).utf8) }
     mutating func add(_ k: String, _ v: Bool) { key(k); body += Array((v ? "true" : "false").utf8) }
     mutating func add(_ k: String, _ v: Double) { key(k); body += Array((v.isFinite ? fixed(v, 6) : "null").utf8) }
+    /// A nested object of counts (keys sorted).
+    mutating func add(_ k: String, _ v: [String: Int]) {
+        key(k); body.append(123)
+        for (i, (name, n)) in v.sorted(by: { $0.key < $1.key }).enumerated() {
+            if i > 0 { body.append(44) }
+            body += LineWriter.jsonString(name); body.append(58); body += Array(String(n).utf8)
+        }
+        body.append(125)
+    }
     var line: String { String(decoding: body + [125, 10], as: UTF8.self) }
 }
 

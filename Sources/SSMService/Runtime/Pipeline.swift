@@ -87,6 +87,8 @@ public final class Pipeline: @unchecked Sendable {
     public let finished = Wakeup()
     /// Posted when the engine thread has taken an offered model (`swapDone` then says where).
     public let swapped = Wakeup()
+    /// The engine's time per block over the last minute.
+    public let blockTimes = BlockTimes()
     private var threads: [NativeThread] = []
     private var sourceThread: NativeThread?
     public let startedAt = monotonicNanos()
@@ -372,7 +374,11 @@ public final class Pipeline: @unchecked Sendable {
                 _heartbeat.store(monotonicNanos(), ordering: .relaxed)
                 // A model offered for a swap is taken between two blocks (also when no samples come).
                 if path.takeSwap() { swapped.post() }
-                if resetRequested.exchange(false, ordering: .acquiringAndReleasing) { path.reset() }
+                if resetRequested.exchange(false, ordering: .acquiringAndReleasing) {
+                    path.reset()
+                    _resetFrame.store(path.framesIn, ordering: .relaxed)
+                    _resets.add(1, ordering: .releasing)
+                }
                 let n = ring.read(into: inBuf, frames: block)
                 if n == 0 {
                     if sourceEnded.load(ordering: .acquiring) && ring.available == 0 { break }
@@ -382,7 +388,9 @@ public final class Pipeline: @unchecked Sendable {
                 }
                 let t0 = monotonicNanos()
                 try path.push(inBuf, frames: n)
-                _busyNanos.add(monotonicNanos() - t0, ordering: .relaxed)
+                let t1 = monotonicNanos()
+                _busyNanos.add(t1 - t0, ordering: .relaxed)
+                blockTimes.record(nanos: t1 - t0, frames: n, now: t1)
                 _nonFinite.store(path.nonFiniteIn, ordering: .relaxed)
                 _nonFiniteOut.store(path.nonFiniteOut, ordering: .relaxed)
                 _framesDone.add(n, ordering: .releasing)
@@ -397,6 +405,8 @@ public final class Pipeline: @unchecked Sendable {
     // MARK: What the controller asks of the engine
 
     private let resetRequested = Atomic<Bool>(false)
+    private let _resets = Atomic<Int>(0)
+    private let _resetFrame = Atomic<Int>(0)
 
     /// Zeroes the recurrent state (every stream) between two blocks (the `reset` command).
     public func requestReset() {
@@ -431,6 +441,8 @@ public final class Pipeline: @unchecked Sendable {
         public var sourceEnded: Bool, finished: Bool
         public var eventsDropped: Int
         public var loops: Int
+        /// Resets done (`reset`), and the input frame of this stream the last one happened at.
+        public var resets: Int, lastResetFrame: Int
     }
 
     public var stats: Stats {
@@ -443,7 +455,8 @@ public final class Pipeline: @unchecked Sendable {
                      uptime: Double(now - startedAt) * 1e-9,
                      heartbeatAge: Double(now - _heartbeat.load(ordering: .relaxed)) * 1e-9,
                      sourceEnded: sourceEnded.load(ordering: .acquiring), finished: engineEnded.load(ordering: .acquiring),
-                     eventsDropped: events.dropped, loops: _loops.load(ordering: .relaxed))
+                     eventsDropped: events.dropped, loops: _loops.load(ordering: .relaxed),
+                     resets: _resets.load(ordering: .acquiring), lastResetFrame: _resetFrame.load(ordering: .relaxed))
     }
 
     /// The error that ended the stream, if one did.
