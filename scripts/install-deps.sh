@@ -3,8 +3,9 @@
 # (The Swift toolchain itself is assumed: https://www.swift.org/install/linux/)
 set -euo pipefail
 # systemd: systemd-analyze, systemd-socket-activate and systemd-journald for the daemon tests;
-# socat: a real control-socket client for them.
-pkgs=(pkg-config libopenblas-dev libsndfile1-dev libasound2-dev libsystemd-dev libsamplerate0-dev systemd socat)
+# socat: a real control-socket client for them; alsa-utils: arecord, which the ALSA test reads
+# the same device with.
+pkgs=(pkg-config libopenblas-dev libsndfile1-dev libasound2-dev libsystemd-dev libsamplerate0-dev systemd socat alsa-utils)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

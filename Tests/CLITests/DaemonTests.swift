@@ -314,26 +314,28 @@ struct DaemonTests {
         #expect(String(decoding: check.stdout, as: UTF8.self).contains("filter, 1 → 1 channel(s) at 16000 Hz"))
     }
 
-    @Test("ALSA capture and playback through the file plugin: the played samples equal `ssm-stream run` on the captured ones (16-bit), duration stops the source")
+    @Test("ALSA capture and playback through the file plugin: every played sample equals `ssm-stream run` on the whole captured input; duration stops the source")
     func alsa() throws {
         let dir = TempDir()
         let model = packageRoot.appendingPathComponent("models/butter8-lowpass-1k.safetensors").path
-        // 1.5 s of the noisy tone as raw s16le: what the capture device will deliver.
-        let tone = try readWAV(noisyTonePath).samples
-        let pcm = tone.prefix(24000).map { Int16(max(-32768, min(32767, ($0 * 32768).rounded()))) }
-        try pcm.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: dir.file("in.raw"))) }
+        // 1.5 s of the noisy tone as raw float32: what the capture device will deliver.
+        let tone = Array(try readWAV(noisyTonePath).samples.prefix(24000))
+        try tone.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: dir.file("in.raw"))) }
+        // The daemon asks ALSA for FLOAT_LE; these `file` PCMs take it as it is. Not `type plug`
+        // converting from S16_LE over a `type file` capture: that combination skips frames after
+        // the first period (frame 400 with a 100 ms buffer), and `arecord -f FLOAT_LE -B 100000`
+        // on the same PCM skips the same frames (README, "ALSA") — a defect of the plugins, not
+        // of our reads.
         try """
-        pcm.cap_raw { type file slave.pcm "null" file "/dev/null" infile "\(dir.file("in.raw"))" format "raw" }
-        pcm.cap { type plug slave { pcm "cap_raw" format S16_LE rate 16000 channels 1 } }
-        pcm.play_raw { type file slave.pcm "null" file "\(dir.file("out.raw"))" format "raw" }
-        pcm.play { type plug slave { pcm "play_raw" format S16_LE rate 16000 channels 1 } }
+        pcm.cap { type file slave.pcm "null" file "/dev/null" infile "\(dir.file("in.raw"))" format "raw" }
+        pcm.play { type file slave.pcm "null" file "\(dir.file("out.raw"))" format "raw" }
         """.write(toFile: dir.file("asound.conf"), atomically: true, encoding: .utf8)
         let cfg = try writeConfig(dir, """
         model = "\(model)"
         [source]
         type = "alsa"
         device = "cap"
-        duration = 1.0
+        duration = 1.5
         [output]
         type = "alsa"
         device = "play"
@@ -346,20 +348,67 @@ struct DaemonTests {
         let d = try RunningDaemon(["-c", cfg], environment: env)
         let r = d.wait()
         #expect(r.status == 0 && !r.timedOut, "\(r.stderr)")
-        #expect(r.stderr.contains("alsa:cap") && r.stderr.contains("16000 frames"), "\(r.stderr)")
-        let played = try Data(contentsOf: URL(fileURLWithPath: dir.file("out.raw"))).withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
-        expectExit(try runCLI(["run", "-q", model, dir.file("in.raw"), dir.file("ref.raw"), "--input-format", "s16le",
+        #expect(r.stderr.contains("alsa:cap") && r.stderr.contains("24000 frames"), "\(r.stderr)")
+        let played = try Data(contentsOf: URL(fileURLWithPath: dir.file("out.raw"))).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        expectExit(try runCLI(["run", "-q", model, dir.file("in.raw"), dir.file("ref.raw"), "--input-format", "f32le",
                                "--rate", "16000", "--channels", "1"]), 0)
-        let ref = try Data(contentsOf: URL(fileURLWithPath: dir.file("ref.raw"))).withUnsafeBytes { Array($0.bindMemory(to: Int16.self)) }
-        #expect(played.count >= 16000, "played \(played.count) frames")
-        // Known open problem (issue note): through the `file` plugin the captured stream departs
-        // from the file after the first few hundred frames (a shifted phase), so only the opening
-        // frames are compared sample by sample here.
-        let n = min(400, played.count)
-        var worst = 0
-        for i in 0..<n { worst = max(worst, abs(Int(played[i]) - Int(ref[i]))) }
-        #expect(worst <= 1, "largest difference \(worst) LSB over the first \(n) frames")
-        #expect(rms(played.prefix(16000).map { Float($0) }) > 1000, "the played signal is not silence")
+        let ref = try Data(contentsOf: URL(fileURLWithPath: dir.file("ref.raw"))).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(ref.count == 24000 && played.count == 24000, "played \(played.count) frames")
+        var worst: Float = 0, peak: Float = 0
+        for i in 0..<min(played.count, ref.count) { worst = max(worst, abs(played[i] - ref[i])); peak = max(peak, abs(ref[i])) }
+        #expect(worst <= 1e-6 * peak, "largest difference \(worst) (peak \(peak)) over \(min(played.count, ref.count)) frames")
+        #expect(rms(played) > 0.01, "the played signal is not silence")
+    }
+
+    @Test("ALSA capture reads what arecord reads: through `plug` (S16_LE → FLOAT_LE) over a `file` capture, which skips frames after the first period, the daemon's samples equal arecord's from the same PCM, frame for frame")
+    func alsaLikeArecord() throws {
+        let arecord = "/usr/bin/arecord"
+        try #require(FileManager.default.isExecutableFile(atPath: arecord), "\(arecord) is missing (Debian package alsa-utils; scripts/install-deps.sh installs it)")
+        let dir = TempDir()
+        let model = packageRoot.appendingPathComponent("models/butter8-lowpass-1k.safetensors").path
+        // A ramp: a skipped frame shows as a jump.
+        let pcm = (0..<24000).map { Int16(($0 % 1000) * 30) }
+        try pcm.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: dir.file("in.raw"))) }
+        try """
+        pcm.cap_raw { type file slave.pcm "null" file "/dev/null" infile "\(dir.file("in.raw"))" format "raw" }
+        pcm.cap { type plug slave { pcm "cap_raw" format S16_LE rate 16000 channels 1 } }
+        """.write(toFile: dir.file("asound.conf"), atomically: true, encoding: .utf8)
+        let env = ["ALSA_CONFIG_PATH": "/usr/share/alsa/alsa.conf:\(dir.file("asound.conf"))"]
+        // arecord as the daemon opens the device: FLOAT_LE, a 100 ms buffer (latency_ms = 100).
+        expectExit(try runCLI(["-q", "-D", "cap", "-f", "FLOAT_LE", "-r", "16000", "-c", "1", "-t", "raw", "-s", "16000",
+                               "-B", "100000", dir.file("arecord.raw")], environment: env, executable: URL(fileURLWithPath: arecord)), 0)
+        let heard = try Data(contentsOf: URL(fileURLWithPath: dir.file("arecord.raw"))).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(heard.count == 16000)
+        let skipped = (0..<min(heard.count, pcm.count)).first { abs(heard[$0] * 32768 - Float(pcm[$0])) > 0.5 }
+        // Not a requirement of ours: what this ALSA version does (it may be fixed some day).
+        if let skipped { print("note: arecord through plug over file departs from the file at frame \(skipped)") }
+
+        let cfg = try writeConfig(dir, """
+        model = "\(model)"
+        [source]
+        type = "alsa"
+        device = "cap"
+        duration = 1.0
+        [output]
+        type = "file"
+        path = "out.raw"
+        format = "raw"
+        encoding = "f32"
+        [control]
+        socket = ""
+        [log]
+        target = "stderr"
+        """)
+        let r = try RunningDaemon(["-c", cfg], environment: env).wait()
+        #expect(r.status == 0 && !r.timedOut, "\(r.stderr)")
+        expectExit(try runCLI(["run", "-q", model, dir.file("arecord.raw"), dir.file("ref.raw"), "--input-format", "f32le",
+                               "--rate", "16000", "--channels", "1"]), 0)
+        let out = try Data(contentsOf: URL(fileURLWithPath: dir.file("out.raw"))).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let ref = try Data(contentsOf: URL(fileURLWithPath: dir.file("ref.raw"))).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        #expect(out.count == 16000 && ref.count == 16000)
+        var worst: Float = 0, peak: Float = 0
+        for i in 0..<min(out.count, ref.count) { worst = max(worst, abs(out[i] - ref[i])); peak = max(peak, abs(ref[i])) }
+        #expect(worst <= 1e-6 * peak, "the daemon's capture differs from arecord's: \(worst) (peak \(peak))")
     }
 
     @Test("socket activation: a listening socket passed by systemd-socket-activate is the control socket")

@@ -36,6 +36,8 @@ public final class Daemon {
         case opening
         /// Streaming.
         case running
+        /// Streaming, but the source failed and is being retried (a lost ALSA device).
+        case degraded
         /// The input ended and at_end = "idle": answering, not streaming.
         case ended
         /// Stopping (SIGTERM/SIGINT).
@@ -143,6 +145,7 @@ public final class Daemon {
                 set.append(pollfd(fd: p.events.ready.fd, events: Int16(POLLIN), revents: 0))
                 if state == .running { set.append(pollfd(fd: p.finished.fd, events: Int16(POLLIN), revents: 0)) }
                 if pendingSwap != nil { set.append(pollfd(fd: p.swapped.fd, events: Int16(POLLIN), revents: 0)) }
+                set.append(pollfd(fd: p.healthChanged.fd, events: Int16(POLLIN), revents: 0))
             }
             if let o = opening { set.append(pollfd(fd: o.done.fd, events: Int16(POLLIN), revents: 0)) }
             let controlSet = control?.pollSet() ?? []
@@ -166,7 +169,7 @@ public final class Daemon {
                 replyReload(r, nil, state: .opening)
                 o.requester = nil
             }
-            if let p = pipeline { checkSwap(p) }
+            if let p = pipeline { checkSwap(p); checkHealth(p) }
             drainEvents()
             if let p = pipeline { checkOutput(p) }
             if let p = pipeline, p.stats.finished { streamEnded(p) }
@@ -450,6 +453,31 @@ public final class Daemon {
     /// A swap offered to the engine: announced once it has switched (the engine's wakeup).
     private var pendingSwap: (reason: String, requester: Int32?, sha: String?, model: Model)?
 
+    /// The source's health as last journaled: one entry when it degrades, one when it recovers.
+    private var reportedDegraded = false
+
+    private func checkHealth(_ p: Pipeline) {
+        p.healthChanged.drain()
+        let h = p.degraded
+        if let h, !reportedDegraded {
+            reportedDegraded = true
+            journal.log(.error, "source \(p.sourceName) failed after \(framesBefore + h.atFrame) frames: \(h.reason); retrying after 1 s, then every 2, 4 … 30 s",
+                        [("SSM_SOURCE", p.sourceName), ("SSM_REASON", h.reason), ("SSM_FRAMES", "\(framesBefore + h.atFrame)")], id: .sourceDegraded)
+            Systemd.notify("STATUS=\(statusLine())")
+        } else if h == nil && reportedDegraded {
+            reportedDegraded = false
+            journal.log(.notice, "source \(p.sourceName) works again: a new stream from the zero state (recovery \(p.recoveries))",
+                        [("SSM_SOURCE", p.sourceName), ("SSM_RECOVERIES", "\(p.recoveries)")], id: .sourceRecovered)
+            Systemd.notify("STATUS=\(statusLine())")
+        }
+    }
+
+    /// The state as reported: running, or degraded while the source is retried.
+    private var reportedState: State {
+        if state == .running, let p = pipeline, p.degraded != nil { return .degraded }
+        return state
+    }
+
     private func checkSwap(_ p: Pipeline) {
         guard let w = pendingSwap else { return }
         p.swapped.drain()
@@ -601,6 +629,7 @@ public final class Daemon {
 
     private func statusLine() -> String {
         guard let p = pipeline else { return state.rawValue }
+        if let h = p.degraded { return "degraded: \(p.sourceName): \(h.reason) (retrying)" }
         let s = p.stats
         return "\(state.rawValue): \(p.sourceName), \(fixed1(Double(framesBefore + s.framesIn) / Double(p.inputRate))) s processed, load \(fixed3(load(s, p))), \(eventsTotal) event(s)"
     }
@@ -608,7 +637,11 @@ public final class Daemon {
     /// The status object (one JSON line) the control socket answers `status` with.
     public func statusJSON() -> String {
         var j = JSONLine()
-        j.add("type", "status"); j.add("state", state.rawValue); j.add("version", Self.version)
+        j.add("type", "status"); j.add("state", reportedState.rawValue); j.add("version", Self.version)
+        if let h = pipeline?.degraded {
+            j.add("degraded_reason", h.reason); j.add("degraded_for", Double(monotonicNanos() - h.since) * 1e-9)
+            j.add("reopen_attempts", h.attempts)
+        }
         j.add("pid", Int(getpid())); j.add("uptime", uptime)
         j.add("config", config.path); j.add("model", config.modelPath)
         if pipeline == nil {
@@ -705,6 +738,7 @@ public final class Daemon {
         j.add("socket_dropped_events", control?.droppedEvents ?? 0)
         j.add("journal_suppressed_events", journalLimit.suppressedTotal)
         j.add("loops", s?.loops ?? 0)
+        j.add("source_degradations", pipeline?.degradations ?? 0); j.add("source_recoveries", pipeline?.recoveries ?? 0)
         j.add("reloads", reloads); j.add("restarts", restarts)
         j.add("clients_dropped", control?.droppedClients ?? 0)
         return j.line
@@ -745,6 +779,8 @@ public final class Daemon {
         m.counter("ssm_streamd_non_finite_total", "NaN/Inf input samples replaced by 0.", Double(s?.nonFinite ?? 0))
         m.counter("ssm_streamd_reloads_total", "Reloads that put a configuration or model in place.", Double(reloads))
         m.counter("ssm_streamd_journal_suppressed_events_total", "Events left out of the journal by journal_rate.", Double(journalLimit.suppressedTotal))
+        m.gauge("ssm_streamd_source_degraded", "1 while the source is failing and being retried.", pipeline?.degraded == nil ? 0 : 1)
+        m.counter("ssm_streamd_source_recoveries_total", "Times a failed source worked again (this stream).", Double(pipeline?.recoveries ?? 0))
         if let p = pipeline, let s {
             m.gauge("ssm_streamd_load", "Engine time per second of audio since the stream started.", load(s, p))
             if let t = p.blockTimes.summary(now: monotonicNanos()) {

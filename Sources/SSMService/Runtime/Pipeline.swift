@@ -55,9 +55,12 @@ public final class Pipeline: @unchecked Sendable {
     private enum Source {
         case alsa(ALSADevice)
         case frames(FrameSource)
+        /// An ALSA device that failed, closed while it is retried.
+        case lost
     }
 
-    private let source: Source
+    /// The source; the source thread alone replaces it (a lost ALSA device reopened).
+    private var source: Source
     private let live: Bool
     private let ring: FrameRing
     private let path: StreamPath
@@ -143,6 +146,7 @@ public final class Pipeline: @unchecked Sendable {
         switch source {
         case .alsa(let d): inputRate = d.sampleRate; inputChannels = d.channels
         case .frames(let f): inputRate = f.format.sampleRate; inputChannels = f.format.channels
+        case .lost: preconditionFailure("a source is lost only after start")
         }
         if s.loop, case .frames(let f) = source, case .audio = f {} else if s.loop {
             throw DaemonFailure(DaemonFailure.config, "source '\(sourceName)': loop = true needs an audio or raw file (a text file is read once)")
@@ -306,7 +310,7 @@ public final class Pipeline: @unchecked Sendable {
                 switch source {
                 case .alsa(let d):
                     n = try d.read(into: srcBuf, frames: want)
-                    _xruns.store(d.xruns, ordering: .relaxed)
+                    _xruns.store(xrunsBefore + d.xruns, ordering: .relaxed)
                 case .frames(let f):
                     n = try f.read(into: srcBuf, frames: want)
                     if n == 0 && loop, case .audio(let r) = f, total > 0 {
@@ -318,9 +322,17 @@ public final class Pipeline: @unchecked Sendable {
                         _loops.add(1, ordering: .relaxed)
                         n = try f.read(into: srcBuf, frames: want)
                     }
+                case .lost:
+                    return
                 }
             } catch {
                 if stopping.load(ordering: .acquiring) { return }   // interrupted on purpose
+                if case .alsa(let d) = source {
+                    // A device that fails or vanishes: retried until it works again (or a stop).
+                    xrunsBefore += d.xruns
+                    guard recoverDevice(error.message, framesSoFar: total) else { return }
+                    continue
+                }
                 fail(DaemonFailure(error)); return
             }
             if n == 0 {
@@ -351,6 +363,49 @@ public final class Pipeline: @unchecked Sendable {
         }
     }
 
+    /// Xruns of devices lost before the current one.
+    private var xrunsBefore = 0
+
+    /// Backoff between attempts to reopen a lost device: 1 s, doubling, at most 30 s.
+    public static let retryFirst = 1.0, retryMax = 30.0
+
+    /// The source thread, after the ALSA device failed with `why`: the stream is degraded (status,
+    /// one journal entry); the device is closed and opened again after 1, 2, 4 … 30 s until it
+    /// works. Then the engine's state is reset (what follows is a new stream) and the stream is
+    /// healthy again. False if a stop came first.
+    private func recoverDevice(_ why: String, framesSoFar: Int) -> Bool {
+        guard case .alsa(let old) = source else { return false }
+        let (name, rate, channels, latency) = (old.name, old.sampleRate, old.channels, config.source.latencyMs)
+        health.withLock { $0 = Health(reason: why, since: monotonicNanos(), atFrame: framesSoFar, attempts: 0) }
+        _degradations.add(1, ordering: .relaxed)
+        healthChanged.post()
+        source = .lost   // the old device is closed here
+        var delay = Self.retryFirst
+        while true {
+            guard sleepUntil(monotonicNanos() + Int(delay * 1e9)) else { return false }
+            do throws(IOError) {
+                let dev = try ALSADevice(device: name, direction: .capture, rate: rate, channels: channels, latencyMs: latency)
+                guard dev.sampleRate == rate && dev.channels == channels else {
+                    throw IOError(.noInput, "ALSA device '\(name)' came back at \(dev.sampleRate) Hz × \(dev.channels), not \(rate) Hz × \(channels)")
+                }
+                // The old stream's frames go through first; the new stream starts at this frame.
+                while ring.available > 0 {
+                    if stopping.load(ordering: .acquiring) { return false }
+                    ring.spaceReady.wait(milliseconds: 100)
+                }
+                source = .alsa(dev)
+                newStreamAt.store(framesSoFar, ordering: .releasing)
+                health.withLock { $0 = nil }
+                _recoveries.add(1, ordering: .relaxed)
+                healthChanged.post()
+                return true
+            } catch {
+                health.withLock { $0?.reason = error.message; $0?.attempts += 1 }
+                delay = min(Self.retryMax, delay * 2)
+            }
+        }
+    }
+
     /// Sleeps until the monotonic clock reads `due` (ns), in slices of at most 100 ms so that a
     /// stop is noticed. False if stopping.
     private func sleepUntil(_ due: Int) -> Bool {
@@ -369,6 +424,7 @@ public final class Pipeline: @unchecked Sendable {
             engineEnded.store(true, ordering: .releasing)
             finished.post()
         }
+        var consumed = 0   // input frames taken from the ring
         do {
             while true {
                 _heartbeat.store(monotonicNanos(), ordering: .relaxed)
@@ -386,6 +442,12 @@ public final class Pipeline: @unchecked Sendable {
                     ring.dataReady.wait(milliseconds: 100)
                     continue
                 }
+                if newStreamAt.load(ordering: .acquiring) == consumed {
+                    // The device came back: from this frame on a new stream, from the zero state.
+                    path.reset()
+                    newStreamAt.store(-1, ordering: .relaxed)
+                }
+                consumed += n
                 let t0 = monotonicNanos()
                 try path.push(inBuf, frames: n)
                 let t1 = monotonicNanos()
@@ -405,6 +467,26 @@ public final class Pipeline: @unchecked Sendable {
     // MARK: What the controller asks of the engine
 
     private let resetRequested = Atomic<Bool>(false)
+    /// Set by the source thread when a lost device works again: the input frame the new stream
+    /// starts at, where the engine goes back to the zero state (-1: none pending).
+    private let newStreamAt = Atomic<Int>(-1)
+
+    /// Why the source is degraded (a lost device being retried), since when, at which frame.
+    public struct Health: Sendable, Equatable {
+        public var reason: String
+        public var since: Int
+        public var atFrame: Int
+        public var attempts: Int
+    }
+    private let health = Mutex<Health?>(nil)
+    private let _degradations = Atomic<Int>(0)
+    private let _recoveries = Atomic<Int>(0)
+    /// Posted when the source degrades or recovers.
+    public let healthChanged = Wakeup()
+    /// nil while the source is healthy.
+    public var degraded: Health? { health.withLock { $0 } }
+    public var recoveries: Int { _recoveries.load(ordering: .relaxed) }
+    public var degradations: Int { _degradations.load(ordering: .relaxed) }
     private let _resets = Atomic<Int>(0)
     private let _resetFrame = Atomic<Int>(0)
 
