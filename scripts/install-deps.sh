@@ -5,7 +5,9 @@ set -euo pipefail
 # systemd: systemd-analyze, systemd-socket-activate and systemd-journald for the daemon tests;
 # socat: a real control-socket client for them; alsa-utils: arecord, which the ALSA test reads
 # the same device with.
-pkgs=(pkg-config libopenblas-dev libsndfile1-dev libasound2-dev libsystemd-dev libsamplerate0-dev systemd socat alsa-utils)
+# debootstrap, systemd-container: the test that boots a real systemd in a container.
+pkgs=(pkg-config libopenblas-dev libsndfile1-dev libasound2-dev libsystemd-dev libsamplerate0-dev systemd socat alsa-utils
+      debootstrap systemd-container)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,3 +1,4 @@
+import CSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,14 +19,6 @@ public enum ProcessSetup {
         execv("/proc/self/exe", CommandLine.unsafeArgv)
     }
 
-    private static func cpuHasAVX512() -> Bool {
-        guard let f = fopen("/proc/cpuinfo", "r") else { return false }
-        defer { fclose(f) }
-        var line = [CChar](repeating: 0, count: 8192)
-        while fgets(&line, Int32(line.count), f) != nil {
-            let s = String(decoding: line.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if s.hasPrefix("flags") { return s.contains(" avx512f") }
-        }
-        return false
-    }
+    /// CPUID, not /proc/cpuinfo: the hardened unit hides the latter (ProcSubset=pid).
+    private static func cpuHasAVX512() -> Bool { ssm_cpu_has_avx512f() != 0 }
 }

@@ -506,7 +506,7 @@ struct DaemonTests {
         let dir = TempDir()
         // The unit as installed, with the binaries where this build put them.
         let unit = try String(contentsOfFile: packageRoot.appendingPathComponent("systemd/ssm-streamd.service").path, encoding: .utf8)
-            .replacingOccurrences(of: "/usr/local/bin/ssm-streamd", with: daemonURL.path)
+            .replacingOccurrences(of: "/usr/local/bin/", with: daemonURL.deletingLastPathComponent().path + "/")
         try unit.write(toFile: dir.file("ssm-streamd.service"), atomically: true, encoding: .utf8)
         let verify = try runCLI(["verify", "--man=no", dir.file("ssm-streamd.service")], executable: URL(fileURLWithPath: analyze))
         expectExit(verify, 0)

@@ -11,6 +11,10 @@ int ssm_format_g(char *buf, size_t cap, double x, int digits);
 /// at most 15 bytes are kept. Shown by `top -H` and in /proc/PID/task/TID/comm.
 void ssm_set_thread_name(const char *name);
 
+/// Whether the CPU has AVX-512F (CPUID, through the compiler's builtin): /proc/cpuinfo may be hidden
+/// (systemd's ProcSubset=pid), the instruction never is.
+int ssm_cpu_has_avx512f(void);
+
 /// Relaxed atomic loads, stores and adds on plain memory (Swift's Atomic<T> cannot live in an array):
 /// the engine thread's per-block timing histogram, read by the daemon's main thread.
 static inline long ssm_atomic_load(const long *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }

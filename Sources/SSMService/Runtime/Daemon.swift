@@ -62,6 +62,10 @@ public final class Daemon {
     private let started = monotonicNanos()
     private var framesBefore = 0   // frames of earlier pipelines (restart, reload)
 
+    /// SSM_STREAMD_TEST_HOOKS=1: the `test-stall` command exists (the watchdog test hangs the
+    /// engine with it). Never set in production.
+    private let testHooks = getenv("SSM_STREAMD_TEST_HOOKS").map { String(cString: $0) == "1" } ?? false
+
     public init(config: DaemonConfig) {
         self.config = config
         journal = Journal(target: config.log.target, level: config.log.level)
@@ -711,6 +715,16 @@ public final class Daemon {
             control.send(to: fd, statsJSON())
         case .model:
             control.send(to: fd, modelJSON())
+        case .testStall:
+            var j = JSONLine(); j.add("type", "test-stall")
+            if testHooks, let p = pipeline {
+                journal.log(.warning, "test-stall: the engine thread hangs now (SSM_STREAMD_TEST_HOOKS=1)")
+                p.requestStall()
+                j.add("ok", true)
+            } else {
+                j = JSONLine(); j.add("type", "error"); j.add("message", "unknown command 'test-stall' (commands: \(ControlCommand.names))")
+            }
+            control.send(to: fd, j.line)
         case .reset:
             var j = JSONLine(); j.add("type", "reset")
             if let p = pipeline, state == .running {
@@ -856,6 +870,8 @@ struct MetricsText {
 /// One request line of the control protocol (README, "Control socket"): its first word.
 public enum ControlCommand: Equatable, Sendable {
     case empty, status, stats, model, subscribe, unsubscribe, reload, reset, ping, help
+    /// Test hook, answered only when SSM_STREAMD_TEST_HOOKS=1 (else as an unknown command).
+    case testStall
     case unknown(String)
 
     public static let names = "status, stats, model, subscribe, unsubscribe, reload, reset, ping, help"
@@ -868,6 +884,7 @@ public enum ControlCommand: Equatable, Sendable {
         case "stats": self = .stats
         case "model": self = .model
         case "reset": self = .reset
+        case "test-stall": self = .testStall
         case "subscribe": self = .subscribe
         case "unsubscribe": self = .unsubscribe
         case "reload": self = .reload

@@ -78,7 +78,8 @@ public final class Pipeline: @unchecked Sendable {
     /// NaN/Inf values the model produced (replaced by 0, the stream's state reset).
     private let _nonFiniteOut = Atomic<Int>(0)
     private let _busyNanos = Atomic<Int>(0)
-    private let _heartbeat = Atomic<Int>(0)
+    /// The engine thread's last sign of life (from the start: a pipeline not yet started is not hung).
+    private let _heartbeat = Atomic<Int>(monotonicNanos())
     private let _xruns = Atomic<Int>(0)
     /// Times a looped file started again (`[source] loop`).
     private let _loops = Atomic<Int>(0)
@@ -430,6 +431,11 @@ public final class Pipeline: @unchecked Sendable {
                 _heartbeat.store(monotonicNanos(), ordering: .relaxed)
                 // A model offered for a swap is taken between two blocks (also when no samples come).
                 if path.takeSwap() { swapped.post() }
+                if stallRequested.load(ordering: .relaxed) {
+                    // Test hook: an engine that hangs (no heartbeat) until the process stops.
+                    while !stopping.load(ordering: .acquiring) { usleep(100_000) }
+                    break
+                }
                 if resetRequested.exchange(false, ordering: .acquiringAndReleasing) {
                     path.reset()
                     _resetFrame.store(path.framesIn, ordering: .relaxed)
@@ -467,6 +473,11 @@ public final class Pipeline: @unchecked Sendable {
     // MARK: What the controller asks of the engine
 
     private let resetRequested = Atomic<Bool>(false)
+    private let stallRequested = Atomic<Bool>(false)
+
+    /// Test hook (`test-stall`, only with SSM_STREAMD_TEST_HOOKS=1): the engine thread stops
+    /// working and refreshing its heartbeat, as a hung engine would; the watchdog then lapses.
+    public func requestStall() { stallRequested.store(true, ordering: .relaxed) }
     /// Set by the source thread when a lost device works again: the input frame the new stream
     /// starts at, where the engine goes back to the zero state (-1: none pending).
     private let newStreamAt = Atomic<Int>(-1)
