@@ -156,7 +156,7 @@ public final class Daemon {
             set += controlSet
             let now = uptime
             var wait = max(0, min(nextStatus, nextWatchdog, config.log.statsInterval > 0 ? nextStats : .infinity,
-                                  config.metrics.file.isEmpty ? .infinity : nextMetrics, journalLimit.reportAt()) - now)
+                                  config.metrics.file.isEmpty ? .infinity : nextMetrics) - now)
             if let o = opening, o.requester != nil { wait = min(wait, max(0, Double(o.replyBy - monotonicNanos()) * 1e-9)) }
             _ = poll(&set, nfds_t(set.count), Int32(min(wait, tick) * 1000) + 1)
 
@@ -195,7 +195,7 @@ public final class Daemon {
                 writeMetrics()
                 nextMetrics = t + config.metrics.interval
             }
-            if t >= journalLimit.reportAt() { journalSuppressed() }
+            if let p = pipeline, streamSeconds(p) >= journalLimit.reportAt() { journalSuppressed() }
             if let w = watchdog, t >= nextWatchdog {
                 // A running engine refreshes its heartbeat at least every 100 ms.
                 if let p = pipeline, !p.stats.finished, p.stats.heartbeatAge > w / 2 {
@@ -228,6 +228,12 @@ public final class Daemon {
     }
 
     private var uptime: Double { Double(monotonicNanos() - started) * 1e-9 }
+
+    /// Seconds of input processed, over every stream the daemon ran (the journal's rate limit
+    /// counts in them).
+    private func streamSeconds(_ p: Pipeline) -> Double {
+        Double(framesBefore + p.stats.framesDone) / Double(p.inputRate)
+    }
 
     // MARK: Start, reload, end of stream
 
@@ -307,7 +313,7 @@ public final class Daemon {
                 reloads += 1
                 lastReload = (uptime, "reopened", nil)
                 modelSHA = ModelDigest.sha256(path: config.modelPath)
-                journalLimit = RateLimit(perSecond: config.events.journalRate)
+                journalLimit = journalLimit.withRate(config.events.journalRate)
                 journal.log(.notice, "reloaded (\(reason)): model \(config.modelPath), source \(p.sourceName) reopened",
                             [("SSM_MODEL", config.modelPath), ("SSM_MODEL_SHA256", modelSHA ?? ""), ("SSM_RELOADS", "\(reloads)"),
                              ("SSM_RELOAD", "reopened")], id: .modelLoaded)
@@ -446,7 +452,7 @@ public final class Daemon {
         let sha = ModelDigest.sha256(path: fresh.modelPath)
         config = fresh
         modelSHA = sha
-        journalLimit = RateLimit(perSecond: config.events.journalRate)
+        journalLimit = journalLimit.withRate(config.events.journalRate)
         journal = Journal(target: config.log.target, level: config.log.level)
         reloads += 1
         lastReload = (uptime, "swapped", nil)
@@ -582,7 +588,9 @@ public final class Daemon {
             }
             eventsByClass[p.labels[e.classIndex], default: 0] += 1
             if config.events.journal {
-                if journalLimit.take(now: uptime) { journalSuppressed(); journalEvent(e, p) }
+                // The rate is per second of the stream: a file read at full speed is not a flood.
+                let at = Double(framesBefore) / Double(p.inputRate) + Double(e.end) / Double(p.modelRate)
+                if journalLimit.take(now: at) { journalSuppressed(); journalEvent(e, p) }
             }
         }
     }
@@ -602,7 +610,7 @@ public final class Daemon {
     /// One entry for the events the rate limit left out of the journal (if any).
     private func journalSuppressed() {
         guard let r = journalLimit.report() else { return }
-        journal.log(.notice, "\(r.count) event(s) in the \(fixed1(uptime - r.since)) s since \(fixed1(r.since)) s of uptime not journaled: they came faster than [events] journal_rate = \(fixed1(config.events.journalRate))/s (the control socket and the events file have every event)",
+        journal.log(.notice, "\(r.count) event(s) from \(fixed1(r.since)) s of the stream on not journaled: they came faster than [events] journal_rate = \(fixed1(config.events.journalRate)) a second of stream (the control socket and the events file have every event)",
                     [("SSM_SUPPRESSED", "\(r.count)"), ("SSM_MODEL", config.modelPath)], id: .eventsSuppressed)
     }
 

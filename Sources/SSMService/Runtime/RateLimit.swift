@@ -1,6 +1,7 @@
 /// A token bucket for journal entries: `perSecond` on average, in bursts of up to `perSecond`
 /// (at least 1); what it refuses is counted, to be reported in one entry once the bucket has a
-/// token again. `perSecond` 0: no limit.
+/// token again. `perSecond` 0: no limit. Times are whatever clock the caller keeps (the daemon:
+/// seconds of stream), never decreasing.
 struct RateLimit {
     let rate: Double
     let burst: Double
@@ -13,6 +14,14 @@ struct RateLimit {
     private(set) var suppressedTotal = 0
 
     init(perSecond r: Double) { rate = r; burst = max(1, r); tokens = max(1, r) }
+
+    /// The same counts (refused, since when, in all) under another rate (a reload).
+    func withRate(_ r: Double) -> RateLimit {
+        var n = RateLimit(perSecond: r)
+        n.suppressed = suppressed; n.since = since; n.suppressedTotal = suppressedTotal
+        n.last = last; n.tokens = min(n.burst, tokens)
+        return n
+    }
 
     private mutating func refill(_ now: Double) {
         if now > last { tokens = min(burst, tokens + (last.isFinite ? (now - last) * rate : burst)); last = now }
