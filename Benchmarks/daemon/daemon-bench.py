@@ -13,7 +13,7 @@
 5. reload every 100 ms for a minute under a paced stream, alternating two models (bar: every
    reload swapped in place, the output has every frame).
 
-Usage: Benchmarks/daemon/daemon-bench.py [--samples 1e9] [--reload-seconds 60] [--minutes 10]
+Usage: Benchmarks/daemon/daemon-bench.py [--samples 1e9] [--reload-seconds 60] [--minutes 5] [--only N]
 Needs the release build (swift build -c release) and numpy.
 """
 import argparse, json, os, resource, socket, struct, subprocess, sys, tempfile, threading, time, wave
@@ -113,17 +113,21 @@ def throughput(work, minutes):
     wav = os.path.join(work, "long.wav")
     write_wav(wav, 0.3 * rng.standard_normal(minutes * 60 * 16000).astype(np.float32))
     frames = minutes * 60 * 16000
-    c0, t0 = cpu_children(), time.monotonic()
-    subprocess.run([cli, "run", "-q", "--mode", "block", model, wav, os.path.join(work, "run.wav")], check=True)
-    c1, t1 = cpu_children(), time.monotonic()
-    d = Daemon(work, "throughput", f'model = "{model}"\n[source]\ntype = "file"\npath = "{wav}"\n'
-               f'[output]\ntype = "file"\npath = "{work}/daemon.wav"\n[control]\nsocket = ""\n[log]\ntarget = "stderr"\n')
-    assert d.wait() == 0
-    c2, t2 = cpu_children(), time.monotonic()
-    run_cpu, d_cpu = c1 - c0, c2 - c1
-    print(f"1. throughput, S5×4 H=P=64, {minutes} min of 16 kHz: run {frames / run_cpu / 1e6:.2f} M samples per CPU second "
-          f"({t1 - t0:.1f} s wall), daemon {frames / d_cpu / 1e6:.2f} M ({t2 - t1:.1f} s wall) "
-          f"→ daemon/run = {run_cpu / d_cpu * 100:.1f} % by CPU time, {(t1 - t0) / (t2 - t1) * 100:.1f} % by wall time (bar ≥ 90 %)")
+    # Alternately, twice each; the best of each (a shared machine's noise only ever adds time).
+    run_cpu = run_wall = d_cpu = d_wall = float("inf")
+    for _ in range(2):
+        c0, t0 = cpu_children(), time.monotonic()
+        subprocess.run([cli, "run", "-q", "--mode", "block", model, wav, os.path.join(work, "run.wav")], check=True)
+        c1, t1 = cpu_children(), time.monotonic()
+        d = Daemon(work, "throughput", f'model = "{model}"\n[source]\ntype = "file"\npath = "{wav}"\n'
+                   f'[output]\ntype = "file"\npath = "{work}/daemon.wav"\n[control]\nsocket = ""\n[log]\ntarget = "stderr"\n')
+        assert d.wait() == 0
+        c2, t2 = cpu_children(), time.monotonic()
+        run_cpu, run_wall = min(run_cpu, c1 - c0), min(run_wall, t1 - t0)
+        d_cpu, d_wall = min(d_cpu, c2 - c1), min(d_wall, t2 - t1)
+    print(f"1. throughput, S5×4 H=P=64, {minutes} min of 16 kHz (best of 2 each, alternating): run {frames / run_cpu / 1e6:.3f} M samples "
+          f"per CPU second ({run_wall:.1f} s wall), daemon {frames / d_cpu / 1e6:.3f} M ({d_wall:.1f} s wall) "
+          f"→ daemon/run = {run_cpu / d_cpu * 100:.1f} % by CPU time, {run_wall / d_wall * 100:.1f} % by wall time (bar ≥ 90 %)")
 
 
 def latency(work, impulses=30):
@@ -283,7 +287,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--samples", type=float, default=1e9)
     ap.add_argument("--reload-seconds", type=int, default=60)
-    ap.add_argument("--minutes", type=int, default=10)
+    ap.add_argument("--minutes", type=int, default=5)
+    ap.add_argument("--only", type=int, action="append", help="run only this part (1-5; repeatable)")
     a = ap.parse_args()
     for b in (cli, daemon):
         if not os.access(b, os.X_OK):
@@ -292,11 +297,11 @@ def main():
     model = next((l.split(":", 1)[1].strip() for l in model.splitlines() if l.startswith("Model name")), "?")
     print(f"machine: {model}, {os.cpu_count()} cores; load {open('/proc/loadavg').read().split()[:3]}")
     with tempfile.TemporaryDirectory() as work:
-        throughput(work, a.minutes)
-        latency(work)
-        memory(work, int(a.samples))
-        hostile(work)
-        reloads(work, a.reload_seconds)
+        parts = [lambda: throughput(work, a.minutes), lambda: latency(work), lambda: memory(work, int(a.samples)),
+                 lambda: hostile(work), lambda: reloads(work, a.reload_seconds)]
+        for i, part in enumerate(parts, 1):
+            if not a.only or i in a.only:
+                part()
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ public final class Wakeup: @unchecked Sendable {
 /// increasing frame counters (acquire/release), so neither side ever waits on the other's lock.
 ///
 /// The producer (source) calls `write`; the consumer (engine) `read`. `dataReady` is posted after
-/// every write and `spaceReady` after every read, for a side that has nothing to do to sleep on.
+/// every write, and `spaceReady` when a read drains the ring past half full, for a side that has
+/// nothing to do to sleep on (a producer writes at most a quarter of the capacity at a time).
 public final class FrameRing: @unchecked Sendable {
     public let capacity: Int
     public let channels: Int
@@ -105,7 +106,11 @@ public final class FrameRing: @unchecked Sendable {
         y.update(from: storage + start * channels, count: first * channels)
         if n > first { (y + first * channels).update(from: storage, count: (n - first) * channels) }
         tail.store(t + n, ordering: .releasing)
-        spaceReady.post()
+        // A producer waits only on a ring at least 3/4 full (it writes at most a quarter of it at a
+        // time): wake it when the ring drains past half, not after every read (a file source would
+        // otherwise be woken, and write a block, once per engine block).
+        let before = head.load(ordering: .relaxed) - t
+        if before > capacity / 2 && before - n <= capacity / 2 { spaceReady.post() }
         return n
     }
 }
