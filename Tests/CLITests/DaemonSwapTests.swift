@@ -89,6 +89,49 @@ struct DaemonSwapTests {
         #expect(Self.relativeError(out, a, at..<96000) > 0.1)
     }
 
+    @Test("a classifier swapped mid-stream: events before the switch frame come from the old model, after it the new model's own event settings apply (its threshold 0.9 is above the pulses' 0.8: no more events)")
+    func swapClassifier() throws {
+        let dir = TempDir()
+        let loud = try passThroughClassifier(dir, name: "loud")
+        let deaf = try passThroughClassifier(dir, events: ModelSpec.EventDefaults(threshold: 0.9), name: "deaf")
+        // Pulses of 0.8 for 0.25 s every 0.5 s at 100 Hz, paced: 8 s.
+        try f32le(pulses(seconds: 8, period: 0.5, on: 0.25)).withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: dir.file("p.raw"))) }
+        func config(_ model: String) -> String {
+            """
+            model = "\(model)"
+            [source]
+            type = "file"
+            path = "p.raw"
+            format = "f32le"
+            rate = 100
+            channels = 1
+            realtime = true
+            [events]
+            file = "events.jsonl"
+            [control]
+            socket = "ctl.sock"
+            [log]
+            target = "stderr"
+            """
+        }
+        let cfg = try writeConfig(dir, config(loud))
+        let d = try RunningDaemon(["-c", cfg])
+        let sock = dir.file("ctl.sock")
+        _ = try statusWhen(sock) { ($0["events"] as? Int ?? 0) >= 2 }
+        _ = try writeConfig(dir, config(deaf))
+        let reply = try ControlClient(sock).ask("reload")
+        #expect(reply["reload"] as? String == "swapped", "\(reply)")
+        let at = try #require(reply["frame"] as? Int, "\(reply)")
+        let r = d.wait(timeout: 60)
+        #expect(r.status == 0, "\(r.stderr)")
+        let events = try jsonLines(Array(try Data(contentsOf: URL(fileURLWithPath: dir.file("events.jsonl")))))
+        let starts = events.compactMap { $0["start_sample"] as? Int }
+        #expect(starts.count >= 2 && starts.count == events.count, "\(events)")
+        // An event open at the switch ends there; none starts after it.
+        #expect(starts.allSatisfy { $0 < at }, "switch at \(at): \(starts)")
+        #expect(starts.count == (at + 49) / 50, "one event per pulse begun before frame \(at): \(starts)")
+    }
+
     @Test("a model of another rate, or another task, is not swapped in place: the reload reopens the source (a new stream)")
     func reopenOnMismatch() throws {
         let dir = TempDir()
