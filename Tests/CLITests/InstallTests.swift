@@ -45,7 +45,7 @@ struct InstallTests {
         // Man pages: one per program, every ssm-stream subcommand in it.
         let man1 = try String(contentsOfFile: root + "/opt/ssm/share/man/man1/ssm-stream.1", encoding: .utf8)
         #expect(man1.hasPrefix(".TH SSM-STREAM 1"))
-        for sub in ["run", "design", "inspect", "init", "train", "eval", "conformance", "bench", "status", "events", "reload", "version"] {
+        for sub in ["run", "design", "inspect", "plot", "init", "train", "eval", "conformance", "bench", "status", "events", "reload", "version"] {
             #expect(man1.contains("USAGE: ssm-stream \(sub)"), "no section for \(sub)")
         }
         let man8 = try String(contentsOfFile: root + "/opt/ssm/share/man/man8/ssm-streamd.8", encoding: .utf8)

@@ -264,6 +264,25 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
     }
 
     /// |Λ̄_p| for every lane.
+    /// Λ̄, the P discrete eigenvalues (poles; with conjugate symmetry, each stands for its pair).
+    public var eigenvalues: [Complex<Double>] { (0..<P).map { Complex(Double(lambda[$0]), Double(lambda[P + $0])) } }
+
+    /// A one-channel layer's transfer function in partial fractions over its 2P real-system
+    /// poles: y = Re(s·C x) makes H(z) = D + Σ_p r_p / (1 − λ̄_p z⁻¹) + conj(r_p) / (1 − conj(λ̄_p) z⁻¹)
+    /// with r_p = s·C_p·B̄_p / 2. Nil for a layer of several channels (MIMO: no single H(z)).
+    public var partialFractions: (poles: [Complex<Double>], residues: [Complex<Double>], d: Double)? {
+        guard H == 1 else { return nil }
+        var poles: [Complex<Double>] = [], residues: [Complex<Double>] = []
+        for p in 0..<P {
+            let l = Complex(Double(lambda[p]), Double(lambda[P + p]))
+            let sc = Complex(Double(cw[p]), -Double(cw[P + p]))      // s·C_p
+            let b = Complex(Double(bw[p]), Double(bw[P + p]))        // B̄_p
+            let r = sc * b / 2
+            poles += [l, l.conjugate]; residues += [r, r.conjugate]
+        }
+        return (poles, residues, Double(d[0]))
+    }
+
     public var eigenvalueMagnitudes: [Double] {
         (0..<P).map { Double.sqrt(Double(lambda[$0]) * Double(lambda[$0]) + Double(lambda[P + $0]) * Double(lambda[P + $0])) }
     }

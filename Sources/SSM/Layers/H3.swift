@@ -325,6 +325,13 @@ public struct H3Layer: @unchecked Sendable {  // read-only weights after init
     // MARK: inspection
 
     /// |λ| of the S4D branch (the load-time stability check); S4's Λ has Re < 0 by parametrization.
+    public var eigenvalues: [Complex<Double>] {
+        switch inner {
+        case .diagonal(let l): l.eigenvalues
+        case .dplr: []
+        }
+    }
+
     public var eigenvalueMagnitudes: [Double] {
         switch inner {
         case .diagonal(let l): l.eigenvalueMagnitudes

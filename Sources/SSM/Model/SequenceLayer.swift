@@ -1,3 +1,5 @@
+import ComplexModule
+import RealModule
 /// A sequence layer of any family, in engine form. An enum, not a protocol: the per-sample path
 /// switches over a closed set of cases (static dispatch, no existential boxes).
 public enum SequenceLayer: Sendable {
@@ -113,6 +115,15 @@ public enum SequenceLayer: Sendable {
         switch self {
         case .diagonal(let l): l.eigenvalueMagnitudes
         case .h3(let l): l.eigenvalueMagnitudes
+        case .dplr, .mamba, .rglru, .hawk, .identity: []
+        }
+    }
+
+    /// The discrete eigenvalues Λ̄ (poles) of a time-invariant diagonal layer; empty otherwise.
+    public var eigenvalues: [Complex<Double>] {
+        switch self {
+        case .diagonal(let l): l.eigenvalues
+        case .h3(let l): l.eigenvalues
         case .dplr, .mamba, .rglru, .hawk, .identity: []
         }
     }
