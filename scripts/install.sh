@@ -16,6 +16,7 @@
 # `systemctl daemon-reload` follows; `systemctl enable --now ssm-streamd` is then up to you.
 # --uninstall removes what install put there, except configurations in /etc/ssm-stream.
 set -euo pipefail
+caller=$PWD   # a relative --destdir is relative to where install.sh was run from
 cd "$(dirname "$0")/.."
 
 prefix=/usr/local destdir="" build=1 uninstall=0
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$prefix" in /*) ;; *) echo "install.sh: --prefix must be an absolute path, not '$prefix'" >&2; exit 64 ;; esac
-[ -z "$destdir" ] || case "$destdir" in /*) ;; *) destdir="$PWD/$destdir" ;; esac
+[ -z "$destdir" ] || case "$destdir" in /*) ;; *) destdir="$caller/$destdir" ;; esac
 
 bin="$destdir$prefix/bin"
 share="$destdir$prefix/share/ssm-stream"

@@ -108,9 +108,10 @@ public final class FrameRing: @unchecked Sendable {
         tail.store(t + n, ordering: .releasing)
         // A producer waits only on a ring at least 3/4 full (it writes at most a quarter of it at a
         // time): wake it when the ring drains past half, not after every read (a file source would
-        // otherwise be woken, and write a block, once per engine block).
+        // otherwise be woken, and write a block, once per engine block); and when it is empty (a
+        // producer that waits for it to drain).
         let before = head.load(ordering: .relaxed) - t
-        if before > capacity / 2 && before - n <= capacity / 2 { spaceReady.post() }
+        if (before > capacity / 2 && before - n <= capacity / 2) || before == n { spaceReady.post() }
         return n
     }
 }

@@ -44,7 +44,18 @@ public final class StreamPath {
     public let inputName: String
     public private(set) var modelName: String
 
+    /// The engine; only the engine's thread replaces it (`takeSwap`), so only that thread (and
+    /// single-threaded callers such as `run`) may touch it.
     public private(set) var engine: StreamEngine
+    /// The model running, as the controlling thread knows it: updated in `collectSwap`, never
+    /// by the engine's thread (the controller reads this, not `engine`).
+    public private(set) var model: Model
+    private let mode: StreamEngine.Mode
+    /// What a swapped-in classifier writes to, and how often it writes posteriors (fixed).
+    private let classifierOutput: Classifier.Output?
+    private let posteriorsEvery: Int
+    /// Set when `push` stopped at a NaN/Inf under `.stop`: `finish` then flushes nothing more.
+    private var stopped = false
     private let inResampler: Resampler?
     private let outResampler: Resampler?
     private let outBuf: UnsafeMutablePointer<Float>
@@ -87,6 +98,8 @@ public final class StreamPath {
         engineFrames = inputRate == modelRate ? engineBlock
             : Self.engineFrames(inputFrames: max(engineBlock, maxInputFrames), inputRate: inputRate, modelRate: modelRate)
         engine = StreamEngine(model: model, groups: groups, mode: mode, maxFrames: engineFrames)
+        self.model = model; self.mode = mode
+        if case .classify(let c) = output { classifierOutput = c.output; posteriorsEvery = c.posteriorsEvery } else { classifierOutput = nil; posteriorsEvery = 0 }
         outBuf = .allocate(capacity: engineFrames * engine.outputChannels)
         if case .filter(let sink, let device) = output, inResampler != nil, sink != nil || device != nil {
             outResampler = try Resampler(from: modelRate, to: inputRate, channels: engine.outputChannels,
@@ -98,7 +111,6 @@ public final class StreamPath {
 
     deinit { outBuf.deallocate() }
 
-    public var model: Model { engine.model }
     public var outputChannels: Int { engine.outputChannels }
     public var stateBytes: Int { engine.stateBytes }
 
@@ -124,6 +136,7 @@ public final class StreamPath {
             framesIn += valid
         }
         if valid < n {
+            stopped = true
             throw IOError(.dataError, "input '\(inputName)': frame \(framesIn) holds NaN or Inf (\(stopReason)); the \(framesIn) frame(s) before it were processed")
         }
     }
@@ -137,6 +150,7 @@ public final class StreamPath {
             let replaced = engine.process(x + done * inStride, outBuf, frames: n)
             if replaced > 0 {
                 if case .stop = nonFinitePolicy {
+                    stopped = true
                     throw IOError(.dataError, "model '\(modelName)' produced NaN or Inf (it overflowed) within model frames \(modelFrames)–\(modelFrames + n) (\(stopReason)); the \(modelFrames) frame(s) before were written")
                 }
                 nonFiniteOut += replaced
@@ -169,17 +183,35 @@ public final class StreamPath {
     public func finish() throws(IOError) {
         guard !finished else { return }
         finished = true
-        if let r = inResampler {
-            // What the input resampler still holds is the stream's tail: it goes through too.
-            try r.process(outBuf, frames: 0, end: true) { (y, k) throws(IOError) in try self.consume(y, frames: k) }
+        // The resamplers' tails go through unless the stream stopped at a NaN/Inf (nothing after
+        // that point is processed); the sink is closed and open events ended whatever happens,
+        // and the first error is reported.
+        var failure: IOError? = nil
+        if !stopped {
+            do {
+                if let r = inResampler {
+                    try r.process(outBuf, frames: 0, end: true) { (y, k) throws(IOError) in try self.consume(y, frames: k) }
+                }
+                if case .filter(let sink, let device) = output, let back = outResampler {
+                    try back.process(outBuf, frames: 0, end: true) { (y, k) throws(IOError) in try Self.write(y, frames: k, sink, device) }
+                }
+            } catch { failure = error }
         }
-        switch output {
-        case .filter(let sink, let device):
-            if let back = outResampler { try back.process(outBuf, frames: 0, end: true) { (y, k) throws(IOError) in try Self.write(y, frames: k, sink, device) } }
-            try sink?.close()
-        case .classify(let c):
-            try c.finish(at: modelFrames)
-        }
+        do {
+            switch output {
+            case .filter(let sink, _): try sink?.close()
+            case .classify(let c): try c.finish(at: modelFrames)
+            }
+        } catch { failure = failure ?? error }
+        if let failure { throw failure }
+    }
+
+    /// Whether libsamplerate takes `from` → `to` (and back): checked before an output is created,
+    /// so that a ratio it refuses leaves no file behind.
+    public static func checkRates(from: Int, to: Int, channels: Int, quality: Resampler.Quality) throws(IOError) {
+        guard from != to else { return }
+        _ = try Resampler(from: from, to: to, channels: channels, maxFrames: 1, quality: quality)
+        _ = try Resampler(from: to, to: from, channels: channels, maxFrames: 1, quality: quality)
     }
 
     /// Back to the zero state (every stream), between blocks.
@@ -193,14 +225,17 @@ public final class StreamPath {
         fileprivate var engine: StreamEngine
         fileprivate var classifier: Classifier?
         public let modelName: String
+        /// The model that runs once the swap is taken.
+        fileprivate let modelAfter: Model
         fileprivate init(engine: StreamEngine, classifier: Classifier?, modelName: String) {
             self.engine = engine; self.classifier = classifier; self.modelName = modelName
+            modelAfter = engine.model
         }
     }
 
     /// Why a model cannot replace the running one in place (it needs the stream reopened).
     public func swapRefusal(_ model: Model) -> String? {
-        let old = engine.model.spec, new = model.spec
+        let old = self.model.spec, new = model.spec
         if new.sampleRate != old.sampleRate { return "its rate (\(new.sampleRate) Hz) differs from the running model's (\(old.sampleRate) Hz)" }
         if new.dInput != old.dInput { return "it takes \(new.dInput) input channel(s), the running model \(old.dInput)" }
         if new.task != old.task { return "it is a \(new.task.rawValue) model, the running one a \(old.task.rawValue)" }
@@ -214,11 +249,11 @@ public final class StreamPath {
     /// A classifier gets fresh detectors with `options` (the new model's own suggestions apply).
     public func prepareSwap(_ model: Model, modelName: String, options: EventDetector.Options?) -> Swap? {
         guard swapRefusal(model) == nil else { return nil }
-        let e = StreamEngine(model: model, groups: groups, mode: engine.mode, maxFrames: engineFrames)
+        let e = StreamEngine(model: model, groups: groups, mode: mode, maxFrames: engineFrames)
         var c: Classifier? = nil
-        if case .classify(let old) = output, let options {
-            c = Classifier(output: old.output, options: options, classes: model.spec.dOutput, groups: groups,
-                           scores: model.spec.scoring, posteriorsEvery: old.posteriorsEvery)
+        if let out = classifierOutput, let options {
+            c = Classifier(output: out, options: options, classes: model.spec.dOutput, groups: groups,
+                           scores: model.spec.scoring, posteriorsEvery: posteriorsEvery)
         }
         return Swap(engine: e, classifier: c, modelName: modelName)
     }
@@ -242,6 +277,7 @@ public final class StreamPath {
     /// replaced model's storage is released here). Nil while it waits (or nothing was offered).
     public func collectSwap() -> Int? {
         guard swapFlag.load(ordering: .acquiring) == SwapFlag.taken.rawValue else { return nil }
+        if let s = offered { model = s.modelAfter }
         offered = nil
         let at = swappedAt
         swapFlag.store(SwapFlag.idle.rawValue, ordering: .releasing)

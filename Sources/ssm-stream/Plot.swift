@@ -109,7 +109,8 @@ struct Plot: ParsableCommand {
             if let z = pz[b] {
                 maps.append(("block \(b) (\(m.spec.blocks[b].layer.family.rawValue))", z.poles, z.zeros))
             } else {
-                maps.append(("block \(b) (\(m.spec.blocks[b].layer.family.rawValue))", eig + eig.map(\.conjugate), []))
+                // Each complex Λ̄ stands for its conjugate pair (the output is real); a real one for itself.
+                maps.append(("block \(b) (\(m.spec.blocks[b].layer.family.rawValue))", eig + eig.filter { $0.imaginary != 0 }.map(\.conjugate), []))
             }
         }
         chart.poleZeroRow(maps)
@@ -190,7 +191,8 @@ struct Plot: ParsableCommand {
 struct CSVData {
     private(set) var text = "series,channel,x,y\n"
     mutating func add(_ series: String, _ channel: Int, _ x: Double, _ y: Double) {
-        let name = series.contains(",") || series.contains("\"") ? "\"" + series.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : series
+        let quote = series.contains(",") || series.contains("\"") || series.contains("\n") || series.contains("\r")
+        let name = quote ? "\"" + series.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : series
         text += "\(name),\(channel),\(x),\(y)\n"
     }
 }
@@ -219,6 +221,8 @@ struct Chart {
     static func escape(_ s: String) -> String {
         var o = ""
         for c in s {
+            // XML 1.0 has no place for control characters (even escaped): a label's are dropped.
+            if let a = c.asciiValue, a < 0x20, a != 0x09, a != 0x0A, a != 0x0D { continue }
             switch c {
             case "&": o += "&amp;"
             case "<": o += "&lt;"

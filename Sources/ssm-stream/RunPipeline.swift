@@ -73,6 +73,8 @@ final class RunPipeline {
                 : ", or convert first: sox '\(cmd.input)' -r \(modelRate) converted.wav"
             throw IOError(.dataError, "input '\(cmd.inputName)': sample rate \(fmt.sampleRate) Hz, model '\(cmd.model)' expects \(modelRate) Hz (add --resample\(convert))")
         }
+        // A ratio libsamplerate refuses is refused before anything is read or written.
+        try StreamPath.checkRates(from: fmt.sampleRate, to: modelRate, channels: fmt.channels, quality: cmd.inputOptions.resampleQuality)
         readBuf = .allocate(capacity: block * fmt.channels)
 
         // Read the first block before creating the output, so an empty input leaves nothing behind.

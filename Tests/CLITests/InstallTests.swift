@@ -88,5 +88,13 @@ struct InstallTests {
 
         let bad = try install(["--prefix", "relative/dir"])
         expectExit(bad, 64)
+
+        // A relative --destdir is relative to where install.sh runs from, not to the package.
+        let here = dir.file("elsewhere")
+        try fm.createDirectory(atPath: here, withIntermediateDirectories: true)
+        let rel = try runCLI([Self.script, "--no-build", "--destdir", "stage"], executable: URL(fileURLWithPath: "/bin/bash"), directory: here)
+        expectExit(rel, 0)
+        #expect(fm.fileExists(atPath: here + "/stage/usr/local/bin/ssm-streamd"))
+        #expect(!fm.fileExists(atPath: packageRoot.appendingPathComponent("stage").path))
     }
 }

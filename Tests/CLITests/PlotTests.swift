@@ -56,6 +56,24 @@ struct PlotTests {
         #expect(try String(contentsOfFile: dir.file("gd.svg"), encoding: .utf8).contains("group delay (ms)"))
     }
 
+    @Test("an odd-order design: its real pole counts once (3 poles, not a double one with a false zero on it), its 3 zeros at z = −1")
+    func realPole() throws {
+        let dir = TempDir()
+        expectExit(try runCLI(["design", "butterworth", "lowpass", "--order", "3", "--cutoff", "1000", "--rate", "16000",
+                               "-o", dir.file("lp3.safetensors"), "-q"]), 0)
+        expectExit(try runCLI(["plot", dir.file("lp3.safetensors"), "-o", dir.file("lp3.svg"), "--csv", dir.file("lp3.csv")]), 0)
+        let rows = try String(contentsOfFile: dir.file("lp3.csv"), encoding: .utf8).split(separator: "\n")
+        func points(_ s: String) -> [(Double, Double)] {
+            rows.filter { $0.hasPrefix(s + ",") }.map { $0.split(separator: ",") }.map { (Double($0[2])!, Double($0[3])!) }
+        }
+        let poles = points("pole"), zeros = points("zero")
+        #expect(poles.count == 3 && zeros.count == 3, "\(poles) \(zeros)")
+        // A triple root moves by about ε^(1/3) under the float32 weights' rounding, amplified by
+        // the cancellation in the numerator's coefficients (2 % here).
+        for z in zeros { #expect(abs(z.0 + 1) < 0.05 && abs(z.1) < 0.05, "\(zeros)") }
+        for p in poles { for z in zeros { #expect(abs(p.0 - z.0) + abs(p.1 - z.1) > 0.1, "a zero on a pole: \(p)") } }
+    }
+
     @Test("events over a recording: waveform, labelled spans, score curves with --posteriors; the CSV has the events")
     func events() throws {
         let dir = TempDir()

@@ -267,9 +267,10 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
     /// Λ̄, the P discrete eigenvalues (poles; with conjugate symmetry, each stands for its pair).
     public var eigenvalues: [Complex<Double>] { (0..<P).map { Complex(Double(lambda[$0]), Double(lambda[P + $0])) } }
 
-    /// A one-channel layer's transfer function in partial fractions over its 2P real-system
-    /// poles: y = Re(s·C x) makes H(z) = D + Σ_p r_p / (1 − λ̄_p z⁻¹) + conj(r_p) / (1 − conj(λ̄_p) z⁻¹)
-    /// with r_p = s·C_p·B̄_p / 2. Nil for a layer of several channels (MIMO: no single H(z)).
+    /// A one-channel layer's transfer function in partial fractions over its real-system poles:
+    /// y = Re(s·C x) makes H(z) = D + Σ_p r_p / (1 − λ̄_p z⁻¹) + conj(r_p) / (1 − conj(λ̄_p) z⁻¹)
+    /// with r_p = s·C_p·B̄_p / 2 — one term 2·Re(r_p) / (1 − λ̄_p z⁻¹) for a real λ̄_p. Nil for a
+    /// layer of several channels (MIMO: no single H(z)).
     public var partialFractions: (poles: [Complex<Double>], residues: [Complex<Double>], d: Double)? {
         guard H == 1 else { return nil }
         var poles: [Complex<Double>] = [], residues: [Complex<Double>] = []
@@ -278,7 +279,13 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
             let sc = Complex(Double(cw[p]), -Double(cw[P + p]))      // s·C_p
             let b = Complex(Double(bw[p]), Double(bw[P + p]))        // B̄_p
             let r = sc * b / 2
-            poles += [l, l.conjugate]; residues += [r, r.conjugate]
+            if l.imaginary == 0 {
+                // A real pole (a designed filter's first-order section) is one pole of the real
+                // system: its two conjugate terms add to 2·Re(r) / (1 − λ̄ z⁻¹).
+                poles.append(l); residues.append(Complex(2 * r.real, 0))
+            } else {
+                poles += [l, l.conjugate]; residues += [r, r.conjugate]
+            }
         }
         return (poles, residues, Double(d[0]))
     }

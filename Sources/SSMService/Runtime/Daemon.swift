@@ -61,6 +61,30 @@ public final class Daemon {
     private var exitCode: Int32?
     private let started = monotonicNanos()
     private var framesBefore = 0   // frames of earlier pipelines (restart, reload)
+    /// Counters of earlier pipelines, so that what `stats` and the metrics call totals never go
+    /// back when a stream is reopened.
+    private struct Totals { var dropped = 0, xruns = 0, nonFinite = 0, nonFiniteOutput = 0, loops = 0, degradations = 0, recoveries = 0 }
+    private var retired = Totals()
+
+    /// Counters since start: the retired pipelines' plus the running one's.
+    private var totals: Totals {
+        var t = retired
+        if let p = pipeline {
+            let s = p.stats
+            t.dropped += s.dropped; t.xruns += s.xruns; t.nonFinite += s.nonFinite; t.nonFiniteOutput += s.nonFiniteOutput
+            t.loops += s.loops; t.degradations += p.degradations; t.recoveries += p.recoveries
+        }
+        return t
+    }
+
+    /// A pipeline leaves (stopped for a reopen, or at the end): its counters join the totals.
+    private func retire(_ p: Pipeline) {
+        let s = p.stats
+        framesBefore += s.framesIn
+        retired.dropped += s.dropped; retired.xruns += s.xruns; retired.nonFinite += s.nonFinite
+        retired.nonFiniteOutput += s.nonFiniteOutput; retired.loops += s.loops
+        retired.degradations += p.degradations; retired.recoveries += p.recoveries
+    }
 
     /// SSM_STREAMD_TEST_HOOKS=1: the `test-stall` command exists (the watchdog test hangs the
     /// engine with it). Never set in production.
@@ -406,11 +430,16 @@ public final class Daemon {
             if case .reload(let p, let m, _) = o.purpose { previous = p; previousModel = m }
             replyReload(o.requester, "superseded by another reload")
         }
+        if let w = pendingSwap {
+            // A swap offered and not yet announced: this reload reopens, and supersedes it.
+            pendingSwap = nil
+            replyReload(w.requester, "superseded by another reload (the stream is reopened)")
+        }
         if let old = pipeline {
             previousModel = old.model
             old.stop()
             drainEvents()
-            framesBefore += old.stats.framesIn
+            retire(old)
             pipeline = nil
         }
         beginOpening(fresh, model, .reload(previous: previous, model: previousModel, reason: reason), requester: requester)
@@ -429,6 +458,9 @@ public final class Daemon {
         a.events.minDuration = b.events.minDuration; a.events.minGap = b.events.minGap
         a.events.ignore = b.events.ignore; a.events.journal = b.events.journal
         guard a == b else { return false }
+        if p.swapPending || pendingSwap != nil {
+            reloadRefused("the previous model swap is still under way; try again", requester); return true
+        }
         if let why = p.swapRefusal(model) {
             journal.log(.info, "reload: the new model cannot replace the running one in place (\(why)): reopening the stream")
             return false
@@ -442,9 +474,6 @@ public final class Daemon {
             } catch {
                 reloadRefused("[events] " + error.message, requester); return true
             }
-        }
-        guard !p.swapPending else {
-            reloadRefused("the previous model swap is still under way; try again", requester); return true
         }
         guard p.offer(model, modelName: fresh.modelPath, options: options) else {
             reloadRefused("the engine could not take the new model", requester); return true
@@ -546,13 +575,14 @@ public final class Daemon {
         switch config.source.atEnd {
         case .exit:
             logStats(final: true)
+            retire(p)
             pipeline = nil
             exitCode = 0
         case .idle:
             state = .ended
             Systemd.notify("STATUS=\(statusLine())")
         case .restart:
-            framesBefore += s.framesIn
+            retire(p)
             pipeline = nil
             beginOpening(config, model, .restart, requester: nil)
         }
@@ -754,13 +784,14 @@ public final class Daemon {
         j.add("frames", framesBefore + (s?.framesIn ?? 0))
         j.add("events", eventsTotal)
         j.add("events_by_class", eventsByClass)
-        j.add("dropped_frames", s?.dropped ?? 0); j.add("xruns", s?.xruns ?? 0)
-        j.add("non_finite", s?.nonFinite ?? 0); j.add("non_finite_output", s?.nonFiniteOutput ?? 0)
+        let t = totals
+        j.add("dropped_frames", t.dropped); j.add("xruns", t.xruns)
+        j.add("non_finite", t.nonFinite); j.add("non_finite_output", t.nonFiniteOutput)
         j.add("ring_dropped_events", s?.eventsDropped ?? 0)
         j.add("socket_dropped_events", control?.droppedEvents ?? 0)
         j.add("journal_suppressed_events", journalLimit.suppressedTotal)
-        j.add("loops", s?.loops ?? 0)
-        j.add("source_degradations", pipeline?.degradations ?? 0); j.add("source_recoveries", pipeline?.recoveries ?? 0)
+        j.add("loops", t.loops)
+        j.add("source_degradations", t.degradations); j.add("source_recoveries", t.recoveries)
         j.add("reloads", reloads); j.add("restarts", restarts)
         j.add("clients_dropped", control?.droppedClients ?? 0)
         return j.line
@@ -796,13 +827,14 @@ public final class Daemon {
         m.counter("ssm_streamd_frames_total", "Input frames processed, over every stream.", Double(framesBefore + (s?.framesIn ?? 0)))
         m.header("ssm_streamd_events_total", "Events detected, by class.", "counter")
         for (label, n) in eventsByClass.sorted(by: { $0.key < $1.key }) { m.sample("ssm_streamd_events_total", Double(n), ["class": label]) }
-        m.counter("ssm_streamd_dropped_frames_total", "Frames a live source could not hand on (ring full).", Double(s?.dropped ?? 0))
-        m.counter("ssm_streamd_xruns_total", "ALSA overruns recovered.", Double(s?.xruns ?? 0))
-        m.counter("ssm_streamd_non_finite_total", "NaN/Inf input samples replaced by 0.", Double(s?.nonFinite ?? 0))
+        let t = totals
+        m.counter("ssm_streamd_dropped_frames_total", "Frames a live source could not hand on (ring full).", Double(t.dropped))
+        m.counter("ssm_streamd_xruns_total", "ALSA overruns recovered.", Double(t.xruns))
+        m.counter("ssm_streamd_non_finite_total", "NaN/Inf input samples replaced by 0.", Double(t.nonFinite))
         m.counter("ssm_streamd_reloads_total", "Reloads that put a configuration or model in place.", Double(reloads))
         m.counter("ssm_streamd_journal_suppressed_events_total", "Events left out of the journal by journal_rate.", Double(journalLimit.suppressedTotal))
         m.gauge("ssm_streamd_source_degraded", "1 while the source is failing and being retried.", pipeline?.degraded == nil ? 0 : 1)
-        m.counter("ssm_streamd_source_recoveries_total", "Times a failed source worked again (this stream).", Double(pipeline?.recoveries ?? 0))
+        m.counter("ssm_streamd_source_recoveries_total", "Times a failed source worked again.", Double(t.recoveries))
         if let p = pipeline, let s {
             m.gauge("ssm_streamd_load", "Engine time per second of audio since the stream started.", load(s, p))
             if let t = p.blockTimes.summary(now: monotonicNanos()) {

@@ -180,6 +180,9 @@ public final class Pipeline: @unchecked Sendable {
         srcBuf = .allocate(capacity: readFrames * inputChannels)
         inBuf = .allocate(capacity: block * inputChannels)
         let outputChannels = groups * spec.dOutput
+        // A ratio libsamplerate refuses is refused before an output file is created or truncated.
+        do { try StreamPath.checkRates(from: inputRate, to: modelRate, channels: inputChannels, quality: s.resampleQuality) }
+        catch { throw DaemonFailure(DaemonFailure.config, error.message) }
 
         // The output end.
         let o = config.output
@@ -377,6 +380,7 @@ public final class Pipeline: @unchecked Sendable {
     /// works. Then the engine's state is reset (what follows is a new stream) and the stream is
     /// healthy again. False if a stop came first.
     private func recoverDevice(_ why: String, framesSoFar: Int) -> Bool {
+        // (`framesSoFar` counts frames read from the device, some perhaps dropped on a full ring.)
         guard case .alsa(let old) = source else { return false }
         let (name, rate, channels, latency) = (old.name, old.sampleRate, old.channels, config.source.latencyMs)
         health.withLock { $0 = Health(reason: why, since: monotonicNanos(), atFrame: framesSoFar, attempts: 0) }
@@ -397,7 +401,8 @@ public final class Pipeline: @unchecked Sendable {
                     ring.spaceReady.wait(milliseconds: 100)
                 }
                 source = .alsa(dev)
-                newStreamAt.store(framesSoFar, ordering: .releasing)
+                // The ring is empty: the engine's next frames are the new stream's first.
+                newStream.store(true, ordering: .releasing)
                 health.withLock { $0 = nil }
                 _recoveries.add(1, ordering: .relaxed)
                 healthChanged.post()
@@ -427,7 +432,6 @@ public final class Pipeline: @unchecked Sendable {
             engineEnded.store(true, ordering: .releasing)
             finished.post()
         }
-        var consumed = 0   // input frames taken from the ring
         do {
             while true {
                 _heartbeat.store(monotonicNanos(), ordering: .relaxed)
@@ -450,12 +454,10 @@ public final class Pipeline: @unchecked Sendable {
                     ring.dataReady.wait(milliseconds: 100)
                     continue
                 }
-                if newStreamAt.load(ordering: .acquiring) == consumed {
+                if newStream.exchange(false, ordering: .acquiringAndReleasing) {
                     // The device came back: from this frame on a new stream, from the zero state.
                     path.reset()
-                    newStreamAt.store(-1, ordering: .relaxed)
                 }
-                consumed += n
                 let t0 = monotonicNanos()
                 try path.push(inBuf, frames: n)
                 let t1 = monotonicNanos()
@@ -480,9 +482,10 @@ public final class Pipeline: @unchecked Sendable {
     /// Test hook (`test-stall`, only with SSM_STREAMD_TEST_HOOKS=1): the engine thread stops
     /// working and refreshing its heartbeat, as a hung engine would; the watchdog then lapses.
     public func requestStall() { stallRequested.store(true, ordering: .relaxed) }
-    /// Set by the source thread when a lost device works again: the input frame the new stream
-    /// starts at, where the engine goes back to the zero state (-1: none pending).
-    private let newStreamAt = Atomic<Int>(-1)
+    /// Set by the source thread when a lost device works again, the ring empty and before the new
+    /// stream's first frame is written: the engine goes back to the zero state before its next
+    /// non-empty read (whose frames are then all the new stream's).
+    private let newStream = Atomic<Bool>(false)
 
     /// Why the source is degraded (a lost device being retried), since when, at which frame.
     public struct Health: Sendable, Equatable {
