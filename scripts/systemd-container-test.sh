@@ -10,7 +10,7 @@
 #   2. scripts/install.sh --destdir into it (the release binaries this checkout built, and the
 #      Swift runtime libraries they load), a configuration that paces a looped file through the
 #      lowpass and writes the result, and the template unit's instance for a second one;
-#   3. boots it (systemd-nspawn --keep-unit -b) and checks: `systemctl start ssm-streamd` → active
+#   3. boots it (systemd-nspawn --keep-unit -b) and checks: `systemctl enable --now ssm-streamd` → active
 #      after READY=1; `ssm-stream status` over the socket; `systemctl reload` with a new model →
 #      swapped in place, no frame lost; journal entries with their MESSAGE_IDs and fields; the
 #      template instance ssm-streamd@mics with its own socket; a hung engine (the test-only
@@ -115,9 +115,10 @@ waitfor 120 inside systemctl is-system-running --wait || true
 state=$(inside systemctl is-system-running || true)
 case "$state" in running|degraded) ok "container booted ($state)" ;; *) fail "container state '$state'" ;; esac
 
-inside systemctl start ssm-streamd || { inside journalctl -u ssm-streamd --no-pager | tail -20; fail "systemctl start"; }
+inside systemctl enable --now ssm-streamd || { inside journalctl -u ssm-streamd --no-pager | tail -20; fail "systemctl enable --now"; }
 [ "$(inside systemctl is-active ssm-streamd)" = active ] || fail "not active after start"
-ok "systemctl start ssm-streamd: active (Type=notify: after READY=1)"
+[ "$(inside systemctl is-enabled ssm-streamd)" = enabled ] || fail "not enabled"
+ok "systemctl enable --now ssm-streamd: enabled, active (Type=notify: after READY=1)"
 
 # The hardened unit hides /proc/cpuinfo (ProcSubset=pid): the OpenBLAS core pin must still see
 # AVX-512 (through CPUID) and have re-executed the daemon with OPENBLAS_CORETYPE=Haswell.

@@ -12,7 +12,7 @@ struct ContainerTests {
         getuid() == 0 && ["/usr/sbin/debootstrap", "/usr/bin/systemd-nspawn"].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    @Test("install.sh into a booted Debian 12: systemctl start → active after READY, status over the socket, reload swaps the model, the template instance, journal fields, a hung engine restarted by the watchdog, stop → success",
+    @Test("install.sh into a booted Debian 12: systemctl enable --now → active after READY, status over the socket, reload swaps the model, the template instance, journal fields, a hung engine restarted by the watchdog, stop → success",
           .enabled(if: runnable, "needs root, debootstrap and systemd-nspawn (scripts/install-deps.sh installs them)"))
     func container() throws {
         try #require(FileManager.default.isExecutableFile(atPath: releaseDaemon.path), "no release build: run ./test.sh")
