@@ -106,7 +106,9 @@ public func vecMat(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<S
 
 /// Weight bytes up to which `vecMat` keeps output tiles in registers (a 32 KiB L1d; measured on
 /// Zen 3: tiles win up to H = P = 64, row streaming above).
-public let vecMatTileLimitBytes: Int = { if let v = getenv("SSM_TILE_LIMIT") { return Int(atoi(v)) }; return 32 * 1024 }()
+/// A constant: the numeric library reads no environment (it was once an undocumented
+/// SSM_TILE_LIMIT variable, for an experiment).
+public let vecMatTileLimitBytes = 32 * 1024
 
 /// The row-streaming schedule of `vecMat`: 8 rows per pass over the full width.
 @inlinable
