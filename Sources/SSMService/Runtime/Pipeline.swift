@@ -400,9 +400,15 @@ public final class Pipeline: @unchecked Sendable {
                     if stopping.load(ordering: .acquiring) { return false }
                     ring.spaceReady.wait(milliseconds: 100)
                 }
-                source = .alsa(dev)
-                // The ring is empty: the engine's next frames are the new stream's first.
+                // The ring is empty and the engine past its last old block: it resets, and says so,
+                // before the new stream's first frame is written.
                 newStream.store(true, ordering: .releasing)
+                ring.dataReady.post()
+                while newStream.load(ordering: .acquiring) {
+                    if stopping.load(ordering: .acquiring) { return false }
+                    usleep(1000)
+                }
+                source = .alsa(dev)
                 health.withLock { $0 = nil }
                 _recoveries.add(1, ordering: .relaxed)
                 healthChanged.post()
@@ -442,6 +448,11 @@ public final class Pipeline: @unchecked Sendable {
                     while !stopping.load(ordering: .acquiring) { usleep(100_000) }
                     break
                 }
+                if newStream.load(ordering: .acquiring) {
+                    // The device came back: what the source writes next is a new stream.
+                    path.reset()
+                    newStream.store(false, ordering: .releasing)
+                }
                 if resetRequested.exchange(false, ordering: .acquiringAndReleasing) {
                     path.reset()
                     _resetFrame.store(path.framesIn, ordering: .relaxed)
@@ -453,10 +464,6 @@ public final class Pipeline: @unchecked Sendable {
                     if stopping.load(ordering: .acquiring) && ring.available == 0 { break }
                     ring.dataReady.wait(milliseconds: 100)
                     continue
-                }
-                if newStream.exchange(false, ordering: .acquiringAndReleasing) {
-                    // The device came back: from this frame on a new stream, from the zero state.
-                    path.reset()
                 }
                 let t0 = monotonicNanos()
                 try path.push(inBuf, frames: n)
@@ -482,9 +489,9 @@ public final class Pipeline: @unchecked Sendable {
     /// Test hook (`test-stall`, only with SSM_STREAMD_TEST_HOOKS=1): the engine thread stops
     /// working and refreshing its heartbeat, as a hung engine would; the watchdog then lapses.
     public func requestStall() { stallRequested.store(true, ordering: .relaxed) }
-    /// Set by the source thread when a lost device works again, the ring empty and before the new
-    /// stream's first frame is written: the engine goes back to the zero state before its next
-    /// non-empty read (whose frames are then all the new stream's).
+    /// Set by the source thread when a lost device works again (the ring empty, nothing of the new
+    /// stream written yet); the engine, between two blocks, goes back to the zero state and clears
+    /// it, and only then does the source write the new stream's first frames.
     private let newStream = Atomic<Bool>(false)
 
     /// Why the source is degraded (a lost device being retried), since when, at which frame.
