@@ -26,10 +26,8 @@ public final class Resampler {
     /// A converter for interleaved frames of `channels` channels, fed at most `maxFrames` at a time.
     public init(from: Int, to: Int, channels: Int, maxFrames: Int, quality: Quality = .medium) throws(IOError) {
         fromRate = from; toRate = to; self.channels = channels
+        try Self.checkRatio(from: from, to: to)
         ratio = Double(to) / Double(from)
-        guard src_is_valid_ratio(ratio) != 0 else {
-            throw IOError(.dataError, "cannot resample \(from) Hz to \(to) Hz: libsamplerate converts ratios between 1/256 and 256 only")
-        }
         var err: Int32 = 0
         guard let s = src_new(quality.converter, Int32(channels), &err) else {
             throw IOError(.dataError, "libsamplerate: \(String(cString: src_strerror(err)))")
@@ -40,6 +38,14 @@ public final class Resampler {
     }
 
     deinit { src_delete(state); out.deallocate() }
+
+    /// Whether libsamplerate converts `from` Hz to `to` Hz (and so back): ratios between 1/256 and
+    /// 256. Callers check before they create an output, so that a refusal leaves nothing behind.
+    public static func checkRatio(from: Int, to: Int) throws(IOError) {
+        guard src_is_valid_ratio(Double(to) / Double(from)) != 0 else {
+            throw IOError(.dataError, "cannot resample \(from) Hz to \(to) Hz: libsamplerate converts ratios between 1/256 and 256 only")
+        }
+    }
 
     /// Converts `frames` frames; calls `emit` with each chunk of converted frames (possibly none).
     /// With `end`, flushes the converter's delay line: call it once, after the last input.

@@ -206,13 +206,6 @@ public final class StreamPath {
         if let failure { throw failure }
     }
 
-    /// Whether libsamplerate takes `from` → `to` (and back): checked before an output is created,
-    /// so that a ratio it refuses leaves no file behind.
-    public static func checkRates(from: Int, to: Int, channels: Int, quality: Resampler.Quality) throws(IOError) {
-        guard from != to else { return }
-        _ = try Resampler(from: from, to: to, channels: channels, maxFrames: 1, quality: quality)
-        _ = try Resampler(from: to, to: from, channels: channels, maxFrames: 1, quality: quality)
-    }
 
     /// Back to the zero state (every stream), between blocks.
     public func reset() { engine.reset() }

@@ -74,7 +74,7 @@ final class RunPipeline {
             throw IOError(.dataError, "input '\(cmd.inputName)': sample rate \(fmt.sampleRate) Hz, model '\(cmd.model)' expects \(modelRate) Hz (add --resample\(convert))")
         }
         // A ratio libsamplerate refuses is refused before anything is read or written.
-        try StreamPath.checkRates(from: fmt.sampleRate, to: modelRate, channels: fmt.channels, quality: cmd.inputOptions.resampleQuality)
+        try Resampler.checkRatio(from: fmt.sampleRate, to: modelRate)
         readBuf = .allocate(capacity: block * fmt.channels)
 
         // Read the first block before creating the output, so an empty input leaves nothing behind.

@@ -122,7 +122,7 @@ struct DaemonOpsTests {
         let out = try readWAV(dir.file("out.wav")).samples
         let a = try readWAV(dir.file("a.wav")).samples, b = try readWAV(dir.file("b.wav")).samples
         #expect(out.count == input.count && at >= 1600 && at < input.count, "\(at)")
-        #expect(DaemonSwapTests.relativeError(out, a, 0..<at) < 1e-5)
-        #expect(DaemonSwapTests.relativeError(Array(out[at...]), b, 0..<b.count) < 1e-5)
+        #expect(relativeError(out, a, 0..<at) < 1e-5)
+        #expect(relativeError(Array(out[at...]), b, 0..<b.count) < 1e-5)
     }
 }

@@ -206,6 +206,18 @@ func feedFIFO(_ path: String, _ bytes: [UInt8]) -> () -> Void {
 }
 
 /// Little-endian float32 bytes.
+/// The largest |a − b| over `range`, relative to the peak of `b` there.
+func relativeError(_ a: [Float], _ b: [Float], _ range: Range<Int>) -> Double {
+    var err = 0.0, peak = 1e-12
+    for i in range { err = max(err, Double(abs(a[i] - b[i]))); peak = max(peak, Double(abs(b[i]))) }
+    return err / peak
+}
+
+/// A file of raw float32 samples (native order), as the tests' raw outputs are written.
+func readF32(_ path: String) throws -> [Float] {
+    try Data(contentsOf: URL(fileURLWithPath: path)).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+}
+
 func f32le(_ x: [Float]) -> [UInt8] { x.withUnsafeBytes { Array($0) } }
 
 /// 100 Hz pulses for the pass-through classifier: 0.8 for the first `on` s of every `period` s.

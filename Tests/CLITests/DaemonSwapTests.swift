@@ -12,13 +12,6 @@ struct DaemonSwapTests {
     static let lowpass8 = packageRoot.appendingPathComponent("models/butter8-lowpass-1k.safetensors").path
     static let bandpass = packageRoot.appendingPathComponent("models/cheby1-bandpass-300-3400.safetensors").path
 
-    /// The largest |a − b| over `range`, relative to the peak of `b` there.
-    static func relativeError(_ a: [Float], _ b: [Float], _ range: Range<Int>) -> Double {
-        var err = 0.0, peak = 1e-12
-        for i in range { err = max(err, Double(abs(a[i] - b[i]))); peak = max(peak, Double(abs(b[i]))) }
-        return err / peak
-    }
-
     @Test("reload with a new filter model mid-stream: it takes over between two blocks, the source stays open, the output has exactly the input's frames and equals the old model before the switch and the new one (from its zero state) after it")
     func swapFilter() throws {
         let dir = TempDir()
@@ -83,10 +76,10 @@ struct DaemonSwapTests {
         let a = try readWAV(dir.file("a.wav")).samples, b = try readWAV(dir.file("b.wav")).samples
         #expect(out.count == 96000, "every input frame has its output frame")
         #expect(at > 16000 && at < 96000, "\(at)")
-        #expect(Self.relativeError(out, a, 0..<at) < 1e-5)
-        #expect(Self.relativeError(Array(out[at...]), b, 0..<b.count) < 1e-5)
+        #expect(relativeError(out, a, 0..<at) < 1e-5)
+        #expect(relativeError(Array(out[at...]), b, 0..<b.count) < 1e-5)
         // And the switch is audible: the new model's output is not the old one's.
-        #expect(Self.relativeError(out, a, at..<96000) > 0.1)
+        #expect(relativeError(out, a, at..<96000) > 0.1)
     }
 
     @Test("a classifier swapped mid-stream: events before the switch frame come from the old model, after it the new model's own event settings apply (its threshold 0.9 is above the pulses' 0.8: no more events)")
@@ -193,7 +186,7 @@ struct DaemonSwapTests {
         expectExit(try runCLI(["run", "-q", "--block", "100", Self.lowpass8, dir.file("in3.wav"), dir.file("ref.wav")]), 0)
         let out = try readWAV(dir.file("out.wav")).samples, ref = try readWAV(dir.file("ref.wav")).samples
         #expect(out.count == 12000)
-        #expect(out.count == ref.count && Self.relativeError(out, ref, 0..<ref.count) < 1e-5)
+        #expect(out.count == ref.count && relativeError(out, ref, 0..<ref.count) < 1e-5)
     }
 
     @Test("--set overrides the file's keys (paths from the current directory), --check shows the result, a bad one exits 78 naming itself")

@@ -349,14 +349,13 @@ struct DaemonTests {
         let r = d.wait()
         #expect(r.status == 0 && !r.timedOut, "\(r.stderr)")
         #expect(r.stderr.contains("alsa:cap") && r.stderr.contains("24000 frames"), "\(r.stderr)")
-        let played = try Data(contentsOf: URL(fileURLWithPath: dir.file("out.raw"))).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let played = try readF32(dir.file("out.raw"))
         expectExit(try runCLI(["run", "-q", model, dir.file("in.raw"), dir.file("ref.raw"), "--input-format", "f32le",
                                "--rate", "16000", "--channels", "1"]), 0)
-        let ref = try Data(contentsOf: URL(fileURLWithPath: dir.file("ref.raw"))).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let ref = try readF32(dir.file("ref.raw"))
         #expect(ref.count == 24000 && played.count == 24000, "played \(played.count) frames")
-        var worst: Float = 0, peak: Float = 0
-        for i in 0..<min(played.count, ref.count) { worst = max(worst, abs(played[i] - ref[i])); peak = max(peak, abs(ref[i])) }
-        #expect(worst <= 1e-6 * peak, "largest difference \(worst) (peak \(peak)) over \(min(played.count, ref.count)) frames")
+        let n = min(played.count, ref.count)
+        #expect(relativeError(played, ref, 0..<n) <= 1e-6, "largest difference relative to the peak over \(n) frames")
         #expect(rms(played) > 0.01, "the played signal is not silence")
     }
 
@@ -377,7 +376,7 @@ struct DaemonTests {
         // arecord as the daemon opens the device: FLOAT_LE, a 100 ms buffer (latency_ms = 100).
         expectExit(try runCLI(["-q", "-D", "cap", "-f", "FLOAT_LE", "-r", "16000", "-c", "1", "-t", "raw", "-s", "16000",
                                "-B", "100000", dir.file("arecord.raw")], environment: env, executable: URL(fileURLWithPath: arecord)), 0)
-        let heard = try Data(contentsOf: URL(fileURLWithPath: dir.file("arecord.raw"))).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let heard = try readF32(dir.file("arecord.raw"))
         #expect(heard.count == 16000)
         let skipped = (0..<min(heard.count, pcm.count)).first { abs(heard[$0] * 32768 - Float(pcm[$0])) > 0.5 }
         // Not a requirement of ours: what this ALSA version does (it may be fixed some day).
@@ -403,12 +402,10 @@ struct DaemonTests {
         #expect(r.status == 0 && !r.timedOut, "\(r.stderr)")
         expectExit(try runCLI(["run", "-q", model, dir.file("arecord.raw"), dir.file("ref.raw"), "--input-format", "f32le",
                                "--rate", "16000", "--channels", "1"]), 0)
-        let out = try Data(contentsOf: URL(fileURLWithPath: dir.file("out.raw"))).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        let ref = try Data(contentsOf: URL(fileURLWithPath: dir.file("ref.raw"))).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let out = try readF32(dir.file("out.raw"))
+        let ref = try readF32(dir.file("ref.raw"))
         #expect(out.count == 16000 && ref.count == 16000)
-        var worst: Float = 0, peak: Float = 0
-        for i in 0..<min(out.count, ref.count) { worst = max(worst, abs(out[i] - ref[i])); peak = max(peak, abs(ref[i])) }
-        #expect(worst <= 1e-6 * peak, "the daemon's capture differs from arecord's: \(worst) (peak \(peak))")
+        #expect(relativeError(out, ref, 0..<min(out.count, ref.count)) <= 1e-6, "the daemon's capture differs from arecord's")
     }
 
     @Test("socket activation: a listening socket passed by systemd-socket-activate is the control socket")

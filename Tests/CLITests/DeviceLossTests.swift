@@ -94,11 +94,11 @@ struct DeviceLossTests {
 
         // The output: the first stream (frames 0..<lostAt of the file), then a new stream from
         // the start of the file again (the file plugin reopened), each from the zero state.
-        let out = try Data(contentsOf: URL(fileURLWithPath: dir.file("out.raw"))).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let out = try readF32(dir.file("out.raw"))
         #expect(out.count == 20000, "1.25 s of frames in all")
         expectExit(try runCLI(["run", "-q", model, dir.file("in.raw"), dir.file("ref.raw"), "--input-format", "f32le",
                                "--rate", "16000", "--channels", "1"]), 0)
-        let ref = try Data(contentsOf: URL(fileURLWithPath: dir.file("ref.raw"))).withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let ref = try readF32(dir.file("ref.raw"))
         try #require(lostAt > 0 && lostAt < out.count && out.count == 20000, "lost at \(lostAt)")
         var worst: Float = 0
         for i in 0..<lostAt { worst = max(worst, abs(out[i] - ref[i])) }

@@ -332,12 +332,7 @@ public final class Daemon {
                 restarts += 1
                 journal.log(.info, "input reopened: \(p.sourceName)")
             case .reload(_, _, let reason):
-                config = o.config
-                journal = Journal(target: config.log.target, level: config.log.level)
-                reloads += 1
-                lastReload = (uptime, "reopened", nil)
-                modelSHA = ModelDigest.sha256(path: config.modelPath)
-                journalLimit = journalLimit.withRate(config.events.journalRate)
+                adopt(o.config, how: "reopened")
                 journal.log(.notice, "reloaded (\(reason)): model \(config.modelPath), source \(p.sourceName) reopened",
                             [("SSM_MODEL", config.modelPath), ("SSM_MODEL_SHA256", modelSHA ?? ""), ("SSM_RELOADS", "\(reloads)"),
                              ("SSM_RELOAD", "reopened")], id: .modelLoaded)
@@ -478,19 +473,24 @@ public final class Daemon {
         guard p.offer(model, modelName: fresh.modelPath, options: options) else {
             reloadRefused("the engine could not take the new model", requester); return true
         }
-        let sha = ModelDigest.sha256(path: fresh.modelPath)
-        config = fresh
-        modelSHA = sha
-        journalLimit = journalLimit.withRate(config.events.journalRate)
-        journal = Journal(target: config.log.target, level: config.log.level)
-        reloads += 1
-        lastReload = (uptime, "swapped", nil)
-        pendingSwap = (reason, requester, sha, model)
+        adopt(fresh, how: "swapped")
+        pendingSwap = (reason, requester, model)
         return true
     }
 
+    /// A reload put `fresh` in place (its model swapped in, or the stream reopened with it): its
+    /// configuration, journal settings, model digest and journal rate take effect.
+    private func adopt(_ fresh: DaemonConfig, how: String) {
+        config = fresh
+        journal = Journal(target: config.log.target, level: config.log.level)
+        reloads += 1
+        lastReload = (uptime, how, nil)
+        modelSHA = ModelDigest.sha256(path: config.modelPath)
+        journalLimit = journalLimit.withRate(config.events.journalRate)
+    }
+
     /// A swap offered to the engine: announced once it has switched (the engine's wakeup).
-    private var pendingSwap: (reason: String, requester: Int32?, sha: String?, model: Model)?
+    private var pendingSwap: (reason: String, requester: Int32?, model: Model)?
 
     /// The source's health as last journaled: one entry when it degrades, one when it recovers.
     private var reportedDegraded = false
@@ -524,7 +524,7 @@ public final class Daemon {
         pendingSwap = nil
         var fields = [("SSM_MODEL", config.modelPath), ("SSM_RELOADS", "\(reloads)"), ("SSM_RELOAD", "swapped"),
                       ("SSM_SWAP_FRAME", "\(at)")]
-        if let sha = w.sha { fields.append(("SSM_MODEL_SHA256", sha)) }
+        if let sha = modelSHA { fields.append(("SSM_MODEL_SHA256", sha)) }
         journal.log(.notice, "reloaded (\(w.reason)): model \(config.modelPath) took over at input frame \(at) of the stream, source \(p.sourceName) kept open", fields, id: .modelLoaded)
         replyReload(w.requester, nil, how: "swapped", frame: at)
         Systemd.notify("READY=1\nSTATUS=\(statusLine())")

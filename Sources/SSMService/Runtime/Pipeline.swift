@@ -181,7 +181,7 @@ public final class Pipeline: @unchecked Sendable {
         inBuf = .allocate(capacity: block * inputChannels)
         let outputChannels = groups * spec.dOutput
         // A ratio libsamplerate refuses is refused before an output file is created or truncated.
-        do { try StreamPath.checkRates(from: inputRate, to: modelRate, channels: inputChannels, quality: s.resampleQuality) }
+        do { try Resampler.checkRatio(from: inputRate, to: modelRate) }
         catch { throw DaemonFailure(DaemonFailure.config, error.message) }
 
         // The output end.
