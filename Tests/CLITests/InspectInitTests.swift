@@ -71,6 +71,24 @@ struct InspectInitTests {
         #expect((o["step_ns_per_sample"] as? Double ?? 0) > 0 && (o["block_realtime_factor"] as? Double ?? 0) > 0)
     }
 
+    @Test("init scales: an S5 of P = 512 (HiPPO-LegS of N = 1024 by LAPACK) initializes and loads, with a progress line when slow")
+    func initLarge() throws {
+        let dir = TempDir()
+        let arch = dir.file("arch.json"), m = dir.file("m.safetensors")
+        try """
+        {"sample_rate": 16000, "d_input": 1, "d_model": 64, "d_output": 1, "encoder": true, "decoder": true,
+         "blocks": [{"layer": {"family": "s5", "d_model": 64, "d_state": 512}}]}
+        """.write(toFile: arch, atomically: true, encoding: .utf8)
+        // Before LAPACK this took more than 10 minutes; 120 s leaves a loaded 2-core machine room.
+        // The progress threshold at 0 s: a line however fast the machine (by default after 1 s).
+        let r = try runCLI(["init", arch, "-o", m], timeout: 120, environment: ["SSM_STREAM_PROGRESS_AFTER": "0"])
+        expectExit(r, 0)
+        let err = r.stderr
+        #expect(err.contains("ssm-stream init: block 1 of 1 (s5, d_state 512)") || err.contains("ssm-stream init: checking the model"), "\(err)")
+        #expect(err.hasSuffix("→ \(m)\n"), "the summary comes last: \(err)")
+        expectExit(try runCLI(["inspect", m]), 0)
+    }
+
     @Test("inspect --bench of a model slower than real time: two significant digits and the load, never \"0× real time\"")
     func slowerThanRealTime() throws {
         let dir = TempDir()

@@ -44,6 +44,28 @@ struct InitializationTests {
         try checkLegS(N)
     }
 
+    /// LAPACK (zheevd) at sizes the old Jacobi solver could not reach in minutes, and one phase
+    /// convention whatever the solver chooses: B̃ = Vᴴ b real and positive.
+    @Test("HiPPO-LegS at N = 512: eigenpairs to round-off, orthonormal, B̃ real positive", arguments: [8, 512])
+    func hippoLegSLarge(_ N: Int) throws {
+        let (lambda, V) = Initialization.hippoLegSNormal(N)
+        let S = legsS(N)
+        var residual = 0.0, worstB = 0.0
+        for j in Swift.stride(from: 0, to: N / 2, by: max(1, N / 32)) {
+            let v = (0..<N).map { Cx(V[$0][j].real, V[$0][j].imaginary) }
+            let l = Cx(lambda[j].real, lambda[j].imaginary)
+            for r in 0..<N {
+                var sv = Cx(0)
+                for c in 0..<N { sv = sv + S[r][c] * v[c] }
+                residual = max(residual, (sv - l * v[r]).abs / Double(N))
+            }
+        }
+        #expect(residual <= 1e-10, "N=\(N): ‖S v − λ v‖∞ / N = \(residual)")
+        for b in Initialization.hippoLegSB(V) { worstB = max(worstB, Swift.abs(b.imaginary) / max(b.real, 1e-300)); #expect(b.real > 0) }
+        #expect(worstB <= 1e-9, "N=\(N): B̃ not real: |Im|/Re up to \(worstB)")
+        #expect(zip(lambda, lambda.dropFirst()).allSatisfy { $0.imaginary < $1.imaginary && $1.imaginary < 0 })
+    }
+
     /// The gross form of the defect: a repeated eigenvalue in place of the smallest-|ω| one.
     @Test("HiPPO-LegS: N/2 distinct eigenvalues, none repeated", arguments: Array(stride(from: 2, through: 64, by: 2)))
     func hippoLegSDistinct(_ N: Int) {

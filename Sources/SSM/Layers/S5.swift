@@ -78,13 +78,16 @@ public enum S5 {
         for _ in 0..<blocks {
             lre += lBlock.map(\.real); lim += lBlock.map(\.imaginary)
             // B̃ = Vᴴ B_full with B_full (blockFull, H) ~ lecun_normal (std 1/√H).
-            let Bfull = (0..<blockFull).map { _ in (0..<H).map { _ in rng.normal() / Double.sqrt(Double(H)) } }
+            // Row by row of B_full (contiguous in h), so that P = 512, H = 256 takes a fraction of a second.
+            let Bfull = (0..<(blockFull * H)).map { _ in rng.normal() / Double.sqrt(Double(H)) }   // (blockFull, H)
+            var re = [Double](repeating: 0, count: H), im = [Double](repeating: 0, count: H)
             for j in 0..<lBlock.count {
-                for h in 0..<H {
-                    var s = Complex<Double>.zero
-                    for r in 0..<blockFull { s += V[r][j].conjugate * Complex<Double>(Bfull[r][h], 0) }
-                    B += [s.real, s.imaginary]
+                for h in 0..<H { re[h] = 0; im[h] = 0 }
+                for r in 0..<blockFull {
+                    let v = V[r][j].conjugate, row = r * H
+                    for h in 0..<H { re[h] += v.real * Bfull[row + h]; im[h] += v.imaginary * Bfull[row + h] }
                 }
+                for h in 0..<H { B += [re[h], im[h]] }
             }
         }
         for _ in 0..<H { for _ in 0..<P { C += [rng.normal() * Double.sqrt(0.5), rng.normal() * Double.sqrt(0.5)] } }

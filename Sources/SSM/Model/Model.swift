@@ -98,11 +98,12 @@ public final class Model: @unchecked Sendable {
     }
 
     /// Fresh parameters for `spec` from the families' initializations (reproducible from `seed`).
-    public static func initialize(_ spec: ModelSpec, seed: UInt64) throws(ModelError) -> [String: Tensor] {
+    /// `progress(i)` is called before block i is initialized (a CLI shows it when that takes long).
+    public static func initialize(_ spec: ModelSpec, seed: UInt64, progress: ((Int) -> Void)? = nil) throws(ModelError) -> [String: Tensor] {
         var rng = SeededRandom(seed: seed)
         var t: [String: Tensor] = [:]
         if spec.encoder { Linear.initialize(&t, prefix: "encoder.", inputs: spec.dInput, outputs: spec.dModel, rng: &rng) }
-        for (i, b) in spec.blocks.enumerated() { try Block.initialize(b, &t, prefix: "layers.\(i).", rng: &rng) }
+        for (i, b) in spec.blocks.enumerated() { progress?(i); try Block.initialize(b, &t, prefix: "layers.\(i).", rng: &rng) }
         if spec.decoder { Linear.initialize(&t, prefix: "decoder.", inputs: spec.dModel, outputs: spec.dOutput, rng: &rng) }
         return t
     }
