@@ -68,6 +68,9 @@ public final class Trainer {
                 schedule: Schedule, weightDecay: Double, clipNorm: Double) throws(TrainError) {
         let model: Model
         do { model = try Model(spec: spec, tensors: tensors) } catch { throw TrainError(.architecture, error.message) }
+        guard model.stages.isEmpty else {
+            throw TrainError(.architecture, "a chain of models cannot be trained as one: train its stages, then `ssm-stream chain` them")
+        }
         guard model.isTrainable else {
             let f = model.blocks.filter { !$0.layer.isTrainable }.map(\.spec.layer.family.rawValue)
             throw TrainError(.architecture, "training supports s4d, s5, lru and identity layers; this architecture has \(Set(f).sorted().joined(separator: ", "))")

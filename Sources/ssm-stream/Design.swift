@@ -53,6 +53,8 @@ struct Design: ParsableCommand {
               --rate 48000 -o eq.safetensors
           echo '{"num": [0.2, 0.2], "den": [1, -0.6]}' > tf.json
           ssm-stream design statespace tf.json --rate 16000 -o tf.safetensors
+          ssm-stream design butterworth highpass --order 2 --cutoff 100 \\
+              --append-to lp.safetensors -o band.safetensors
           ssm-stream run lp.safetensors in.wav out.wav
         """)
 
@@ -95,13 +97,21 @@ struct Design: ParsableCommand {
     @Option(name: .shortAndLong, help: "Model file to write (.safetensors).")
     var output: String
 
+    @Option(name: .customLong("append-to"), help: "Put the design after this model: -o gets MODEL then the design, in series (--rate defaults to MODEL's).")
+    var appendTo: String?
+
     @Flag(help: "Print the lanes (poles, B, C) and D as JSON on stdout.")
     var json = false
 
     @Flag(name: .shortAndLong, help: "No summary on stderr.")
     var quiet = false
 
-    func run() throws {
+    mutating func run() throws {
+        var base: (spec: ModelSpec, tensors: [String: Tensor])?
+        if let appendTo {
+            base = try Chain.read(appendTo, command: "design")
+            if rate == nil { rate = base!.spec.sampleRate }
+        }
         let system: ModalSystem, sampleRate: Int, what: String
         do {
             (system, sampleRate, what) = try realize()
@@ -116,15 +126,20 @@ struct Design: ParsableCommand {
             warn("ssm-stream design: the float32 model cannot be loaded: \(error.message) (poles too close to the unit circle for float32?)")
             throw ExitCode(ExitStatus.dataError)
         }
-        do { try SafeTensors.write(ModelFile.serialize(spec: spec, tensors: tensors), toFile: output) } catch {
-            warn("ssm-stream design: cannot write '\(output)': \(error.message)")
-            throw ExitCode(ExitStatus.cantCreate)
+        if let base, let appendTo {
+            try Chain.write([base, (spec, tensors)], to: output, command: "design", quiet: true, names: [appendTo, what])
+        } else {
+            do { try SafeTensors.write(ModelFile.serialize(spec: spec, tensors: tensors), toFile: output) } catch {
+                warn("ssm-stream design: cannot write '\(output)': \(error.message)")
+                throw ExitCode(ExitStatus.cantCreate)
+            }
         }
         if json { print(lanesJSON(system, sampleRate: sampleRate)) }
         if !quiet {
             let poles = system.poles.count
             warn("ssm-stream design: \(what): \(poles) pole\(poles == 1 ? "" : "s") in \(system.lanes.count) lane\(system.lanes.count == 1 ? "" : "s"), "
-                 + "max |p| = \(fixed(system.maxPoleMagnitude, 6)), float32 cancellation κ = \(fixed(system.cancellation, 1)) → \(output)")
+                 + "max |p| = \(fixed(system.maxPoleMagnitude, 6)), float32 cancellation κ = \(fixed(system.cancellation, 1))"
+                 + (appendTo.map { ", after the \(base!.spec.stageList.count) stage(s) of \($0)" } ?? "") + " → \(output)")
         }
     }
 

@@ -56,6 +56,8 @@ struct Inspect: ParsableCommand {
 /// What `inspect` computes, independent of how it is printed.
 struct Report {
     struct Layer {
+        /// The stage of a chain it belongs to (nil in an ordinary model) and its index there.
+        var stage: Int?
         var index: Int
         var spec: BlockSpec
         var parameters: Int
@@ -77,7 +79,9 @@ struct Report {
         func count(_ prefix: String) -> Int {
             tensors.filter { $0.key.hasPrefix(prefix) }.reduce(0) { $0 + $1.value.values.count }
         }
-        layers = m.blocks.enumerated().map { i, b in
+        let stageModels = m.stages.isEmpty ? [m] : m.stages
+        layers = stageModels.enumerated().flatMap { s, sm in sm.blocks.enumerated().map { i, b in
+            let prefix = m.stages.isEmpty ? "" : "stages.\(s)."
             let mags = b.layer.eigenvalueMagnitudes
             let fixed: Bool
             // The diagonal LTI layers, and H3 around an S4D branch (its shift branch is an FIR: λ = 0).
@@ -86,9 +90,9 @@ struct Report {
             case .h3: fixed = (b.spec.layer.inner ?? .s4d) == .s4d && !mags.isEmpty
             default: fixed = false
             }
-            return Layer(index: i, spec: b.spec, parameters: count("layers.\(i)."), flops: b.flopsPerSample,
-                         stateBytes: b.layer.stateCount * MemoryLayout<Float>.stride, magnitudes: fixed ? mags : nil)
-        }
+            return Layer(stage: m.stages.isEmpty ? nil : s, index: i, spec: b.spec, parameters: count(prefix + "layers.\(i)."),
+                         flops: b.flopsPerSample, stateBytes: b.layer.stateCount * MemoryLayout<Float>.stride, magnitudes: fixed ? mags : nil)
+        } }
         parameters = tensors.values.reduce(0) { $0 + $1.values.count }
         flops = m.flopsPerSample
         stateBytes = m.makeState(maxBlock: 1).stateBytes
@@ -97,8 +101,9 @@ struct Report {
 
     /// Slowest time constant in seconds of eigenvalues with magnitude `r` in block `block`, which
     /// runs at the sample rate divided by the pools up to it: e^(−t/τ) = r^(rate·t).
-    func timeConstant(_ r: Double, block: Int) -> Double {
-        let rate = Double(spec.sampleRate) / Double(spec.blocks.prefix(block + 1).reduce(1) { $0 * ($1.pool ?? 1) })
+    func timeConstant(_ r: Double, _ l: Layer) -> Double {
+        let blocks = spec.stageList[l.stage ?? 0].blocks
+        let rate = Double(spec.sampleRate) / Double(blocks.prefix(l.index + 1).reduce(1) { $0 * ($1.pool ?? 1) })
         return r <= 0 ? 0 : -1 / (rate * log(r))
     }
 
@@ -123,24 +128,33 @@ struct Report {
     }
 
     func text(_ t: Timing?, path: String) -> String {
-        var out = "\(path): \(spec.task.rawValue) model, \(spec.sampleRate) Hz, \(spec.dInput) → \(spec.dOutput) channel(s), d_model \(spec.dModel)\n"
-        if let d = spec.description { out += "  \(d)\n" }
-        if spec.encoder { out += "  encoder: linear \(spec.dInput) → \(spec.dModel)\n" }
-        for l in layers {
-            out += "  block \(l.index): \(describe(l)); \(scaffold(l.spec))\n"
-            out += "           \(l.parameters) parameters, \(l.flops) FLOP/sample, state \(l.stateBytes) bytes"
-            if let m = l.magnitudes, let lo = m.min(), let hi = m.max() {
-                out += ", |λ(Ā)| \(fixed(lo, 4))…\(fixed(hi, 6)), slowest τ \(fixed(timeConstant(hi, block: l.index) * 1000, 3)) ms"
-            } else if l.spec.layer.family == .s4 || l.spec.layer.family == .h3 {
-                out += ", Ā diagonal plus rank one (stable by construction: Re Λ < 0, bilinear)"
-            } else if l.spec.layer.family == .identity {
-                out += ", no recurrence (channel mixing only)"
-            } else {
-                out += ", Ā input-dependent (0 < a_t < 1 by construction)"
+        let chain = spec.stages != nil
+        var out = "\(path): \(spec.task.rawValue) model, \(spec.sampleRate) Hz, \(spec.dInput) → \(spec.dOutput) channel(s)"
+            + (chain ? ", a chain of \(spec.stageList.count) models in series\n" : ", d_model \(spec.dModel)\n")
+        if let d = spec.description, !chain { out += "  \(d)\n" }
+        for (s, st) in spec.stageList.enumerated() {
+            let indent = chain ? "    " : "  "
+            if chain {
+                out += "  stage \(s + 1): \(st.task.rawValue) model, \(st.dInput) → \(st.dOutput) channel(s), d_model \(st.dModel)"
+                    + (st.description.map { " — " + $0 } ?? "") + "\n"
             }
-            out += "\n"
+            if st.encoder { out += indent + "encoder: linear \(st.dInput) → \(st.dModel)\n" }
+            for l in layers where (l.stage ?? 0) == s {
+                out += indent + "block \(l.index): \(describe(l)); \(scaffold(l.spec))\n"
+                out += indent + "         \(l.parameters) parameters, \(l.flops) FLOP/sample, state \(l.stateBytes) bytes"
+                if let m = l.magnitudes, let lo = m.min(), let hi = m.max() {
+                    out += ", |λ(Ā)| \(fixed(lo, 4))…\(fixed(hi, 6)), slowest τ \(fixed(timeConstant(hi, l) * 1000, 3)) ms"
+                } else if l.spec.layer.family == .s4 || l.spec.layer.family == .h3 {
+                    out += ", Ā diagonal plus rank one (stable by construction: Re Λ < 0, bilinear)"
+                } else if l.spec.layer.family == .identity {
+                    out += ", no recurrence (channel mixing only)"
+                } else {
+                    out += ", Ā input-dependent (0 < a_t < 1 by construction)"
+                }
+                out += "\n"
+            }
+            if st.decoder { out += indent + "decoder: linear \(st.dModel) → \(st.dOutput)\n" }
         }
-        if spec.decoder { out += "  decoder: linear \(spec.dModel) → \(spec.dOutput)\n" }
         if let labels = spec.labels { out += "  classes: \(labels.joined(separator: ", ")) (scores: \(spec.scoring.rawValue))\n" }
         out += "  total: \(parameters) parameters (\(fileBytes) bytes on disk), \(flops) FLOP/sample, recurrent state \(stateBytes) bytes per stream"
         if let t {
@@ -156,13 +170,13 @@ struct Report {
         func num(_ x: Double) -> String { x.isFinite ? fixed(x, 9) : "null" }
         func str(_ s: String) -> String { String(decoding: LineWriter.jsonString(s), as: UTF8.self) }
         let blocks = layers.map { l -> String in
-            var o = "{\"index\":\(l.index),\"family\":\(str(l.spec.layer.family.rawValue)),\"d_model\":\(l.spec.layer.dModel),"
+            var o = "{\"stage\":\(l.stage.map { "\($0 + 1)" } ?? "null"),\"index\":\(l.index),\"family\":\(str(l.spec.layer.family.rawValue)),\"d_model\":\(l.spec.layer.dModel),"
                 + "\"d_state\":\(l.spec.layer.dState),\"discretization\":\(l.spec.layer.discretization.map { str($0.rawValue) } ?? "null"),"
                 + "\"norm\":\(str(l.spec.norm.rawValue)),\"activation\":\(str(l.spec.activation.rawValue)),"
                 + "\"output\":\(str(l.spec.output.rawValue)),\"residual\":\(l.spec.residual),"
                 + "\"parameters\":\(l.parameters),\"flops_per_sample\":\(l.flops),\"state_bytes\":\(l.stateBytes)"
             if let m = l.magnitudes, let lo = m.min(), let hi = m.max() {
-                o += ",\"eigenvalue_magnitude_min\":\(num(lo)),\"eigenvalue_magnitude_max\":\(num(hi)),\"slowest_time_constant_ms\":\(num(timeConstant(hi, block: l.index) * 1000))"
+                o += ",\"eigenvalue_magnitude_min\":\(num(lo)),\"eigenvalue_magnitude_max\":\(num(hi)),\"slowest_time_constant_ms\":\(num(timeConstant(hi, l) * 1000))"
             } else {
                 o += ",\"eigenvalue_magnitude_min\":null,\"eigenvalue_magnitude_max\":null,\"slowest_time_constant_ms\":null"
             }
@@ -172,7 +186,7 @@ struct Report {
             + "\"d_model\":\(spec.dModel),\"d_output\":\(spec.dOutput),\"encoder\":\(spec.encoder),\"decoder\":\(spec.decoder),"
             + "\"labels\":\(spec.labels.map { "[" + $0.map(str).joined(separator: ",") + "]" } ?? "null"),"
             + "\"parameters\":\(parameters),\"file_bytes\":\(fileBytes),\"flops_per_sample\":\(flops),\"state_bytes\":\(stateBytes),"
-            + "\"blocks\":[\(blocks.joined(separator: ","))]"
+            + "\"stages\":\(spec.stages?.count ?? 1),\"blocks\":[\(blocks.joined(separator: ","))]"
         if let t {
             o += ",\"step_ns_per_sample\":\(num(t.stepNs)),\"block_ns_per_sample\":\(num(t.blockNs)),"
                 + "\"step_realtime_factor\":\(num(t.stepRTF)),\"block_realtime_factor\":\(num(t.blockRTF))"

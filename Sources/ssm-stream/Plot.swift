@@ -107,10 +107,10 @@ struct Plot: ParsableCommand {
         var maps: [(String, [Complex<Double>], [Complex<Double>])] = []
         for (b, eig) in m.layerEigenvalues.enumerated() where !eig.isEmpty {
             if let z = pz[b] {
-                maps.append(("block \(b) (\(m.spec.blocks[b].layer.family.rawValue))", z.poles, z.zeros))
+                maps.append(("block \(b) (\(m.spec.allBlocks[b].layer.family.rawValue))", z.poles, z.zeros))
             } else {
                 // Each complex Λ̄ stands for its conjugate pair (the output is real); a real one for itself.
-                maps.append(("block \(b) (\(m.spec.blocks[b].layer.family.rawValue))", eig + eig.filter { $0.imaginary != 0 }.map(\.conjugate), []))
+                maps.append(("block \(b) (\(m.spec.allBlocks[b].layer.family.rawValue))", eig + eig.filter { $0.imaginary != 0 }.map(\.conjugate), []))
             }
         }
         chart.poleZeroRow(maps)

@@ -157,7 +157,7 @@ final class RunPipeline {
 
     private func describe() {
         let s = path.model.spec
-        let layers = s.blocks.map { "\($0.layer.family.rawValue)(H=\($0.layer.dModel), N=\($0.layer.dState))" }.joined(separator: " → ")
+        let layers = s.allBlocks.map { "\($0.layer.family.rawValue)(H=\($0.layer.dModel), N=\($0.layer.dState))" }.joined(separator: " → ")
         warn("model: \(cmd.model): \(s.task.rawValue), \(s.dInput) → \(s.dOutput) channel(s) at \(s.sampleRate) Hz, \(layers)")
         let f = source.format
         warn("input: \(cmd.inputName): \(f.formatName), \(f.channels) channel(s) at \(f.sampleRate) Hz"

@@ -60,7 +60,7 @@ struct SSMStreamd: ParsableCommand {
                 let model = try ModelFile.load(path: c.modelPath)
                 let s = model.spec
                 print("config \(config): ok")
-                print("model \(c.modelPath): \(s.task.rawValue), \(s.dInput) → \(s.dOutput) channel(s) at \(s.sampleRate) Hz, \(s.blocks.map { $0.layer.family.rawValue }.joined(separator: ", "))")
+                print("model \(c.modelPath): \(s.task.rawValue), \(s.dInput) → \(s.dOutput) channel(s) at \(s.sampleRate) Hz, \(s.allBlocks.map { $0.layer.family.rawValue }.joined(separator: ", "))")
                 print("source: \(c.source.kind.rawValue) \(c.source.kind == .alsa ? c.source.device : c.resolve(c.source.path))")
                 if s.task == .filter { print("output: \(c.output.kind.rawValue) \(c.output.kind == .alsa ? c.output.device : c.resolve(c.output.path))") }
                 print("control socket: \(c.control.socket.isEmpty ? "none" : c.resolve(c.control.socket))")

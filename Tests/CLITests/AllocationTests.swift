@@ -120,6 +120,12 @@ struct AllocationTests {
         func out(_ name: String) -> (Int) -> String { { i in dir.file("\(name)\(i).out") } }
         cases.append(("WAV, step", { i in ["run", "-q", "--mode", "step", Self.designed, wavs[i], out("step")(i) + ".wav"] }, { _ in .null }))
         cases.append(("WAV, block", { i in ["run", "-q", "--mode", "block", modelPath, wavs[i], out("block")(i) + ".wav"] }, { _ in .null }))
+        // Models in series: the chain's stages one after another through the link buffers.
+        let chained = dir.file("chain.safetensors")
+        expectExit(try runCLI(["chain", "-q", Self.designed, modelPath, "-o", chained]), 0)
+        for mode in ["step", "block"] {
+            cases.append(("chain, \(mode)", { i in ["run", "-q", "--mode", mode, chained, wavs[i], out("chain" + mode)(i) + ".wav"] }, { _ in .null }))
+        }
         let raws = try wavs.map { try Array([UInt8](Data(contentsOf: URL(fileURLWithPath: $0)))[44...]) }
         let raw = ["run", "-q", Self.designed, "-", "-", "--input-format", "s16le", "--rate", "16000", "--channels", "1"]
         cases.append(("raw stdin → stdout", { _ in raw }, { i in .bytes(raws[i]) }))

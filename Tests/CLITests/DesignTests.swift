@@ -234,4 +234,84 @@ struct DesignTests {
         expectExit(r, 73)
         #expect(r.stderr.contains("cannot write '/nonexistent-dir/m.safetensors'"), "\(r.stderr)")
     }
+
+    @Test("chain: a cascade and a pre-filter before the digit classifier equal the models run one after another; design --append-to")
+    func chainEqualsSeries() throws {
+        let dir = TempDir()
+        let hp = dir.file("hp.safetensors"), lp = dir.file("lp.safetensors"), cascade = dir.file("cascade.safetensors")
+        expectExit(try runCLI(["design", "butterworth", "highpass", "--order", "2", "--cutoff", "150", "--rate", "8000", "-o", hp, "-q"]), 0)
+        expectExit(try runCLI(["design", "chebyshev1", "lowpass", "--order", "4", "--cutoff", "3000", "--ripple", "0.5", "--rate", "8000", "-o", lp, "-q"]), 0)
+        let r = try runCLI(["chain", hp, lp, "-o", cascade])
+        expectExit(r, 0)
+        #expect(r.stderr.contains("2 models in series") && r.stderr.contains("1 → 1 channel at 8000 Hz") && r.stderr.hasSuffix("→ \(cascade)\n"), "\(r.stderr)")
+        // A filter cascade: run A then B, against run of the chain, step and block.
+        let x = testSignal(6000), input = dir.file("in.wav"), mid = dir.file("mid.wav"), seq = dir.file("seq.wav"), one = dir.file("one.wav")
+        try writeWAV(input, rate: 8000, x)
+        for mode in ["step", "block"] {
+            expectExit(try runCLI(["run", "-q", "--mode", mode, hp, input, mid]), 0)
+            expectExit(try runCLI(["run", "-q", "--mode", mode, lp, mid, seq]), 0)
+            expectExit(try runCLI(["run", "-q", "--mode", mode, cascade, input, one]), 0)
+            let a = try readWAV(seq).samples, b = try readWAV(one).samples
+            try #require(a.count == x.count && b.count == x.count)
+            #expect(relErr(b, a.map(Double.init)) <= 1e-6, "\(mode): max|Δ|/max|y| = \(relErr(b, a.map(Double.init)))")
+        }
+        // design --append-to: the cascade then a peaking section, at the cascade's rate by default.
+        let eq = dir.file("eq.safetensors"), peak = dir.file("peak.safetensors")
+        let d = try runCLI(["design", "peaking", "--cutoff", "1000", "--gain", "6", "--append-to", cascade, "-o", eq])
+        expectExit(d, 0)
+        #expect(d.stderr.contains("after the 2 stage(s) of \(cascade)"), "\(d.stderr)")
+        expectExit(try runCLI(["design", "peaking", "--cutoff", "1000", "--gain", "6", "--rate", "8000", "-o", peak, "-q"]), 0)
+        let i = try runCLI(["inspect", "--json", eq])
+        expectExit(i, 0)
+        #expect((try jsonObject(i.stdout))["stages"] as? Int == 3)
+        expectExit(try runCLI(["run", "-q", cascade, input, mid]), 0)
+        expectExit(try runCLI(["run", "-q", peak, mid, seq]), 0)
+        expectExit(try runCLI(["run", "-q", eq, input, one]), 0)
+        #expect(relErr(try readWAV(one).samples, try readWAV(seq).samples.map(Double.init)) <= 1e-6)
+        // A pre-filter before the shipped classifier: the same events as the classifier on the filtered audio.
+        let digits = packageRoot.appendingPathComponent("models/digits.safetensors").path
+        let speech = packageRoot.appendingPathComponent("examples/digits.wav").path
+        let pre = dir.file("pre.safetensors"), filtered = dir.file("filtered.wav")
+        expectExit(try runCLI(["chain", hp, digits, "-o", pre, "-q"]), 0)
+        expectExit(try runCLI(["run", "-q", "--encoding", "f32", hp, speech, filtered]), 0)
+        let e1 = try runCLI(["run", "-q", digits, filtered, "-"]), e2 = try runCLI(["run", "-q", pre, speech, "-"])
+        expectExit(e1, 0); expectExit(e2, 0)
+        // The same events (class and samples), scores equal to float round-off.
+        func events(_ out: [UInt8]) throws -> [(String, Int, Int, Double)] {
+            try String(decoding: out, as: UTF8.self).split(separator: "\n").map { line in
+                let o = try jsonObject(Array(line.utf8))
+                return (o["class"] as? String ?? "", o["start_sample"] as? Int ?? -1, o["end_sample"] as? Int ?? -1, o["peak"] as? Double ?? -1)
+            }
+        }
+        let a = try events(e1.stdout), b = try events(e2.stdout)
+        #expect(a.count >= 10 && a.count == b.count, "\(a.count) events from the two models in turn, \(b.count) from the chain")
+        for (u, v) in zip(a, b) { #expect(u.0 == v.0 && u.1 == v.1 && u.2 == v.2 && Swift.abs(u.3 - v.3) < 1e-4, "\(u) vs \(v)") }
+    }
+
+    @Test("chain refuses: one model (64), a missing file (66), a classifier first, another rate, channels that disagree (67), an unwritable output (73)")
+    func chainRefusals() throws {
+        let dir = TempDir()
+        let lp8 = dir.file("lp8.safetensors"), digits = packageRoot.appendingPathComponent("models/digits.safetensors").path
+        expectExit(try runCLI(["design", "butterworth", "lowpass", "--order", "2", "--cutoff", "1000", "--rate", "8000", "-o", lp8, "-q"]), 0)
+        let out = dir.file("out.safetensors")
+        var r = try runCLI(["chain", lp8, "-o", out])
+        expectExit(r, 64); #expect(r.stderr.contains("at least two models"), "\(r.stderr)")
+        r = try runCLI(["chain", lp8, dir.file("nope.safetensors"), "-o", out])
+        expectExit(r, 66); #expect(r.stderr.contains("nope.safetensors': no such file"), "\(r.stderr)")
+        r = try runCLI(["chain", digits, lp8, "-o", out])
+        expectExit(r, 67); #expect(r.stderr.contains("only the last model of a chain may classify"), "\(r.stderr)")
+        r = try runCLI(["chain", lp8, modelPath, "-o", out])
+        expectExit(r, 67); #expect(r.stderr.contains("stage 2 runs at 16000 Hz, stage 1 at 8000 Hz"), "\(r.stderr)")
+        let stereo = dir.file("stereo.json"), st = dir.file("st.safetensors")
+        try """
+        {"sample_rate": 8000, "d_input": 2, "d_model": 4, "d_output": 2, "encoder": true, "decoder": true,
+         "blocks": [{"layer": {"family": "s5", "d_model": 4, "d_state": 4}}]}
+        """.write(toFile: stereo, atomically: true, encoding: .utf8)
+        expectExit(try runCLI(["init", "-q", stereo, "-o", st]), 0)
+        r = try runCLI(["chain", lp8, st, "-o", out])
+        expectExit(r, 67); #expect(r.stderr.contains("stage 2 takes 2 channels, stage 1 gives 1"), "\(r.stderr)")
+        r = try runCLI(["chain", lp8, lp8, "-o", "/nonexistent-dir/c.safetensors"])
+        expectExit(r, 73)
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
 }

@@ -275,7 +275,7 @@ public enum Conformance {
             channelsFirst ? (0..<(L * H)).map { i in t[b * L * H + (i % H) * L + i / H] } : Array(t[(b * L * H)..<((b + 1) * L * H)])
         }
         var modes: [(String, ForwardMode?)] = [("step", nil), ("block", .scan), ("parallel", .parallelScan)]
-        if m.blocks.allSatisfy(\.layer.hasConvolutionMode) { modes.append(("conv", .convolution)) }
+        if m.allBlocks.allSatisfy(\.layer.hasConvolutionMode) { modes.append(("conv", .convolution)) }
         var outputs: [String: [[Scalar]]] = [:]   // mode → per batch (L, H)
         var states: [String: [[Scalar]]] = [:]
         for (name, mode) in modes {

@@ -6,6 +6,8 @@
 public final class Model: @unchecked Sendable {
     public let spec: ModelSpec
     public let blocks: [Block]
+    /// A chain's stages (`ModelSpec.stages`), run one after another; empty for an ordinary model.
+    public let stages: [Model]
     let encoder: Linear?
     let decoder: Linear?
     let arena: Arena
@@ -24,7 +26,7 @@ public final class Model: @unchecked Sendable {
     /// Builds the model from its architecture and tensors (names as in `ModelSpec`/`BlockSpec`).
     /// Refuses missing, misshapen, non-finite and unexpected tensors, inconsistent sizes and
     /// unstable layers (a discretized eigenvalue with |λ| ≥ 1 would grow without bound on a stream).
-    public init(spec: ModelSpec, tensors: [String: Tensor]) throws(ModelError) {
+    public convenience init(spec: ModelSpec, tensors: [String: Tensor]) throws(ModelError) {
         guard spec.format == ModelSpec.currentFormat else {
             throw ModelError("unsupported model format '\(spec.format)' (this build reads '\(ModelSpec.currentFormat)')")
         }
@@ -32,6 +34,12 @@ public final class Model: @unchecked Sendable {
             throw ModelError("d_input, d_model and d_output must be positive")
         }
         guard spec.sampleRate > 0 else { throw ModelError("sample_rate must be positive (got \(spec.sampleRate))") }
+        if let stageSpecs = spec.stages { try self.init(chain: spec, stageSpecs, tensors: tensors) }
+        else { try self.init(plain: spec, tensors: tensors) }
+    }
+
+    /// An ordinary model: encoder, blocks, decoder.
+    private init(plain spec: ModelSpec, tensors: [String: Tensor]) throws(ModelError) {
         if !spec.encoder && spec.dInput != spec.dModel {
             throw ModelError("without an encoder d_input (\(spec.dInput)) must equal d_model (\(spec.dModel))")
         }
@@ -52,6 +60,7 @@ public final class Model: @unchecked Sendable {
             if let g = e.minGap, !(g >= 0 && g.isFinite) { throw ModelError("events.min_gap must be ≥ 0 seconds") }
         }
         self.spec = spec
+        stages = []
         dIn = spec.dInput; dModel = spec.dModel; dOut = spec.dOutput
         let r = TensorReader(tensors)
         let arena = Arena()
@@ -97,6 +106,58 @@ public final class Model: @unchecked Sendable {
         }
     }
 
+    /// A chain: each stage built from its own tensors (`stages.{i}.` stripped), the same checks as
+    /// `ModelSpec.chain` on what a file claims, and no tensor outside the stages.
+    private init(chain spec: ModelSpec, _ stageSpecs: [ModelSpec], tensors: [String: Tensor]) throws(ModelError) {
+        guard !spec.encoder, !spec.decoder, spec.blocks.isEmpty else {
+            throw ModelError("a chain (stages) has no encoder, decoder or blocks of its own")
+        }
+        let expected = try ModelSpec.chain(stageSpecs)
+        guard expected.sampleRate == spec.sampleRate, expected.dInput == spec.dInput, expected.dOutput == spec.dOutput,
+              expected.task == spec.task else {
+            throw ModelError("the chain's sample_rate, d_input, d_output and task must be its stages' (\(expected.sampleRate) Hz, \(expected.dInput) → \(expected.dOutput), \(expected.task.rawValue))")
+        }
+        var built: [Model] = []
+        for (i, st) in stageSpecs.enumerated() {
+            let prefix = "stages.\(i)."
+            var own: [String: Tensor] = [:]
+            for (k, v) in tensors where k.hasPrefix(prefix) { own[String(k.dropFirst(prefix.count))] = v }
+            do { built.append(try Model(spec: st, tensors: own)) }
+            catch { throw ModelError("stage \(i + 1): \(error.message)") }
+        }
+        if let stray = tensors.keys.sorted().first(where: { k in !stageSpecs.indices.contains { k.hasPrefix("stages.\($0).") } }) {
+            throw ModelError("unexpected tensor '\(stray)': a chain's tensors all belong to its stages (stages.N.…)")
+        }
+        self.spec = spec
+        stages = built
+        blocks = []; encoder = nil; decoder = nil; arena = Arena()
+        dIn = spec.dInput; dModel = spec.dModel; dOut = spec.dOutput
+        pools = []; poolOffsets = []; heldOffset = 0; pooled = false
+        stateCount = built.reduce(0) { $0 + $1.stateCount }
+    }
+
+    /// The tensors of `models` in series under their stage prefixes, with `ModelSpec.chain`'s
+    /// architecture (a chain among them is flattened, its tensors renumbered).
+    public static func chain(_ models: [(spec: ModelSpec, tensors: [String: Tensor])]) throws(ModelError) -> (spec: ModelSpec, tensors: [String: Tensor]) {
+        let spec = try ModelSpec.chain(models.map(\.spec))
+        var tensors: [String: Tensor] = [:], next = 0
+        for m in models {
+            if let inner = m.spec.stages {
+                for j in inner.indices {
+                    for (k, v) in m.tensors where k.hasPrefix("stages.\(j).") { tensors["stages.\(next)." + k.dropFirst("stages.\(j).".count)] = v }
+                    next += 1
+                }
+            } else {
+                for (k, v) in m.tensors { tensors["stages.\(next).\(k)"] = v }
+                next += 1
+            }
+        }
+        return (spec, tensors)
+    }
+
+    /// Every block in running order, through the stages of a chain.
+    public var allBlocks: [Block] { stages.isEmpty ? blocks : stages.flatMap(\.allBlocks) }
+
     /// Fresh parameters for `spec` from the families' initializations (reproducible from `seed`).
     /// `progress(i)` is called before block i is initialized (a CLI shows it when that takes long).
     public static func initialize(_ spec: ModelSpec, seed: UInt64, progress: ((Int) -> Void)? = nil) throws(ModelError) -> [String: Tensor] {
@@ -113,6 +174,21 @@ public final class Model: @unchecked Sendable {
 
     /// One sample: x (d_input) → y (d_output). Allocates nothing.
     public func step(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, state: ModelState) {
+        if !stages.isEmpty {
+            // Stage by stage through the state's link buffers (ping-pong), the last into y.
+            let n = stages.count
+            stages.withUnsafeBufferPointer { ms in
+                state.stages.withUnsafeBufferPointer { ss in
+                    var input = x
+                    for i in 0..<n {
+                        let out = i == n - 1 ? y : state.links + (i & 1) * state.linkWidth
+                        ms[i].step(input, out, state: ss[i])
+                        input = UnsafePointer(out)
+                    }
+                }
+            }
+            return
+        }
         let h = state.step.x, H = dModel
         if let e = encoder { e.apply(x, h) } else { for i in 0..<H { h[i] = x[i] } }
         if !pooled {
@@ -147,6 +223,22 @@ public final class Model: @unchecked Sendable {
     /// `.convolution` needs a zero state and a `maxBlock` ≥ L to be exact (each chunk starts from zero).
     public func forward(_ X: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, length L: Int,
                         state: ModelState, mode: ForwardMode = .scan) {
+        if !stages.isEmpty {
+            // Chunk by chunk of maxBlock samples, each through every stage (the links hold one chunk).
+            var start = 0
+            let n = stages.count
+            while start < L {
+                let len = min(state.maxBlock, L - start)
+                var input = X + start * dIn
+                for i in 0..<n {
+                    let out = i == n - 1 ? Y + start * dOut : state.links + (i & 1) * state.linkWidth * state.maxBlock
+                    stages[i].forward(input, out, length: len, state: state.stages[i], mode: mode)
+                    input = UnsafePointer(out)
+                }
+                start += len
+            }
+            return
+        }
         var start = 0
         while start < L {
             let n = min(state.maxBlock, L - start)
@@ -213,7 +305,7 @@ public final class Model: @unchecked Sendable {
     public func makeTape(length: Int) -> ModelState { ModelState(self, maxBlock: max(1, length), tape: true) }
 
     /// Whether every layer has a backward pass (`SequenceLayer.isTrainable`).
-    public var isTrainable: Bool { blocks.allSatisfy { $0.layer.isTrainable } }
+    public var isTrainable: Bool { stages.isEmpty && blocks.allSatisfy { $0.layer.isTrainable } }
 
     /// Pullback of `forward` over one sequence X (L, d_input) that `forward` just ran on `tape` from
     /// the zero state: dY (L, d_output) → engine-layout gradients of every weight, accumulated into
@@ -295,12 +387,13 @@ public final class Model: @unchecked Sendable {
     public func updateWeights(from other: Model) { arena.update(from: other.arena) }
 
     public var parameterCount: Int {
-        (encoder?.parameterCount ?? 0) + (decoder?.parameterCount ?? 0) + blocks.reduce(0) { $0 + $1.parameterCount }
+        stages.reduce(0) { $0 + $1.parameterCount } + (encoder?.parameterCount ?? 0) + (decoder?.parameterCount ?? 0) + blocks.reduce(0) { $0 + $1.parameterCount }
     }
 
     /// Per input sample: a block after pools of R₁·R₂… runs once per R₁·R₂… samples.
     public var flopsPerSample: Int {
-        var total = 2 * (encoder.map { $0.inputs * $0.outputs } ?? 0), rate = 1
+        // A chain's stages each run per input sample (a pooled stage holds its output per sample).
+        var total = stages.reduce(0) { $0 + $1.flopsPerSample } + 2 * (encoder.map { $0.inputs * $0.outputs } ?? 0), rate = 1
         for (i, b) in blocks.enumerated() { rate *= pools[i]; total += b.flopsPerSample / rate }
         return total + 2 * (decoder.map { $0.inputs * $0.outputs } ?? 0) / rate
     }
@@ -324,12 +417,34 @@ public final class ModelState: @unchecked Sendable {
     let dFrames: UnsafeMutablePointer<Scalar>?
     /// Per row of a pooled block sequence, the sample of the chunk at which it completed.
     let completion: UnsafeMutablePointer<Int>
+    /// A chain's: one state per stage (their recurrent states are slices of this one's `state`, so
+    /// that `reset` and `snapshot` cover the whole chain) and the buffers between stages: two of
+    /// `linkWidth` floats per sample of a block, used in turn.
+    let stages: [ModelState]
+    let links: UnsafeMutablePointer<Scalar>
+    let linkWidth: Int
     private let arena = Arena()
 
-    init(_ m: Model, maxBlock: Int, tape: Bool = false) {
+    init(_ m: Model, maxBlock: Int, tape: Bool = false, storage: UnsafeMutablePointer<Scalar>? = nil) {
         stateCount = m.stateCount
         self.maxBlock = maxBlock
-        state = arena.floats(m.stateCount)
+        let state = storage ?? arena.floats(m.stateCount)
+        self.state = state
+        if !m.stages.isEmpty {
+            precondition(!tape, "a chain has no training tape")
+            var offset = 0, subs: [ModelState] = []
+            for s in m.stages { subs.append(ModelState(s, maxBlock: maxBlock, storage: state + offset)); offset += s.stateCount }
+            stages = subs
+            linkWidth = max(1, m.stages.dropLast().map(\.dOut).max() ?? 1)
+            links = arena.floats(2 * linkWidth * maxBlock)
+            step = (arena.floats(1), ()); block = (arena.floats(1), ())
+            stepWork = StepWork(t: step.x, y: step.x, v: step.x, z: step.x, s: step.x)
+            blockWorks = []; backwardWork = nil; dh = nil; dFrames = nil
+            completion = .allocate(capacity: 1)
+            completion.initialize(to: 0)
+            return
+        }
+        stages = []; linkWidth = 0; links = arena.floats(1)
         let H = m.spec.dModel
         let wide = m.blocks.map(\.workWidth).max() ?? H
         let scratch = m.blocks.map(\.layer.scratchCount).max() ?? 0

@@ -123,7 +123,7 @@ extension Model {
     /// zeros are the roots of H(z)'s numerator, D·Π(z − λ_i) + Σ_j r_j·z·Π_{i≠j}(z − λ_i).
     /// Nil for a block without a single-channel LTI layer.
     public var layerPolesZeros: [(poles: [Complex<Double>], zeros: [Complex<Double>])?] {
-        blocks.map { b in
+        allBlocks.map { b in
             guard case .diagonal(let l) = b.layer, let pf = l.partialFractions else { return nil }
             let n = pf.poles.count
             // Coefficients of z^n … z^0 (index = power).
@@ -149,7 +149,7 @@ extension Model {
     /// The discrete eigenvalues Λ̄ of each time-invariant diagonal layer (S4D, S5, LRU, H3's
     /// diagonal SSM), by block; empty for a block whose layer has none (S4's DPLR, selective and
     /// gated layers, identity).
-    public var layerEigenvalues: [[Complex<Double>]] { blocks.map { $0.layer.eigenvalues } }
+    public var layerEigenvalues: [[Complex<Double>]] { allBlocks.map { $0.layer.eigenvalues } }
 }
 
 /// The roots of Σ c_i z^i (c by increasing power; trailing near-zero leading coefficients

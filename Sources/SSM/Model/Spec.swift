@@ -21,6 +21,11 @@ public struct ModelSpec: Codable, Sendable, Equatable {
     /// Linear decoder d_model → d_output (`decoder.weight` (d_output, d_model), `decoder.bias`).
     public var decoder: Bool
     public var blocks: [BlockSpec]
+    /// Models in series (`ssm-stream chain`): each stage is a whole model whose tensors carry the
+    /// prefix `stages.{i}.`; stage i's output is stage i+1's input. A chain has no blocks, encoder or
+    /// decoder of its own; its d_input is the first stage's, its d_output, task, labels, scores and
+    /// events the last stage's. Nil for an ordinary model.
+    public var stages: [ModelSpec]?
     /// Class names of a classifier, in decoder output order.
     public var labels: [String]?
     /// How a classifier's outputs become scores in [0, 1]: "softmax" (mutually exclusive classes,
@@ -60,7 +65,7 @@ public struct ModelSpec: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case format, task, sampleRate = "sample_rate", dInput = "d_input", dModel = "d_model", dOutput = "d_output"
-        case encoder, decoder, blocks, labels, scores, description, events
+        case encoder, decoder, blocks, labels, scores, description, events, stages
     }
 
     /// `format` and `task` may be omitted (current format, filter); so may `encoder`/`decoder` (false).
@@ -74,11 +79,44 @@ public struct ModelSpec: Codable, Sendable, Equatable {
         dOutput = try c.decode(Int.self, forKey: .dOutput)
         self.encoder = try c.decodeIfPresent(Bool.self, forKey: .encoder) ?? false
         self.decoder = try c.decodeIfPresent(Bool.self, forKey: .decoder) ?? false
-        blocks = try c.decode([BlockSpec].self, forKey: .blocks)
+        stages = try c.decodeIfPresent([ModelSpec].self, forKey: .stages)
+        blocks = stages != nil ? try c.decodeIfPresent([BlockSpec].self, forKey: .blocks) ?? [] : try c.decode([BlockSpec].self, forKey: .blocks)
         labels = try c.decodeIfPresent([String].self, forKey: .labels)
         events = try c.decodeIfPresent(EventDefaults.self, forKey: .events)
         scores = try c.decodeIfPresent(Scores.self, forKey: .scores)
         description = try c.decodeIfPresent(String.self, forKey: .description)
+    }
+
+    /// Every block of the model in running order, through the stages of a chain.
+    public var allBlocks: [BlockSpec] { stages.map { $0.flatMap(\.allBlocks) } ?? blocks }
+
+    /// The stages of a chain, or the model itself.
+    public var stageList: [ModelSpec] { stages ?? [self] }
+
+    /// The architecture of `specs` in series (a chain inside is flattened into its stages). Refuses
+    /// fewer than two stages, different sample rates, a stage whose input channels are not the
+    /// previous stage's outputs, and a classifier before the last stage (its logits are not a signal).
+    public static func chain(_ specs: [ModelSpec]) throws(ModelError) -> ModelSpec {
+        let flat = specs.flatMap(\.stageList)
+        guard flat.count >= 2 else { throw ModelError("a chain needs at least two models (got \(flat.count))") }
+        let first = flat[0], last = flat[flat.count - 1]
+        for (i, s) in flat.enumerated() {
+            guard s.sampleRate == first.sampleRate else {
+                throw ModelError("stage \(i + 1) runs at \(s.sampleRate) Hz, stage 1 at \(first.sampleRate) Hz: models in series must share one sample rate (redesign or retrain one at the other's rate)")
+            }
+            if i > 0, s.dInput != flat[i - 1].dOutput {
+                throw ModelError("stage \(i + 1) takes \(s.dInput) channel\(s.dInput == 1 ? "" : "s"), stage \(i) gives \(flat[i - 1].dOutput): the channels must agree")
+            }
+            if i < flat.count - 1, s.task == .classify {
+                throw ModelError("stage \(i + 1) is a classifier: only the last model of a chain may classify (its scores are not a signal for the next)")
+            }
+        }
+        var c = ModelSpec(task: last.task, sampleRate: first.sampleRate, dInput: first.dInput, dModel: first.dModel,
+                          dOutput: last.dOutput, encoder: false, decoder: false, blocks: [], labels: last.labels,
+                          scores: last.scores, description: flat.map { $0.description ?? "\($0.task.rawValue) model" }.joined(separator: " → "))
+        c.events = last.events
+        c.stages = flat
+        return c
     }
 }
 

@@ -647,7 +647,7 @@ public final class Daemon {
     private func logStart() {
         guard let p = pipeline else { return }
         let s = p.model.spec
-        let layers = s.blocks.map { $0.layer.family.rawValue }.joined(separator: ",")
+        let layers = s.allBlocks.map { $0.layer.family.rawValue }.joined(separator: ",")
         journal.log(.notice, "started: \(s.task.rawValue) model \(config.modelPath) (\(layers), \(p.stateBytes) bytes of state) on \(p.sourceName) at \(p.inputRate) Hz × \(p.inputChannels) → \(p.outputName), \(config.mode.rawValue) mode, blocks of \(config.block)",
                     [("SSM_MODEL", config.modelPath), ("SSM_MODEL_SHA256", modelSHA ?? ""), ("SSM_SOURCE", p.sourceName),
                      ("SSM_OUTPUT", p.outputName), ("SSM_STATE_BYTES", "\(p.stateBytes)")], id: .started)
@@ -693,7 +693,7 @@ public final class Daemon {
         if let p = pipeline {
             let s = p.stats, spec = p.model.spec
             j.add("task", spec.task.rawValue)
-            j.add("families", spec.blocks.map { $0.layer.family.rawValue }.joined(separator: ","))
+            j.add("families", spec.allBlocks.map { $0.layer.family.rawValue }.joined(separator: ","))
             j.add("mode", config.mode.rawValue); j.add("block", config.block)
             j.add("source", p.sourceName); j.add("output", p.outputName)
             j.add("input_rate", p.inputRate); j.add("input_channels", p.inputChannels); j.add("model_rate", p.modelRate)
@@ -805,7 +805,7 @@ public final class Daemon {
         let m = p.model, spec = m.spec
         j.add("task", spec.task.rawValue); j.add("sample_rate", spec.sampleRate)
         j.add("d_input", spec.dInput); j.add("d_model", spec.dModel); j.add("d_output", spec.dOutput)
-        j.add("layers", spec.blocks.map { "\($0.layer.family.rawValue)(H=\($0.layer.dModel), N=\($0.layer.dState))" }.joined(separator: ","))
+        j.add("layers", spec.allBlocks.map { "\($0.layer.family.rawValue)(H=\($0.layer.dModel), N=\($0.layer.dState))" }.joined(separator: ","))
         if let labels = spec.labels { j.add("labels", labels.joined(separator: ",")) }
         j.add("parameters", m.parameterCount); j.add("flops_per_sample", m.flopsPerSample)
         j.add("state_bytes", p.stateBytes)
