@@ -90,18 +90,32 @@ public struct Norm: @unchecked Sendable {
         case .none:
             if UnsafePointer(y) != x { y.update(from: x, count: H) }
         case .layer:
-            var mean: Scalar = 0
-            for i in 0..<H { mean += x[i] }
+            // Eight lanes at a time (the sums in eight partial sums, then the tail).
+            let h8 = H & ~7
+            var s8 = V8(), i = 0
+            while i < h8 { s8 += load8(x + i); i += 8 }
+            var mean = s8.sum()
+            for j in h8..<H { mean += x[j] }
             mean /= Scalar(H)
-            var v: Scalar = 0
-            for i in 0..<H { let d = x[i] - mean; v += d * d }
-            let inv = 1 / (v / Scalar(H) + eps).squareRoot()
-            for i in 0..<H { y[i] = (x[i] - mean) * inv * weight[i] + bias[i] }
+            let m8 = V8(repeating: mean)
+            var v8 = V8(); i = 0
+            while i < h8 { let d = load8(x + i) - m8; v8 = v8.addingProduct(d, d); i += 8 }
+            var v = v8.sum()
+            for j in h8..<H { let d = x[j] - mean; v += d * d }
+            let inv = 1 / (v / Scalar(H) + eps).squareRoot(), inv8 = V8(repeating: inv)
+            i = 0
+            while i < h8 { store8((load8(x + i) - m8) * inv8 * load8(weight + i) + load8(bias + i), y + i); i += 8 }
+            for j in h8..<H { y[j] = (x[j] - mean) * inv * weight[j] + bias[j] }
         case .rms:
-            var ms: Scalar = 0
-            for i in 0..<H { ms += x[i] * x[i] }
-            let inv = 1 / (ms / Scalar(H) + eps).squareRoot()
-            for i in 0..<H { y[i] = x[i] * inv * weight[i] }
+            let h8 = H & ~7
+            var s8 = V8(), i = 0
+            while i < h8 { let v = load8(x + i); s8 = s8.addingProduct(v, v); i += 8 }
+            var ms = s8.sum()
+            for j in h8..<H { ms += x[j] * x[j] }
+            let inv = 1 / (ms / Scalar(H) + eps).squareRoot(), inv8 = V8(repeating: inv)
+            i = 0
+            while i < h8 { store8(load8(x + i) * inv8 * load8(weight + i), y + i); i += 8 }
+            for j in h8..<H { y[j] = x[j] * inv * weight[j] }
         }
     }
 
