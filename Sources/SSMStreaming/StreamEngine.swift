@@ -2,7 +2,9 @@ import SSM
 
 /// Runs a model over interleaved frames, as the daemon and `ssm-stream run` both do: either the
 /// frame's channels are the model's inputs, or (per-channel) the frame holds `groups` independent
-/// streams of `d_input` channels each, every one with its own recurrent state.
+/// streams of `d_input` channels each, every one with its own recurrent state. In step mode the
+/// groups are one `StreamBatch` (a frame is its (groups, d_input) input as it stands); in block mode
+/// each group's block runs on its own.
 ///
 /// Shapes: input frames (T, groups·d_input) → output frames (T, groups·d_output), interleaved.
 /// All buffers and states are allocated at init; `process` allocates nothing.
@@ -19,6 +21,9 @@ public final class StreamEngine {
     public let mode: Mode
     public let maxFrames: Int
     private let states: [ModelState]
+    /// Step mode with several streams: one `StreamBatch` (each weight read once per frame for all
+    /// of them); `states` are then its per-stream views.
+    private let batch: StreamBatch?
     private let gatherIn: UnsafeMutablePointer<Float>
     private let gatherOut: UnsafeMutablePointer<Float>
     private let dIn: Int, dOut: Int
@@ -26,7 +31,13 @@ public final class StreamEngine {
     public init(model: Model, groups: Int = 1, mode: Mode, maxFrames: Int) {
         self.model = model; self.groups = groups; self.mode = mode; self.maxFrames = maxFrames
         dIn = model.spec.dInput; dOut = model.spec.dOutput
-        states = (0..<groups).map { _ in model.makeState(maxBlock: maxFrames) }
+        if groups > 1 && mode == .step {
+            let b = model.makeBatch(streams: groups)
+            batch = b; states = b.states
+        } else {
+            batch = nil
+            states = (0..<groups).map { _ in model.makeState(maxBlock: maxFrames) }
+        }
         let split = groups > 1 && mode == .block
         gatherIn = .allocate(capacity: split ? maxFrames * dIn : 1)
         gatherOut = .allocate(capacity: split ? maxFrames * dOut : 1)
@@ -62,6 +73,10 @@ public final class StreamEngine {
         let dIn = self.dIn, dOut = self.dOut
         let inStride = groups * dIn, outStride = groups * dOut
         switch mode {
+        case .step where batch != nil:
+            // A frame is (groups, d_input) row-major: exactly the batch's X.
+            let model = self.model, batch = self.batch!
+            for k in 0..<frames { model.step(x + k * inStride, y + k * outStride, batch: batch) }
         case .step:
             let model = self.model
             states.withUnsafeBufferPointer { states in

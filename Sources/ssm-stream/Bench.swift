@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SSM
+import SSMStreaming
 import SSMTrain
 #if canImport(Glibc)
 import Glibc
@@ -16,8 +17,13 @@ struct Bench: ParsableCommand {
 
         With --train ARCH.json it times training instead: a batch of --batch random sequences of         --length samples through `ssm-stream train`'s trainer on --threads threads (default all         cores), forward only and a full step (forward, backward, AdamW), in samples·steps per         second, with the tape's memory and the process's peak RSS.
 
+        With --streams MODEL it times MODEL over G independent streams (as `run --per-channel` and \
+        the daemon's per_channel run them) for each G of --counts, in step and block mode: CPU time \
+        per stream-sample, and the cost of G streams as a multiple of one stream's.
+
         Examples:
           ssm-stream bench --family s5 --H 64 --P 64
+          ssm-stream bench --streams model.safetensors --counts 1,2,4,8,16
           ssm-stream bench --train examples/train/s5-anchor.json --batch 16 \\
               --length 8000 --json
           ssm-stream bench --family lru --H 256 --P 256 --block 256 --json
@@ -57,7 +63,20 @@ struct Bench: ParsableCommand {
     @Option(help: "--train: threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: "Time this model over many independent streams instead of one layer.")
+    var streams: String?
+
+    @Option(help: "--streams: stream counts, comma-separated.")
+    var counts: String = "1,2,4,8,16"
+
     func validate() throws {
+        if streams != nil {
+            guard let c = streamCounts, !c.isEmpty, c.allSatisfy({ $0 >= 1 && $0 <= 1024 }) else {
+                throw ValidationError("--counts takes stream counts in 1…1024, comma-separated (e.g. 1,2,4,8,16)")
+            }
+            guard seconds > 0, repeats >= 1, block >= 1 else { throw ValidationError("--seconds, --repeats and --block must be positive") }
+            return
+        }
         if train != nil {
             guard batch >= 1, length >= 1, (threads ?? 1) >= 1, repeats >= 1 else {
                 throw ValidationError("--batch, --length, --threads and --repeats must be positive")
@@ -74,6 +93,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         setBLASThreads(1)
         if let train { return try trainBench(train) }
+        if let streams { return try streamsBench(streams) }
         let b: LayerBench
         do { b = try LayerBench(family: family, H: h, P: p, block: block) } catch {
             warn("ssm-stream bench: \(error.message)"); throw ExitCode(ExitStatus.usage)
@@ -145,6 +165,58 @@ struct Bench: ParsableCommand {
             print("forward        \(humanRate(f)) samples·steps/s   (\(fixed(forward * 1000, 1)) ms per batch)")
             print("train step     \(humanRate(t)) samples·steps/s   (\(fixed(step * 1000, 1)) ms per batch: forward + backward + AdamW, \(fixed(step / forward, 2))× forward)")
             print("memory         tape \(fixed(Double(trainer.tapeBytes) / 1_048_576, 1)) MiB, peak RSS \(fixed(rssMiB, 1)) MiB")
+        }
+    }
+
+    var streamCounts: [Int]? {
+        let parts = counts.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        return parts.contains(nil) ? nil : parts.map { $0! }
+    }
+
+    /// One model over G streams, through the engine `run` and the daemon use: thread CPU time per
+    /// stream-sample in step and block mode, and G streams' cost over one stream's.
+    func streamsBench(_ path: String) throws {
+        let m: Model
+        do { m = try ModelFile.load(path: path) } catch { warn("ssm-stream bench: \(error.message)"); throw ExitCode(ExitStatus.badModel) }
+        let frames = block
+        var rng = SeededRandom(seed: 3)
+        var rows: [(g: Int, step: Double, block: Double)] = []
+        for g in streamCounts! {
+            let x = (0..<(frames * g * m.spec.dInput)).map { _ in Float(rng.normal() * 0.3) }
+            var y = [Float](repeating: 0, count: frames * g * m.spec.dOutput)
+            func cpu(_ mode: StreamEngine.Mode) -> Double {
+                let engine = StreamEngine(model: m, groups: g, mode: mode, maxFrames: frames)
+                let run = { x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+                    _ = engine.process(xp.baseAddress!, yp.baseAddress!, frames: frames) } } }
+                run()
+                let t0 = threadCPUSeconds(); run()
+                let iterations = max(1, Int(seconds / max(threadCPUSeconds() - t0, 1e-7)))
+                var bestNs = Double.infinity
+                for _ in 0..<repeats {
+                    let s = threadCPUSeconds()
+                    for _ in 0..<iterations { run() }
+                    bestNs = min(bestNs, (threadCPUSeconds() - s) * 1e9 / Double(iterations * frames * g))
+                }
+                return bestNs
+            }
+            rows.append((g, cpu(.step), cpu(.block)))
+        }
+        let one = rows.first { $0.g == 1 }
+        func ratio(_ v: Double, _ g: Int, _ base: Double?) -> String { base.map { fixed(v * Double(g) / $0, 2) } ?? "null" }
+        if json {
+            for r in rows {
+                print("{\"model\":\(jsonString(path)),\"streams\":\(r.g),\"step_ns_per_stream_sample\":\(fixed(r.step, 2)),"
+                      + "\"block_ns_per_stream_sample\":\(fixed(r.block, 2)),\"step_cost_vs_one_stream\":\(ratio(r.step, r.g, one?.step)),"
+                      + "\"block_cost_vs_one_stream\":\(ratio(r.block, r.g, one?.block)),\"block\":\(frames)}")
+            }
+        } else {
+            print("\(path): \(m.spec.dInput) → \(m.spec.dOutput) channel(s) per stream, thread CPU time, one core")
+            print(pad("streams", 9) + pad("step ns/stream-sample", 23) + pad("step cost ÷ 1 stream", 22)
+                  + pad("block ns/stream-sample", 24) + "block cost ÷ 1 stream")
+            for r in rows {
+                print(pad("\(r.g)", 9) + pad(fixed(r.step, 1), 23) + pad(ratio(r.step, r.g, one?.step) + "×", 22)
+                      + pad(fixed(r.block, 1), 24) + ratio(r.block, r.g, one?.block) + "×")
+            }
         }
     }
 

@@ -28,6 +28,9 @@ func monotonicSeconds() -> Double { clockSeconds(CLOCK_MONOTONIC) }
 /// CPU seconds this process has used, all threads.
 func processCPUSeconds() -> Double { clockSeconds(CLOCK_PROCESS_CPUTIME_ID) }
 
+/// CPU seconds the calling thread has used (a benchmark's own cost, whatever else runs).
+func threadCPUSeconds() -> Double { clockSeconds(CLOCK_THREAD_CPUTIME_ID) }
+
 /// `x` to `digits` significant digits, no exponent: "0.042", "3.1", "87", "12345".
 func significant(_ x: Double, _ digits: Int = 2) -> String {
     guard x.isFinite, x > 0 else { return x == 0 ? "0" : "\(x)" }

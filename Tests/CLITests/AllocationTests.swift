@@ -126,6 +126,16 @@ struct AllocationTests {
         for mode in ["step", "block"] {
             cases.append(("chain, \(mode)", { i in ["run", "-q", "--mode", mode, chained, wavs[i], out("chain" + mode)(i) + ".wav"] }, { _ in .null }))
         }
+        // Many streams in step mode (one StreamBatch, each weight read once per frame for all four):
+        // a 4-channel WAV through the S5 stack, --per-channel.
+        let s5 = dir.file("s5-4x64.safetensors")
+        expectExit(try runCLI(["init", "-q", packageRoot.appendingPathComponent("configs/architectures/s5-4x64.json").path, "-o", s5]), 0)
+        let quads = try lengths.indices.map { i in
+            let path = dir.file("quad\(i).wav"), x = signal(lengths[i])
+            try writeWAV(path, channels: 4, format: AudioFormat.wav16, x.flatMap { [$0, -$0, 0.5 * $0, $0 * $0] })
+            return path
+        }
+        cases.append(("4 streams per channel, step", { i in ["run", "-q", "--per-channel", "--mode", "step", s5, quads[i], out("quad")(i) + ".wav"] }, { _ in .null }))
         let raws = try wavs.map { try Array([UInt8](Data(contentsOf: URL(fileURLWithPath: $0)))[44...]) }
         let raw = ["run", "-q", Self.designed, "-", "-", "--input-format", "s16le", "--rate", "16000", "--channels", "1"]
         cases.append(("raw stdin → stdout", { _ in raw }, { i in .bytes(raws[i]) }))

@@ -104,6 +104,99 @@ public func vecMat(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<S
     }
 }
 
+/// out (G, n) (+)= X (G, R) · W (R, n): G vectors (one per stream) times one row-major matrix.
+///
+/// The many-stream step's product: 16-column tiles of W are read once for four vectors at a time
+/// (eight accumulators in registers, two weight loads and four broadcasts per eight FMAs), column
+/// tile outermost so that a tile stays in L1 while every group of four streams passes over it.
+/// Two leftover streams share 32-column tiles; a last single one goes through `vecMat`. Rows of X
+/// are `inputStride` apart (default R).
+@inlinable
+public func rowsMat(_ X: UnsafePointer<Scalar>, rows G: Int, depth R: Int, _ W: UnsafePointer<Scalar>, columns n: Int,
+                    _ out: UnsafeMutablePointer<Scalar>, accumulate: Bool, inputStride: Int? = nil) {
+    let g4 = G & ~3, ld = inputStride ?? R
+    // Depth in panels of `rowsMatPanel` rows: a panel's slice of X (G × 128 floats) stays in L1
+    // across all column tiles, and each 16-column tile of the panel (8 KiB) across all streams.
+    var r0 = 0
+    while r0 < R && g4 > 0 {
+        let r1 = min(R, r0 + rowsMatPanel), add = accumulate || r0 > 0
+        var c = 0
+        while c + 16 <= n {
+            var g = 0
+            while g < g4 {
+                let x0 = X + g * ld, x1 = x0 + ld, x2 = x1 + ld, x3 = x2 + ld
+                let o0 = out + g * n + c, o1 = o0 + n, o2 = o1 + n, o3 = o2 + n
+                var a0 = add ? load8(o0) : V8(), b0 = add ? load8(o0 + 8) : V8()
+                var a1 = add ? load8(o1) : V8(), b1 = add ? load8(o1 + 8) : V8()
+                var a2 = add ? load8(o2) : V8(), b2 = add ? load8(o2 + 8) : V8()
+                var a3 = add ? load8(o3) : V8(), b3 = add ? load8(o3 + 8) : V8()
+                var w = W + r0 * n + c
+                for r in r0..<r1 {
+                    let wa = load8(w), wb = load8(w + 8)
+                    let s0 = V8(repeating: x0[r]), s1 = V8(repeating: x1[r]), s2 = V8(repeating: x2[r]), s3 = V8(repeating: x3[r])
+                    a0 = a0.addingProduct(s0, wa); b0 = b0.addingProduct(s0, wb)
+                    a1 = a1.addingProduct(s1, wa); b1 = b1.addingProduct(s1, wb)
+                    a2 = a2.addingProduct(s2, wa); b2 = b2.addingProduct(s2, wb)
+                    a3 = a3.addingProduct(s3, wa); b3 = b3.addingProduct(s3, wb)
+                    w += n
+                }
+                store8(a0, o0); store8(b0, o0 + 8); store8(a1, o1); store8(b1, o1 + 8)
+                store8(a2, o2); store8(b2, o2 + 8); store8(a3, o3); store8(b3, o3 + 8)
+                g += 4
+            }
+            c += 16
+        }
+        // Columns past the last 16-column tile.
+        for g in 0..<g4 {
+            let x = X + g * ld, o = out + g * n
+            for cc in c..<n {
+                var s: Scalar = add ? o[cc] : 0
+                for r in r0..<r1 { s += x[r] * W[r * n + cc] }
+                o[cc] = s
+            }
+        }
+        r0 = r1
+    }
+    var g = g4
+    if G - g4 >= 2 {
+        // Two streams left: 32-column tiles (eight accumulators, four weight loads and two broadcasts
+        // per eight FMAs), W read once for both.
+        let x0 = X + g * ld, x1 = x0 + ld
+        var c = 0
+        while c + 32 <= n {
+            let o0 = out + g * n + c, o1 = o0 + n
+            var a0 = accumulate ? load8(o0) : V8(), b0 = accumulate ? load8(o0 + 8) : V8()
+            var c0 = accumulate ? load8(o0 + 16) : V8(), d0 = accumulate ? load8(o0 + 24) : V8()
+            var a1 = accumulate ? load8(o1) : V8(), b1 = accumulate ? load8(o1 + 8) : V8()
+            var c1 = accumulate ? load8(o1 + 16) : V8(), d1 = accumulate ? load8(o1 + 24) : V8()
+            var w = W + c
+            for r in 0..<R {
+                let wa = load8(w), wb = load8(w + 8), wc = load8(w + 16), wd = load8(w + 24)
+                let s0 = V8(repeating: x0[r]), s1 = V8(repeating: x1[r])
+                a0 = a0.addingProduct(s0, wa); b0 = b0.addingProduct(s0, wb); c0 = c0.addingProduct(s0, wc); d0 = d0.addingProduct(s0, wd)
+                a1 = a1.addingProduct(s1, wa); b1 = b1.addingProduct(s1, wb); c1 = c1.addingProduct(s1, wc); d1 = d1.addingProduct(s1, wd)
+                w += n
+            }
+            store8(a0, o0); store8(b0, o0 + 8); store8(c0, o0 + 16); store8(d0, o0 + 24)
+            store8(a1, o1); store8(b1, o1 + 8); store8(c1, o1 + 16); store8(d1, o1 + 24)
+            c += 32
+        }
+        for k in 0..<2 {
+            let x = x0 + k * ld, o = out + (g + k) * n
+            for cc in c..<n {
+                var s: Scalar = accumulate ? o[cc] : 0
+                for r in 0..<R { s += x[r] * W[r * n + cc] }
+                o[cc] = s
+            }
+        }
+        g += 2
+    }
+    for g in g..<G { vecMat(X + g * ld, rows: R, W, columns: n, out + g * n, accumulate: accumulate) }
+}
+
+/// Depth of `rowsMat`'s panels (rows of W per pass).
+public let rowsMatPanel = 128
+
 /// Weight bytes up to which `vecMat` keeps output tiles in registers (a 32 KiB L1d; measured on
 /// Zen 3: tiles win up to H = P = 64, row streaming above).
 /// A constant: the numeric library reads no environment (it was once an undocumented

@@ -81,6 +81,29 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
         }
     }
 
+    /// One sample of each of G independent streams: U, Y (G, H); stream g's state (2P) at
+    /// state + g·stride; scratch X (G, 2P). MIMO: B̄u for all streams in one product over the rows
+    /// of `bw`, each stream's recurrence, then C x for all streams — each weight read once per
+    /// sample for all G streams (`rowsMat`), where G separate steps would read it G times. SISO
+    /// (tiny weights): each stream's fused step.
+    public func step(_ U: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, streams G: Int,
+                     state: UnsafeMutablePointer<Scalar>, stride: Int, scratch X: UnsafeMutablePointer<Scalar>) {
+        switch projection {
+        case .siso:
+            for g in 0..<G { step(U + g * H, Y + g * H, state: state + g * stride, scratch: X) }
+        case .mimo:
+            let w = 2 * P
+            rowsMat(U, rows: G, depth: H, bw, columns: w, X, accumulate: false)          // X_g = B̄ u_g
+            for g in 0..<G {
+                let h = state + g * stride, x = X + g * w
+                Scan<ComplexLanes>.step(a: lambda, h: h, b: UnsafePointer(x), lanes: P)   // h_g = Λ̄ h_g + B̄ u_g
+                x.update(from: h, count: w)
+            }
+            for g in 0..<G { for i in 0..<H { Y[g * H + i] = d[i] * U[g * H + i] } }
+            rowsMat(UnsafePointer(X), rows: G, depth: w, cw, columns: H, Y, accumulate: true)  // y_g += C h_g
+        }
+    }
+
     // MARK: forward — a block of L samples (same recurrence, projections batched)
 
     /// U, Y: (L, H) row-major; X: (L, 2P) scratch; state (2P) carried in and out.

@@ -130,9 +130,14 @@ public final class Block: Sendable {
     }
 
     /// L samples, in place on X (L, H): the same arithmetic as L steps, with the projections batched.
+    /// With `streams` (a state stride), the L rows are instead one sample each of L independent
+    /// streams, stream g's recurrent state at `state + g·stride`: the layer steps every stream
+    /// (`SequenceLayer.step(streams:)`) and the projections are the same batched products, so each
+    /// weight is read once for all L streams (`Model.step(_:_:batch:)`).
     /// A training tape (`BlockWork.isTape`) gives every intermediate its own buffer, so that it is
     /// still there for `backward`; a streaming `BlockWork` aliases them (y = a, v = g) and keeps nothing.
-    func forward(_ X: UnsafeMutablePointer<Scalar>, length L: Int, state: UnsafeMutablePointer<Scalar>, _ w: BlockWork, mode: ForwardMode) {
+    func forward(_ X: UnsafeMutablePointer<Scalar>, length L: Int, state: UnsafeMutablePointer<Scalar>, _ w: BlockWork, mode: ForwardMode,
+                 streams stride: Int? = nil) {
         let n = L * H
         if compress != .none {
             if let raw = w.raw { raw.update(from: X, count: n) }
@@ -142,29 +147,34 @@ public final class Block: Sendable {
         for k in 0..<L {
             if prenorm { norm.apply(X + k * H, w.t + k * H) } else { (w.t + k * H).update(from: X + k * H, count: H) }
         }
-        layer.forward(w.t, w.y, length: L, state: state + stateOffset, scratch: w.s, mode: mode, keepStates: w.isTape)
+        if let stride { layer.step(w.t, w.y, streams: L, state: state + stateOffset, stride: stride, scratch: w.s) }
+        else { layer.forward(w.t, w.y, length: L, state: state + stateOffset, scratch: w.s, mode: mode, keepStates: w.isTape) }
         if w.a != w.y { w.a.update(from: w.y, count: n) }
         activation.apply(w.a, n)
+        // Rows of a block: sgemm; one sample of many streams: each weight read once for four streams.
+        func project(_ l: Linear, _ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, inputStride: Int? = nil) {
+            if stride != nil { l.apply(x, y, streams: L, inputStride: inputStride) } else { l.apply(x, y, length: L, inputStride: inputStride) }
+        }
         let z: UnsafeMutablePointer<Scalar>
         switch output {
         case .none: z = w.a
-        case .linear: out1!.apply(w.a, w.z, length: L); z = w.z
+        case .linear: project(out1!, w.a, w.z); z = w.z
         case .glu:
-            out1!.apply(w.a, w.v, length: L)
+            project(out1!, w.a, w.v)
             for k in 0..<L { glu(w.v + k * 2 * H, w.z + k * H, H) }
             z = w.z
         case .mlp:
             let E = out1!.outputs
-            out1!.apply(w.a, w.v, length: L)
+            project(out1!, w.a, w.v)
             if w.g != w.v { w.g.update(from: w.v, count: L * E) }
             BlockSpec.Activation.gelu.apply(w.g, L * E)
-            out2!.apply(w.g, w.z, length: L); z = w.z
+            project(out2!, w.g, w.z); z = w.z
         case .gatedMLP:
             let E = out2!.inputs
-            out1!.apply(w.a, w.v, length: L)
+            project(out1!, w.a, w.v)
             if w.g != w.v { w.g.update(from: w.v, count: L * 2 * E) }
             for k in 0..<L { gatedGELU(w.g + k * 2 * E, E) }
-            out2!.apply(w.g, w.z, length: L, inputStride: 2 * E); z = w.z
+            project(out2!, w.g, w.z, inputStride: 2 * E); z = w.z
         }
         if residual { for i in 0..<n { X[i] += z[i] } } else { X.update(from: z, count: n) }
         if let sum = w.sum { sum.update(from: X, count: n) }

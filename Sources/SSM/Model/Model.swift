@@ -470,7 +470,8 @@ public final class ModelState: @unchecked Sendable {
             dh = arena.floats(L * H)
             dFrames = m.pooled ? arena.floats(L * m.spec.dOutput) : nil
         } else {
-            let blockScratch = m.blocks.map { $0.layer.blockScratchCount(maxBlock) }.max() ?? 0
+            // At least a step's scratch too: a `StreamBatch` steps its streams through these buffers.
+            let blockScratch = m.blocks.map { max($0.layer.blockScratchCount(maxBlock), $0.layer.scratchCount) }.max() ?? 0
             let y = arena.floats(maxBlock * H), v = arena.floats(maxBlock * wide)
             let shared = BlockWork(t: arena.floats(maxBlock * H), y: y, a: y, v: v, g: v,
                                    z: arena.floats(maxBlock * H), s: arena.floats(blockScratch), input: nil, sum: nil, raw: nil,

@@ -39,6 +39,13 @@ public struct Linear: @unchecked Sendable {
         gemm(X, wt, Y, M: L, N: outputs, K: inputs, beta: 1, lda: inputStride ?? inputs)
     }
 
+    /// One sample of each of G streams: Y (G, out) = X (G, in) Wᵀ + b, every weight read once for
+    /// four streams (`rowsMat`) rather than once per stream. Rows of X are `inputStride` apart.
+    public func apply(_ X: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, streams G: Int, inputStride: Int? = nil) {
+        for g in 0..<G { (Y + g * outputs).update(from: bias, count: outputs) }
+        rowsMat(X, rows: G, depth: inputs, wt, columns: outputs, Y, accumulate: true, inputStride: inputStride)
+    }
+
     /// Pullback of the block form: dWᵀ += Xᵀ dY, db += Σ_k dY_k, and dX = dY W (overwritten, or
     /// added to with `accumulate`; skipped when nil). X rows are `inputStride` apart, as in `apply`.
     public func backward(_ X: UnsafePointer<Scalar>, _ dY: UnsafePointer<Scalar>, _ dX: UnsafeMutablePointer<Scalar>?,

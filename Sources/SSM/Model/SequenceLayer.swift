@@ -150,6 +150,22 @@ public enum SequenceLayer: Sendable {
         }
     }
 
+    /// One sample of each of G independent streams: U, Y (G, H), stream g's state at state + g·stride.
+    /// The diagonal LTI layers batch their projections over the streams (each weight read once for
+    /// all of them); the others step the streams one after another. Scratch: `blockScratchCount(G)`.
+    public func step(_ U: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, streams G: Int,
+                     state: UnsafeMutablePointer<Scalar>, stride: Int, scratch: UnsafeMutablePointer<Scalar>) {
+        switch self {
+        case .diagonal(let l): l.step(U, Y, streams: G, state: state, stride: stride, scratch: scratch)
+        case .identity(let H): Y.update(from: U, count: G * H)
+        case .dplr(let l): for g in 0..<G { l.step(U + g * l.H, Y + g * l.H, state: state + g * stride, scratch: scratch) }
+        case .mamba(let l): for g in 0..<G { l.step(U + g * l.dModel, Y + g * l.dModel, state: state + g * stride, scratch: scratch) }
+        case .rglru(let l): for g in 0..<G { l.step(U + g * l.W, Y + g * l.W, state: state + g * stride, scratch: scratch) }
+        case .hawk(let l): for g in 0..<G { l.step(U + g * l.dModel, Y + g * l.dModel, state: state + g * stride, scratch: scratch) }
+        case .h3(let l): for g in 0..<G { l.step(U + g * l.dModel, Y + g * l.dModel, state: state + g * stride, scratch: scratch) }
+        }
+    }
+
     /// A block. `.convolution` applies to the time-invariant families (S4, S4D, S5, LRU, H3); the
     /// selective ones have no fixed kernel and run their scan.
     public func forward(_ U: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, length L: Int,

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Many streams through one model (issue 13): `ssm-stream bench --streams` on a 4-layer S5 stack of
+# H = P = 64 (GLU blocks, the issue's per-channel case) and of H = P = 256 (GELU and residual, no
+# GLU: the f16 bar's model), G = 1, 2, 4, 8, 16 streams, step and block mode, one core, thread CPU
+# time per stream-sample, printed as Markdown rows. Needs a release build.
+# Usage: Benchmarks/streams/streams-bench.sh [repeats (5)]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=.build/release/ssm-stream
+[ -x "$bin" ] || { echo "build first: swift build -c release --product ssm-stream" >&2; exit 1; }
+repeats=${1:-5}
+dir=$(mktemp -d); trap 'rm -rf "$dir"' EXIT
+echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), family $(sed -n 's/^cpu family\t*: //p' /proc/cpuinfo | head -1) model $(sed -n 's/^model\t*: //p' /proc/cpuinfo | head -1), $(nproc) cores; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "| model | streams G | step ns per stream-sample | step: G streams ÷ one | block ns per stream-sample | block: G streams ÷ one |"
+echo "|---|---|---|---|---|---|"
+for spec in "64 glu" "256 none"; do
+    set -- $spec
+    H=$1; out=$2
+    python3 - "$H" "$out" > "$dir/s5-$H.json" <<'PY'
+import json, sys
+H, out = int(sys.argv[1]), sys.argv[2]
+blocks = [{"layer": {"family": "s5", "d_model": H, "d_state": H}, "norm": "layer", "activation": "gelu",
+           "output": out, "residual": True} for _ in range(4)]
+print(json.dumps({"sample_rate": 16000, "d_input": 1, "d_model": H, "d_output": 1, "encoder": True,
+                  "decoder": True, "blocks": blocks}))
+PY
+    $bin init -q "$dir/s5-$H.json" -o "$dir/s5-$H.safetensors"
+    $bin bench --streams "$dir/s5-$H.safetensors" --counts 1,2,4,8,16 --repeats "$repeats" --seconds 0.2 --json | python3 -c '
+import json, sys
+label = sys.argv[1]
+for line in sys.stdin:
+    j = json.loads(line)
+    print("| %s | %d | %.0f | %.2f× | %.0f | %.2f× |" % (label, j["streams"], j["step_ns_per_stream_sample"],
+          j["step_cost_vs_one_stream"], j["block_ns_per_stream_sample"], j["block_cost_vs_one_stream"]))' "4 × S5, H = P = $H, $([ "$out" = glu ] && echo GLU || echo "no GLU"), fp32"
+done

@@ -1,0 +1,95 @@
+/// G independent streams through one model, one sample of each at a time (`Model.step(_:_:batch:)`):
+/// 8 microphones, 64 sensor channels. Their recurrent states lie in one allocation, stream g's at
+/// `g · stride`, and the work buffers hold one (G, width) matrix per intermediate, so every
+/// projection is one product over the G streams and each weight is read once per sample for all of
+/// them (G separate `Model.step` calls read every weight G times: at the sizes where the weights do
+/// not fit in L1, that traffic is the cost of a step).
+///
+/// Shapes: X (G, d_input) → Y (G, d_output), each row one stream's sample — the layout of an
+/// interleaved multi-channel frame with d_input channels per stream.
+public final class StreamBatch: @unchecked Sendable {
+    public let streams: Int
+    /// Floats between two streams' states (the model's `stateCount`).
+    public let stride: Int
+    /// Each stream as a `ModelState` over its slice of the shared states: for the streams one by one
+    /// (a chain, and `reset(stream:)`).
+    public let states: [ModelState]
+    /// The (G, width) work buffers: a `ModelState` whose block is G rows.
+    let work: ModelState
+    let storage: UnsafeMutablePointer<Scalar>
+    private let arena = Arena()
+
+    public init(_ m: Model, streams G: Int) {
+        precondition(G >= 1, "a batch has at least one stream")
+        streams = G
+        stride = m.stateCount
+        storage = arena.floats(G * max(1, m.stateCount))
+        let base = storage, stateCount = m.stateCount
+        states = (0..<G).map { ModelState(m, maxBlock: 1, storage: base + $0 * stateCount) }
+        work = ModelState(m, maxBlock: G)
+    }
+
+    /// Every stream back to the zero state.
+    public func reset() { storage.update(repeating: 0, count: streams * stride) }
+
+    /// One stream back to the zero state (the others run on).
+    public func reset(stream g: Int) { states[g].reset() }
+}
+
+extension Model {
+    /// A batch of G streams for this model (all states zero).
+    public func makeBatch(streams G: Int) -> StreamBatch { StreamBatch(self, streams: G) }
+
+    /// One sample of each of G independent streams: X (G, d_input) → Y (G, d_output). Equal to G
+    /// calls of `step` with the streams' own states, to float round-off; allocates nothing. A chain
+    /// steps its streams one by one (its stages' widths differ).
+    public func step(_ X: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, batch: StreamBatch) {
+        let G = batch.streams
+        if !stages.isEmpty {
+            batch.states.withUnsafeBufferPointer { s in
+                for g in 0..<G { step(X + g * dIn, Y + g * dOut, state: s[g]) }
+            }
+            return
+        }
+        let H = dModel, h = batch.work.block.x, base = batch.storage, stride = batch.stride
+        if let e = encoder { e.apply(X, h, streams: G) } else { h.update(from: X, count: G * H) }
+        let works = batch.work.blockWorks
+        if !pooled {
+            blocks.withUnsafeBufferPointer { bs in
+                for i in 0..<bs.count { bs[i].forward(h, length: G, state: base, works[i], mode: .scan, streams: stride) }
+            }
+            if let d = decoder { d.apply(h, Y, streams: G) } else { Y.update(from: h, count: G * H) }
+            return
+        }
+        // With pools: every stream's pool fills in lockstep (one sample each per call), so stream 0's
+        // count says for all whether a pooling block runs; until then every output holds.
+        let done: Bool = blocks.withUnsafeBufferPointer { bs in
+            for i in 0..<bs.count {
+                let R = pools[i]
+                if R > 1 {
+                    let off = poolOffsets[i]
+                    for g in 0..<G {
+                        let acc = base + g * stride + off, row = h + g * H
+                        for j in 0..<H { acc[j] += row[j] }
+                        acc[H] += 1
+                    }
+                    if base[off + H] < Scalar(R) { return false }
+                    let inv = 1 / Scalar(R)
+                    for g in 0..<G {
+                        let acc = base + g * stride + off, row = h + g * H
+                        for j in 0..<H { row[j] = acc[j] * inv; acc[j] = 0 }
+                        acc[H] = 0
+                    }
+                }
+                bs[i].forward(h, length: G, state: base, works[i], mode: .scan, streams: stride)
+            }
+            return true
+        }
+        if done {
+            if let d = decoder { d.apply(h, Y, streams: G) } else { Y.update(from: h, count: G * H) }
+            for g in 0..<G { (base + g * stride + heldOffset).update(from: Y + g * dOut, count: dOut) }
+        } else {
+            for g in 0..<G { (Y + g * dOut).update(from: base + g * stride + heldOffset, count: dOut) }
+        }
+    }
+}
