@@ -31,6 +31,9 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     public var snrMax: Double? = nil
     public var speed = 0.0
     public var tilt = 0.0
+    public var eqDB = 0.0
+    public var eqBands = 3
+    public var whisper = 0.0
     public var shift = true
     /// Event settings the exported classifier suggests to `run` and the daemon (`ModelSpec.events`;
     /// the background class is always among its ignored classes).
@@ -41,10 +44,47 @@ public struct TrainOptions: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// Missing keys keep their defaults: a model trained before an option existed still reads.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self), d = TrainOptions()
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs)
+        minutes = try c.decodeIfPresent(Double.self, forKey: .minutes)
+        batch = try c.decodeIfPresent(Int.self, forKey: .batch) ?? d.batch
+        lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? d.lr
+        ssmLR = try c.decodeIfPresent(Double.self, forKey: .ssmLR) ?? d.ssmLR
+        weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? d.weightDecay
+        warmup = try c.decodeIfPresent(Double.self, forKey: .warmup) ?? d.warmup
+        clip = try c.decodeIfPresent(Double.self, forKey: .clip) ?? d.clip
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        threads = try c.decodeIfPresent(Int.self, forKey: .threads)
+        seconds = try c.decodeIfPresent(Double.self, forKey: .seconds) ?? d.seconds
+        readout = try c.decodeIfPresent(Objective.Readout.self, forKey: .readout) ?? d.readout
+        filterLoss = try c.decodeIfPresent(Objective.FilterLoss.self, forKey: .filterLoss) ?? d.filterLoss
+        background = try c.decodeIfPresent(String.self, forKey: .background)
+        tail = try c.decodeIfPresent(Double.self, forKey: .tail) ?? d.tail
+        valFraction = try c.decodeIfPresent(Double.self, forKey: .valFraction) ?? d.valFraction
+        valPattern = try c.decodeIfPresent(String.self, forKey: .valPattern)
+        gainDB = try c.decodeIfPresent(Double.self, forKey: .gainDB) ?? d.gainDB
+        snrMin = try c.decodeIfPresent(Double.self, forKey: .snrMin)
+        snrMax = try c.decodeIfPresent(Double.self, forKey: .snrMax)
+        speed = try c.decodeIfPresent(Double.self, forKey: .speed) ?? d.speed
+        tilt = try c.decodeIfPresent(Double.self, forKey: .tilt) ?? d.tilt
+        eqDB = try c.decodeIfPresent(Double.self, forKey: .eqDB) ?? d.eqDB
+        eqBands = try c.decodeIfPresent(Int.self, forKey: .eqBands) ?? d.eqBands
+        whisper = try c.decodeIfPresent(Double.self, forKey: .whisper) ?? d.whisper
+        shift = try c.decodeIfPresent(Bool.self, forKey: .shift) ?? d.shift
+        eventThreshold = try c.decodeIfPresent(Float.self, forKey: .eventThreshold)
+        eventRelease = try c.decodeIfPresent(Float.self, forKey: .eventRelease)
+        eventMinDuration = try c.decodeIfPresent(Double.self, forKey: .eventMinDuration)
+        eventMinGap = try c.decodeIfPresent(Double.self, forKey: .eventMinGap)
+    }
+
+
     enum CodingKeys: String, CodingKey {
         case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", warmup, clip, seed, threads
         case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
+        case eqDB = "eq_db", eqBands = "eq_bands", whisper
         case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
         case eventMinGap = "event_min_gap"
     }

@@ -83,6 +83,12 @@ struct Train: ParsableCommand {
     var speed: Double?
     @Option(help: "Augmentation: random spectral tilt x_k − a·x_{k−1}, a within ±this (default 0).")
     var tilt: Double?
+    @Option(name: .customLong("eq-db"), help: "Augmentation: random peaking EQ sections of gain within ±dB (default 0: off).")
+    var eqDB: Double?
+    @Option(name: .customLong("eq-bands"), help: "Augmentation: how many random EQ sections per clip (default 3).")
+    var eqBands: Int?
+    @Option(help: "Augmentation: probability that a clip is whispered (pitch replaced by noise through its envelope; default 0).")
+    var whisper: Double?
     @Option(help: "Augmentation: a folder of noise recordings mixed in at the SNR range (instead of white noise).")
     var noise: String?
     @Option(help: "Checkpoint file (default MODEL.ckpt).")
@@ -136,11 +142,17 @@ struct Train: ParsableCommand {
         if let v = gainDB { o.gainDB = v }
         if let v = speed { o.speed = v }
         if let v = tilt { o.tilt = v }
+        if let v = eqDB { o.eqDB = v }
+        if let v = eqBands { o.eqBands = v }
+        if let v = whisper { o.whisper = v }
         guard let arch else { throw fail(ExitStatus.usage, "--arch is required (or 'arch' in --config)") }
         guard let data else { throw fail(ExitStatus.usage, "--data is required (or 'data' in --config)") }
         guard let output else { throw fail(ExitStatus.usage, "-o/--output is required (or 'output' in --config)") }
         guard o.batch >= 1, o.seconds > 0, o.lr > 0, o.ssmLR >= 0, (o.epochs ?? 1) >= 1, (o.minutes ?? 1) > 0 else {
             throw fail(ExitStatus.usage, "--batch, --seconds, --lr, --epochs and --minutes must be positive")
+        }
+        guard o.eqDB >= 0, o.eqDB <= 40, o.eqBands >= 0, o.eqBands <= 16, o.whisper >= 0, o.whisper <= 1 else {
+            throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16] and --whisper (a probability) in [0, 1]")
         }
 
         // Architecture (JSON, or a model file to continue from).
@@ -195,6 +207,9 @@ struct Train: ParsableCommand {
         w.augmentation.gainDB = o.gainDB
         w.augmentation.speed = o.speed
         w.augmentation.tilt = o.tilt
+        w.augmentation.eqDB = o.eqDB
+        w.augmentation.eqBands = o.eqBands
+        w.augmentation.whisper = o.whisper
         w.augmentation.shift = o.shift
         if let lo = o.snrMin ?? o.snrMax, let hi = o.snrMax ?? o.snrMin { w.augmentation.snrDB = min(lo, hi)...max(lo, hi) }
         if let noise = noise ?? noiseFromConfig {
@@ -356,6 +371,9 @@ enum TrainConfigFile {
             case "snr_max": o.snrMax = try number()
             case "speed": o.speed = try number()
             case "tilt": o.tilt = try number()
+            case "eq_db": o.eqDB = try number()
+            case "eq_bands": o.eqBands = try integer()
+            case "whisper": o.whisper = try number()
             case "event_threshold": o.eventThreshold = Float(try number())
             case "event_release": o.eventRelease = Float(try number())
             case "event_min_duration": o.eventMinDuration = try number()

@@ -82,4 +82,51 @@ struct SSMTrainTests {
         let p0 = clip.samples.reduce(0.0) { $0 + Double($1 * $1) }, p1 = y.x.reduce(0.0) { $0 + Double($1 * $1) }
         #expect(Swift.abs(p1 / p0 - 1) < 1e-4 && y.x.map { Float($0) } != clip.samples)
     }
+
+    @Test("whispering keeps the level and the formant, and takes away the pitch")
+    func whisper() {
+        // A voiced vowel-like signal at 8 kHz: a 100 Hz pulse train through a resonance at 1 kHz.
+        let n = 8000, r = 0.97, w0 = 2 * Double.pi * 1000 / 8000
+        var x = [Float](repeating: 0, count: n), y1 = 0.0, y2 = 0.0
+        for k in 0..<n {
+            let y = (k % 80 == 0 ? 1.0 : 0) + 2 * r * cos(w0) * y1 - r * r * y2
+            y2 = y1; y1 = y; x[k] = Float(y * 0.05)
+        }
+        var g = SeededRandom(seed: 3)
+        let y = Windowing.whispered(x, &g)
+        func energy(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1) * Double($1) } }
+        func autocorrelation(_ v: [Float], _ lag: Int) -> Double {
+            var s = 0.0; for k in lag..<v.count { s += Double(v[k]) * Double(v[k - lag]) }; return s / energy(v)
+        }
+        // Fraction of the energy within 800–1200 Hz (a DFT by Goertzel over 10 Hz bins).
+        func band(_ v: [Float]) -> Double {
+            var inBand = 0.0, all = 0.0
+            for f in Swift.stride(from: 10.0, to: 4000, by: 10) {
+                let w = 2 * Double.pi * f / 8000
+                var re = 0.0, im = 0.0
+                for (k, s) in v.enumerated() { re += Double(s) * cos(w * Double(k)); im -= Double(s) * sin(w * Double(k)) }
+                let p = re * re + im * im
+                all += p; if f >= 800 && f <= 1200 { inBand += p }
+            }
+            return inBand / all
+        }
+        #expect(y.count == x.count)
+        #expect(Swift.abs(energy(y) / energy(x) - 1) < 1e-3)
+        #expect(autocorrelation(x, 80) > 0.8 && autocorrelation(y, 80) < 0.3, "pitch: \(autocorrelation(x, 80)) → \(autocorrelation(y, 80))")
+        #expect(band(x) > 0.5 && band(y) > 0.5 * band(x), "formant band: \(band(x)) → \(band(y))")
+        var g2 = SeededRandom(seed: 3)
+        #expect(Windowing.whispered(x, &g2) == y)
+    }
+
+    @Test("random EQ is seeded, changes the spectrum and keeps the level")
+    func equalization() {
+        var w = Windowing(length: 400)
+        w.augmentation.gainDB = 0; w.augmentation.shift = false; w.augmentation.eqDB = 12; w.augmentation.eqBands = 3
+        let clip = Clip(samples: (0..<400).map { _ in 0 }.enumerated().map { Float(sin(Double($0.offset) * 0.3) + 0.5 * sin(Double($0.offset) * 2.1)) * 0.3 }, label: 0, source: "s")
+        var g1: SeededRandom? = SeededRandom(seed: 1), g2: SeededRandom? = SeededRandom(seed: 1), g3: SeededRandom? = SeededRandom(seed: 2)
+        let a = w.sequence(clip, perStep: false, rng: &g1), b = w.sequence(clip, perStep: false, rng: &g2), c = w.sequence(clip, perStep: false, rng: &g3)
+        #expect(a.x == b.x && a.x != c.x && a.x.map { Float($0) } != clip.samples)
+        let p0 = clip.samples.reduce(0.0) { $0 + Double($1 * $1) }, p1 = a.x.reduce(0.0) { $0 + Double($1 * $1) }
+        #expect(Swift.abs(p1 / p0 - 1) < 1e-4)
+    }
 }
