@@ -291,9 +291,10 @@ public struct SafeTensors: Sendable {
     /// get a thrown `SafeTensorsError` instead.
     public static func serialize(_ tensors: [(name: String, shape: [Int], values: [Float])],
                                  doubles: [(name: String, shape: [Int], values: [Double])] = [],
+                                 halves: [(name: String, shape: [Int], values: [Float])] = [],
                                  metadata: [String: String] = [:]) -> [UInt8] {
         do throws(SafeTensorsError) {
-            return try serializeChecked(tensors, doubles: doubles, metadata: metadata)
+            return try serializeChecked(tensors, doubles: doubles, halves: halves, metadata: metadata)
         } catch {
             // fatalError (not precondition) so the check survives -Ounchecked.
             fatalError(error.message)
@@ -303,12 +304,20 @@ public struct SafeTensors: Sendable {
     /// `serialize`, throwing on inconsistent input instead of stopping.
     public static func serializeChecked(_ tensors: [(name: String, shape: [Int], values: [Float])],
                                         doubles: [(name: String, shape: [Int], values: [Double])] = [],
+                                        halves: [(name: String, shape: [Int], values: [Float])] = [],
                                         metadata: [String: String] = [:]) throws(SafeTensorsError) -> [UInt8] {
-        enum Payload { case f32([Float]), f64([Double]) }
+        enum Payload { case f32([Float]), f64([Double]), f16([Float16]) }
         var entries: [(name: String, shape: [Int], payload: Payload)] = []
-        entries.reserveCapacity(tensors.count + doubles.count)
+        entries.reserveCapacity(tensors.count + doubles.count + halves.count)
         for t in tensors { entries.append((t.name, t.shape, .f32(t.values))) }
         for t in doubles { entries.append((t.name, t.shape, .f64(t.values))) }
+        // F16: rounded to nearest; a value beyond ±65504 would become infinite, which is refused.
+        for t in halves {
+            if let i = t.values.firstIndex(where: { !$0.isFinite || Swift.abs($0) > 65504 }) {
+                throw SafeTensorsError("safetensors: tensor '\(t.name)': value \(t.values[i]) at index \(i) does not fit in F16 (±65504)")
+            }
+            entries.append((t.name, t.shape, .f16(t.values.map { Float16($0) })))
+        }
         entries.sort { $0.name < $1.name }
 
         // Validate and compute the layout.
@@ -326,6 +335,7 @@ public struct SafeTensors: Sendable {
             switch e.payload {
             case .f32(let v): (valueCount, byteSize) = (v.count, 4)
             case .f64(let v): (valueCount, byteSize) = (v.count, 8)
+            case .f16(let v): (valueCount, byteSize) = (v.count, 2)
             }
             var count = 1
             for d in e.shape {
@@ -366,6 +376,7 @@ public struct SafeTensors: Sendable {
             switch e.payload {
             case .f32: dtype = "F32"
             case .f64: dtype = "F64"
+            case .f16: dtype = "F16"
             }
             let shape = e.shape.map(String.init).joined(separator: ",")
             header += "\(jsonQuoted(e.name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape)],\"data_offsets\":[\(r.lowerBound),\(r.upperBound)]}"
@@ -394,6 +405,8 @@ public struct SafeTensors: Sendable {
                 #else
                 for x in v { appendLittleEndian(x.bitPattern, to: &out) }
                 #endif
+            case .f16(let v):
+                for x in v { appendLittleEndian(x.bitPattern, to: &out) }
             }
         }
         return out

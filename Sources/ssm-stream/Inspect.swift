@@ -73,6 +73,8 @@ struct Report {
     let flops: Int
     let stateBytes: Int
     let fileBytes: Int
+    /// Tensors (and their values) stored in half precision.
+    let halfTensors: Int, halfValues: Int
 
     init(_ m: Model, tensors: [String: Tensor], fileBytes: Int) {
         spec = m.spec
@@ -94,6 +96,8 @@ struct Report {
                          flops: b.flopsPerSample, stateBytes: b.layer.stateCount * MemoryLayout<Float>.stride, magnitudes: fixed ? mags : nil)
         } }
         parameters = tensors.values.reduce(0) { $0 + $1.values.count }
+        halfTensors = tensors.values.filter(\.half).count
+        halfValues = tensors.values.filter(\.half).reduce(0) { $0 + $1.values.count }
         flops = m.flopsPerSample
         stateBytes = m.makeState(maxBlock: 1).stateBytes
         self.fileBytes = fileBytes
@@ -156,6 +160,10 @@ struct Report {
             if st.decoder { out += indent + "decoder: linear \(st.dModel) → \(st.dOutput)\n" }
         }
         if let labels = spec.labels { out += "  classes: \(labels.joined(separator: ", ")) (scores: \(spec.scoring.rawValue))\n" }
+        if halfTensors > 0 {
+            out += "  weights: \(halfTensors) weight matri\(halfTensors == 1 ? "x" : "ces") in f16 (\(halfValues) of \(parameters) parameters; "
+                + "the step reads S5/LRU B and C and every projection as halves, the rest widened at load)\n"
+        }
         out += "  total: \(parameters) parameters (\(fileBytes) bytes on disk), \(flops) FLOP/sample, recurrent state \(stateBytes) bytes per stream"
         if let t {
             // The load (compute seconds per audio second) is what says whether it keeps up live.
@@ -185,7 +193,7 @@ struct Report {
         var o = "{\"task\":\(str(spec.task.rawValue)),\"sample_rate\":\(spec.sampleRate),\"d_input\":\(spec.dInput),"
             + "\"d_model\":\(spec.dModel),\"d_output\":\(spec.dOutput),\"encoder\":\(spec.encoder),\"decoder\":\(spec.decoder),"
             + "\"labels\":\(spec.labels.map { "[" + $0.map(str).joined(separator: ",") + "]" } ?? "null"),"
-            + "\"parameters\":\(parameters),\"file_bytes\":\(fileBytes),\"flops_per_sample\":\(flops),\"state_bytes\":\(stateBytes),"
+            + "\"parameters\":\(parameters),\"f16_tensors\":\(halfTensors),\"f16_parameters\":\(halfValues),\"file_bytes\":\(fileBytes),\"flops_per_sample\":\(flops),\"state_bytes\":\(stateBytes),"
             + "\"stages\":\(spec.stages?.count ?? 1),\"blocks\":[\(blocks.joined(separator: ","))]"
         if let t {
             o += ",\"step_ns_per_sample\":\(num(t.stepNs)),\"block_ns_per_sample\":\(num(t.blockNs)),"

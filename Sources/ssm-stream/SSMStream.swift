@@ -15,7 +15,7 @@ struct SSMStream: ParsableCommand {
         commandName: "ssm-stream",
         abstract: "Run recurrent state-space models (S4, S4D, S5, LRU, H3, Mamba, RG-LRU/Hawk) over audio and sensor streams.",
         version: "0.1.0",
-        subcommands: [Run.self, Design.self, Inspect.self, Plot.self, Chain.self, Init.self, Train.self, Eval.self, Conformance.self, Bench.self,
+        subcommands: [Run.self, Design.self, Inspect.self, Plot.self, Chain.self, Convert.self, Init.self, Train.self, Eval.self, Conformance.self, Bench.self,
                       Status.self, Events.self, Reload.self, Version.self]
     )
 }

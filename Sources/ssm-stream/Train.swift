@@ -159,7 +159,8 @@ struct Train: ParsableCommand {
         var spec: ModelSpec, tensors: [String: Tensor]
         if let bytes = FileManager.default.contents(atPath: arch), bytes.starts(with: [UInt8(ascii: "{")]) == false,
            let parsed = try? ModelFile.parse([UInt8](bytes)) {
-            spec = parsed.spec; tensors = parsed.tensors
+            // Training runs in float32: half-precision weights continue as floats (their rounded values).
+            spec = parsed.spec; tensors = parsed.tensors.mapValues { var t = $0; t.half = false; return t }
         } else {
             guard let bytes = FileManager.default.contents(atPath: arch) else {
                 throw fail(ExitStatus.noInput, "architecture '\(arch)': cannot read the file")

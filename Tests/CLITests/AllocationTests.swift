@@ -136,6 +136,10 @@ struct AllocationTests {
             return path
         }
         cases.append(("4 streams per channel, step", { i in ["run", "-q", "--per-channel", "--mode", "step", s5, quads[i], out("quad")(i) + ".wav"] }, { _ in .null }))
+        // Half-precision weights: the step's f16 kernels, one stream.
+        let s5h = dir.file("s5-4x64-f16.safetensors")
+        expectExit(try runCLI(["convert", "-q", s5, "--weights", "f16", "-o", s5h]), 0)
+        cases.append(("f16 weights, step", { i in ["run", "-q", "--mode", "step", s5h, wavs[i], out("f16")(i) + ".wav"] }, { _ in .null }))
         let raws = try wavs.map { try Array([UInt8](Data(contentsOf: URL(fileURLWithPath: $0)))[44...]) }
         let raw = ["run", "-q", Self.designed, "-", "-", "--input-format", "s16le", "--rate", "16000", "--channels", "1"]
         cases.append(("raw stdin → stdout", { _ in raw }, { i in .bytes(raws[i]) }))

@@ -5,7 +5,7 @@
 import Foundation
 import Testing
 
-private let subcommands = ["run", "design", "inspect", "plot", "chain", "init", "train", "eval", "conformance", "bench",
+private let subcommands = ["run", "design", "inspect", "plot", "chain", "convert", "init", "train", "eval", "conformance", "bench",
                            "status", "events", "reload", "version"]
 
 @Suite("--help of every subcommand")

@@ -168,4 +168,37 @@ struct InspectInitTests {
         r = try runCLI(["init", arch, "-o", dir.path + "/no/such/dir/x.safetensors"])
         expectExit(r, 73)
     }
+
+    @Test("convert --weights f16 halves the file, inspect shows it, run stays within 1e-3, f32 converts back; a trained model keeps its options")
+    func convertHalf() throws {
+        let dir = TempDir()
+        let m = dir.file("m.safetensors"), h = dir.file("h.safetensors"), f = dir.file("f.safetensors")
+        expectExit(try runCLI(["init", "-q", packageRoot.appendingPathComponent("configs/architectures/s5-4x64.json").path, "-o", m]), 0)
+        let r = try runCLI(["convert", m, "--weights", "f16", "-o", h])
+        expectExit(r, 0)
+        #expect(r.stderr.contains("12 tensors to f16") && r.stderr.hasSuffix("→ \(h)\n"), "\(r.stderr)")
+        let sizeM = try FileManager.default.attributesOfItem(atPath: m)[.size] as! Int, sizeH = try FileManager.default.attributesOfItem(atPath: h)[.size] as! Int
+        #expect(sizeH < sizeM * 6 / 10, "\(sizeH) bytes from \(sizeM)")
+        let i = try runCLI(["inspect", "--json", h])
+        expectExit(i, 0)
+        #expect((try jsonObject(i.stdout))["f16_tensors"] as? Int == 12)
+        let text = try runCLI(["inspect", h])
+        #expect(String(decoding: text.stdout, as: UTF8.self).contains("weights: 12 weight matrices in f16"))
+        let x = testSignal(4000), input = dir.file("in.wav"), a = dir.file("a.wav"), b = dir.file("b.wav")
+        try writeWAV(input, x)
+        for mode in ["step", "block"] {
+            expectExit(try runCLI(["run", "-q", "--mode", mode, m, input, a]), 0)
+            expectExit(try runCLI(["run", "-q", "--mode", mode, h, input, b]), 0)
+            let e = relErr(try readWAV(b).samples, try readWAV(a).samples.map(Double.init))
+            #expect(e <= 1e-3, "\(mode): max|Δ|/max|y| = \(e)")
+        }
+        expectExit(try runCLI(["convert", "-q", h, "--weights", "f32", "-o", f]), 0)
+        #expect((try jsonObject(try runCLI(["inspect", "--json", f]).stdout))["f16_tensors"] as? Int == 0)
+        // The shipped classifier: its training options (per-step scoring in eval) survive.
+        let d = dir.file("d.safetensors")
+        expectExit(try runCLI(["convert", "-q", packageRoot.appendingPathComponent("models/digits.safetensors").path, "--weights", "f16", "-o", d]), 0)
+        let st = try SafeTensors(contentsOfFile: d)
+        #expect(st.metadata["ssm_train_options"]?.contains("per_step") == true)
+        expectExit(try runCLI(["convert", dir.file("missing.safetensors"), "--weights", "f16", "-o", d]), 66)
+    }
 }

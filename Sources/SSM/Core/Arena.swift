@@ -3,6 +3,7 @@
 public final class Arena: @unchecked Sendable {
     private var chunks: [UnsafeMutablePointer<Scalar>] = []
     private var sizes: [Int] = []
+    private var halfChunks: [UnsafeMutablePointer<Float16>] = []
     /// Total floats handed out.
     public private(set) var count = 0
 
@@ -15,6 +16,16 @@ public final class Arena: @unchecked Sendable {
         chunks.append(p)
         sizes.append(max(n, 1))
         count += n
+        return p
+    }
+
+    /// A half-precision copy of `values` (rounded to nearest): the weights a half-precision model's
+    /// step reads. Not part of the float layout (`zero`, `add`, `update` and `count` are about floats).
+    public func halves(_ values: [Scalar]) -> UnsafeMutablePointer<Float16> {
+        let p = UnsafeMutablePointer<Float16>.allocate(capacity: max(values.count, 1))
+        p.initialize(repeating: 0, count: max(values.count, 1))
+        for (i, v) in values.enumerated() { p[i] = Float16(v) }
+        halfChunks.append(p)
         return p
     }
 
@@ -45,7 +56,7 @@ public final class Arena: @unchecked Sendable {
         for i in chunks.indices { chunks[i].update(from: other.chunks[i], count: sizes[i]) }
     }
 
-    deinit { for p in chunks { p.deallocate() } }
+    deinit { for p in chunks { p.deallocate() }; for p in halfChunks { p.deallocate() } }
 }
 
 /// A problem with a model: its file, its description or its values. The message names the tensor,

@@ -7,6 +7,43 @@ import COpenBLAS
 import Glibc
 #endif
 
+/// How a weight matrix is stored: float (the library's Scalar) or half precision. A half weight is
+/// converted in registers as it is loaded (F16C's vcvtph2ps on an x86-64 target with it): the state
+/// and the arithmetic stay in Scalar, only the bytes that stream in are halved.
+public protocol WeightElement: Sendable {
+    /// Eight weights from p, as Scalars.
+    static func load8(_ p: UnsafePointer<Self>) -> SIMD8<Scalar>
+    /// Four weights from p, as Scalars.
+    static func load4(_ p: UnsafePointer<Self>) -> SIMD4<Scalar>
+    var scalar: Scalar { get }
+}
+
+extension Scalar: WeightElement {
+    @inlinable @inline(__always)
+    public static func load8(_ p: UnsafePointer<Scalar>) -> SIMD8<Scalar> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Scalar>.self) }
+    @inlinable @inline(__always)
+    public static func load4(_ p: UnsafePointer<Scalar>) -> SIMD4<Scalar> { UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Scalar>.self) }
+    @inlinable @inline(__always)
+    public var scalar: Scalar { self }
+}
+
+extension Float16: WeightElement {
+    // Lane by lane, which LLVM turns into one vcvtph2ps (the generic SIMD8(SIMD8<Float16>) init
+    // was left as an out-of-line element loop: 3.5× slower than float32 weights).
+    @inlinable @inline(__always)
+    public static func load8(_ p: UnsafePointer<Float16>) -> SIMD8<Scalar> {
+        let h = UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float16>.self)
+        return SIMD8<Scalar>(Scalar(h[0]), Scalar(h[1]), Scalar(h[2]), Scalar(h[3]), Scalar(h[4]), Scalar(h[5]), Scalar(h[6]), Scalar(h[7]))
+    }
+    @inlinable @inline(__always)
+    public static func load4(_ p: UnsafePointer<Float16>) -> SIMD4<Scalar> {
+        let h = UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float16>.self)
+        return SIMD4<Scalar>(Scalar(h[0]), Scalar(h[1]), Scalar(h[2]), Scalar(h[3]))
+    }
+    @inlinable @inline(__always)
+    public var scalar: Scalar { Scalar(self) }
+}
+
 /// out[0..<n] (+)= Σ_r x[r] · W[r, 0..<n]  — a vector times a row-major (R, n) matrix.
 ///
 /// Two schedules, by where W lives (every weight is used once per call, so this is bound by how
@@ -14,8 +51,8 @@ import Glibc
 /// registers across all R rows; beyond, W is read strictly sequentially, 8 rows per pass,
 /// accumulating into `out` in L1 — the hardware prefetchers serve that best.
 @inlinable
-public func vecMat(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<Scalar>, columns n: Int,
-                   _ out: UnsafeMutablePointer<Scalar>, accumulate: Bool) {
+public func vecMat<E: WeightElement>(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<E>, columns n: Int,
+                                     _ out: UnsafeMutablePointer<Scalar>, accumulate: Bool) {
     if R * n * 4 > vecMatTileLimitBytes && n >= 8 {
         vecMatStreaming(x, rows: R, W, columns: n, out, accumulate: accumulate)
         return
@@ -30,10 +67,10 @@ public func vecMat(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<S
         var w = W + c
         for r in 0..<R {
             let s = V8(repeating: x[r])
-            a0 = a0.addingProduct(s, load8(w)); a1 = a1.addingProduct(s, load8(w + 8))
-            a2 = a2.addingProduct(s, load8(w + 16)); a3 = a3.addingProduct(s, load8(w + 24))
-            a4 = a4.addingProduct(s, load8(w + 32)); a5 = a5.addingProduct(s, load8(w + 40))
-            a6 = a6.addingProduct(s, load8(w + 48)); a7 = a7.addingProduct(s, load8(w + 56))
+            a0 = a0.addingProduct(s, E.load8(w)); a1 = a1.addingProduct(s, E.load8(w + 8))
+            a2 = a2.addingProduct(s, E.load8(w + 16)); a3 = a3.addingProduct(s, E.load8(w + 24))
+            a4 = a4.addingProduct(s, E.load8(w + 32)); a5 = a5.addingProduct(s, E.load8(w + 40))
+            a6 = a6.addingProduct(s, E.load8(w + 48)); a7 = a7.addingProduct(s, E.load8(w + 56))
             w += n
         }
         store8(a0, out + c); store8(a1, out + c + 8); store8(a2, out + c + 16); store8(a3, out + c + 24)
@@ -46,8 +83,8 @@ public func vecMat(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<S
         var w = W + c
         for r in 0..<R {
             let s = V8(repeating: x[r])
-            a0 = a0.addingProduct(s, load8(w)); a1 = a1.addingProduct(s, load8(w + 8))
-            a2 = a2.addingProduct(s, load8(w + 16)); a3 = a3.addingProduct(s, load8(w + 24))
+            a0 = a0.addingProduct(s, E.load8(w)); a1 = a1.addingProduct(s, E.load8(w + 8))
+            a2 = a2.addingProduct(s, E.load8(w + 16)); a3 = a3.addingProduct(s, E.load8(w + 24))
             w += n
         }
         store8(a0, out + c); store8(a1, out + c + 8); store8(a2, out + c + 16); store8(a3, out + c + 24)
@@ -61,13 +98,13 @@ public func vecMat(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<S
         var r = 0
         while r + 2 <= R {
             let w = W + r * n + c, s0 = V8(repeating: x[r]), s1 = V8(repeating: x[r + 1])
-            a0 = a0.addingProduct(s0, load8(w)); a1 = a1.addingProduct(s0, load8(w + 8))
-            b0 = b0.addingProduct(s1, load8(w + n)); b1 = b1.addingProduct(s1, load8(w + n + 8))
+            a0 = a0.addingProduct(s0, E.load8(w)); a1 = a1.addingProduct(s0, E.load8(w + 8))
+            b0 = b0.addingProduct(s1, E.load8(w + n)); b1 = b1.addingProduct(s1, E.load8(w + n + 8))
             r += 2
         }
         if r < R {
             let w = W + r * n + c, s0 = V8(repeating: x[r])
-            a0 = a0.addingProduct(s0, load8(w)); a1 = a1.addingProduct(s0, load8(w + 8))
+            a0 = a0.addingProduct(s0, E.load8(w)); a1 = a1.addingProduct(s0, E.load8(w + 8))
         }
         store8(a0 + b0, out + c); store8(a1 + b1, out + c + 8)
         c += 16
@@ -76,11 +113,11 @@ public func vecMat(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<S
         var a0 = accumulate ? load8(out + c) : V8(), b0 = V8()
         var r = 0
         while r + 2 <= R {
-            a0 = a0.addingProduct(V8(repeating: x[r]), load8(W + r * n + c))
-            b0 = b0.addingProduct(V8(repeating: x[r + 1]), load8(W + (r + 1) * n + c))
+            a0 = a0.addingProduct(V8(repeating: x[r]), E.load8(W + r * n + c))
+            b0 = b0.addingProduct(V8(repeating: x[r + 1]), E.load8(W + (r + 1) * n + c))
             r += 2
         }
-        if r < R { a0 = a0.addingProduct(V8(repeating: x[r]), load8(W + r * n + c)) }
+        if r < R { a0 = a0.addingProduct(V8(repeating: x[r]), E.load8(W + r * n + c)) }
         store8(a0 + b0, out + c)
         c += 8
     }
@@ -90,7 +127,7 @@ public func vecMat(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<S
         var s = accumulate ? UnsafeRawPointer(out + c).loadUnaligned(as: SIMD4<Scalar>.self) : SIMD4<Scalar>()
         var w = W + c
         for r in 0..<R {
-            s = s + SIMD4(repeating: x[r]) * UnsafeRawPointer(w).loadUnaligned(as: SIMD4<Scalar>.self)
+            s = s + SIMD4(repeating: x[r]) * E.load4(w)
             w += n
         }
         UnsafeMutableRawPointer(out + c).storeBytes(of: s, as: SIMD4<Scalar>.self)
@@ -98,7 +135,7 @@ public func vecMat(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<S
     }
     while c < n {
         var s: Scalar = accumulate ? out[c] : 0
-        for r in 0..<R { s += x[r] * W[r * n + c] }
+        for r in 0..<R { s += x[r] * W[r * n + c].scalar }
         out[c] = s
         c += 1
     }
@@ -112,8 +149,8 @@ public func vecMat(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<S
 /// Two leftover streams share 32-column tiles; a last single one goes through `vecMat`. Rows of X
 /// are `inputStride` apart (default R).
 @inlinable
-public func rowsMat(_ X: UnsafePointer<Scalar>, rows G: Int, depth R: Int, _ W: UnsafePointer<Scalar>, columns n: Int,
-                    _ out: UnsafeMutablePointer<Scalar>, accumulate: Bool, inputStride: Int? = nil) {
+public func rowsMat<E: WeightElement>(_ X: UnsafePointer<Scalar>, rows G: Int, depth R: Int, _ W: UnsafePointer<E>, columns n: Int,
+                                      _ out: UnsafeMutablePointer<Scalar>, accumulate: Bool, inputStride: Int? = nil) {
     let g4 = G & ~3, ld = inputStride ?? R
     // Depth in panels of `rowsMatPanel` rows: a panel's slice of X (G × 128 floats) stays in L1
     // across all column tiles, and each 16-column tile of the panel (8 KiB) across all streams.
@@ -132,7 +169,7 @@ public func rowsMat(_ X: UnsafePointer<Scalar>, rows G: Int, depth R: Int, _ W: 
                 var a3 = add ? load8(o3) : V8(), b3 = add ? load8(o3 + 8) : V8()
                 var w = W + r0 * n + c
                 for r in r0..<r1 {
-                    let wa = load8(w), wb = load8(w + 8)
+                    let wa = E.load8(w), wb = E.load8(w + 8)
                     let s0 = V8(repeating: x0[r]), s1 = V8(repeating: x1[r]), s2 = V8(repeating: x2[r]), s3 = V8(repeating: x3[r])
                     a0 = a0.addingProduct(s0, wa); b0 = b0.addingProduct(s0, wb)
                     a1 = a1.addingProduct(s1, wa); b1 = b1.addingProduct(s1, wb)
@@ -151,7 +188,7 @@ public func rowsMat(_ X: UnsafePointer<Scalar>, rows G: Int, depth R: Int, _ W: 
             let x = X + g * ld, o = out + g * n
             for cc in c..<n {
                 var s: Scalar = add ? o[cc] : 0
-                for r in r0..<r1 { s += x[r] * W[r * n + cc] }
+                for r in r0..<r1 { s += x[r] * W[r * n + cc].scalar }
                 o[cc] = s
             }
         }
@@ -171,7 +208,7 @@ public func rowsMat(_ X: UnsafePointer<Scalar>, rows G: Int, depth R: Int, _ W: 
             var c1 = accumulate ? load8(o1 + 16) : V8(), d1 = accumulate ? load8(o1 + 24) : V8()
             var w = W + c
             for r in 0..<R {
-                let wa = load8(w), wb = load8(w + 8), wc = load8(w + 16), wd = load8(w + 24)
+                let wa = E.load8(w), wb = E.load8(w + 8), wc = E.load8(w + 16), wd = E.load8(w + 24)
                 let s0 = V8(repeating: x0[r]), s1 = V8(repeating: x1[r])
                 a0 = a0.addingProduct(s0, wa); b0 = b0.addingProduct(s0, wb); c0 = c0.addingProduct(s0, wc); d0 = d0.addingProduct(s0, wd)
                 a1 = a1.addingProduct(s1, wa); b1 = b1.addingProduct(s1, wb); c1 = c1.addingProduct(s1, wc); d1 = d1.addingProduct(s1, wd)
@@ -185,7 +222,7 @@ public func rowsMat(_ X: UnsafePointer<Scalar>, rows G: Int, depth R: Int, _ W: 
             let x = x0 + k * ld, o = out + (g + k) * n
             for cc in c..<n {
                 var s: Scalar = accumulate ? o[cc] : 0
-                for r in 0..<R { s += x[r] * W[r * n + cc] }
+                for r in 0..<R { s += x[r] * W[r * n + cc].scalar }
                 o[cc] = s
             }
         }
@@ -205,8 +242,8 @@ public let vecMatTileLimitBytes = 32 * 1024
 
 /// The row-streaming schedule of `vecMat`: 8 rows per pass over the full width.
 @inlinable
-func vecMatStreaming(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<Scalar>, columns n: Int,
-                     _ out: UnsafeMutablePointer<Scalar>, accumulate: Bool) {
+func vecMatStreaming<E: WeightElement>(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<E>, columns n: Int,
+                                       _ out: UnsafeMutablePointer<Scalar>, accumulate: Bool) {
     if !accumulate { out.update(repeating: 0, count: n) }
     let n8 = n & ~7
     var r = 0
@@ -219,10 +256,10 @@ func vecMatStreaming(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer
             var c = 0
             while c < n8 {
                 // Two partial sums (rows 0–3, 4–7) halve the dependent FMA chain.
-                var a = load8(out + c).addingProduct(s0, load8(w + c)), b = s4 * load8(w + 4 * n + c)
-                a = a.addingProduct(s1, load8(w + n + c)); b = b.addingProduct(s5, load8(w + 5 * n + c))
-                a = a.addingProduct(s2, load8(w + 2 * n + c)); b = b.addingProduct(s6, load8(w + 6 * n + c))
-                a = a.addingProduct(s3, load8(w + 3 * n + c)); b = b.addingProduct(s7, load8(w + 7 * n + c))
+                var a = load8(out + c).addingProduct(s0, E.load8(w + c)), b = s4 * E.load8(w + 4 * n + c)
+                a = a.addingProduct(s1, E.load8(w + n + c)); b = b.addingProduct(s5, E.load8(w + 5 * n + c))
+                a = a.addingProduct(s2, E.load8(w + 2 * n + c)); b = b.addingProduct(s6, E.load8(w + 6 * n + c))
+                a = a.addingProduct(s3, E.load8(w + 3 * n + c)); b = b.addingProduct(s7, E.load8(w + 7 * n + c))
                 store8(a + b, out + c)
                 c += 8
             }
@@ -230,10 +267,10 @@ func vecMatStreaming(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer
             for j in 0..<rows {
                 let s = V8(repeating: x[r + j])
                 var c = 0
-                while c < n8 { store8(load8(out + c).addingProduct(s, load8(w + j * n + c)), out + c); c += 8 }
+                while c < n8 { store8(load8(out + c).addingProduct(s, E.load8(w + j * n + c)), out + c); c += 8 }
             }
         }
-        for c in n8..<n { for j in 0..<rows { out[c] += x[r + j] * w[j * n + c] } }
+        for c in n8..<n { for j in 0..<rows { out[c] += x[r + j] * w[j * n + c].scalar } }
         r += rows
     }
 }

@@ -24,6 +24,10 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
     @usableFromInline let bw: UnsafeMutablePointer<Scalar>      // mimo (H, 2P) · siso (2P)
     @usableFromInline let cw: UnsafeMutablePointer<Scalar>      // mimo (2P, H) · siso (2P)
     @usableFromInline let d: UnsafeMutablePointer<Scalar>       // (H)
+    /// MIMO B̄ and C in half precision (the layouts of `bw`, `cw`), when the file stores B or C so:
+    /// the per-sample paths read these (half the bytes); blocks and training read `bw`, `cw`.
+    @usableFromInline let bw16: UnsafeMutablePointer<Float16>?
+    @usableFromInline let cw16: UnsafeMutablePointer<Float16>?
 
     /// Floats of recurrent state, and of per-sample scratch.
     public var stateCount: Int { 2 * P }
@@ -31,7 +35,7 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
 
     /// MIMO from discrete parameters: Λ̄ (P), B̄ (P, H), C (H, P), scale s, D (H).
     public init(lambdaBar: [Complex<Double>], bBar: [[Complex<Double>]], c: [[Complex<Double>]],
-                outputScale s: Double, d: [Double], arena: Arena) {
+                outputScale s: Double, d: [Double], half: (b: Bool, c: Bool) = (false, false), arena: Arena) {
         let P = lambdaBar.count, H = d.count
         // One channel: B̄ (1, 2P) and C (2P, 1) are laid out exactly as the SISO vectors with n = P,
         // and the SISO step fuses input, recurrence and output into one pass (designed filters).
@@ -52,6 +56,13 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
             }
         }
         self.d = arena.copy(d.map { Scalar($0) })
+        // One channel runs the fused SISO step on its tiny vectors: no half copies.
+        let mimo = H > 1
+        bw16 = half.b && mimo ? arena.halves(Array(UnsafeBufferPointer(start: bw, count: H * 2 * P))) : nil
+        cw16 = half.c && mimo ? arena.halves(Array(UnsafeBufferPointer(start: cw, count: 2 * P * H))) : nil
+        // Blocks read the float copies: the same (half) values, so that block and step agree.
+        if let bw16 { for i in 0..<(H * 2 * P) { bw[i] = Scalar(bw16[i]) } }
+        if let cw16 { for i in 0..<(2 * P * H) { cw[i] = Scalar(cw16[i]) } }
     }
 
     /// SISO from discrete parameters, lane p = h·n + j: Λ̄ (H·n), B̄ (H·n), C (H·n), scale s, D (H).
@@ -63,6 +74,7 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
         bw = arena.copy(bBar.map { Scalar($0.real) } + bBar.map { Scalar($0.imaginary) })
         cw = arena.copy(c.map { Scalar(s * $0.real) } + c.map { Scalar(-s * $0.imaginary) })
         self.d = arena.copy(d.map { Scalar($0) })
+        bw16 = nil; cw16 = nil
     }
 
     // MARK: step — one sample (the streaming path)
@@ -72,9 +84,15 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
                      state: UnsafeMutablePointer<Scalar>, scratch b: UnsafeMutablePointer<Scalar>) {
         switch projection {
         case .mimo:
-            Scan<ComplexLanes>.step(a: lambda, h: state, input: u, rows: H, weights: bw, lanes: P, scratch: b)  // x = Λ̄x + B̄u
+            if let bw16 {
+                vecMat(u, rows: H, bw16, columns: 2 * P, b, accumulate: false)                 // B̄u from half weights
+                Scan<ComplexLanes>.step(a: lambda, h: state, b: UnsafePointer(b), lanes: P)
+            } else {
+                Scan<ComplexLanes>.step(a: lambda, h: state, input: u, rows: H, weights: bw, lanes: P, scratch: b)  // x = Λ̄x + B̄u
+            }
             for i in 0..<H { y[i] = d[i] * u[i] }
-            vecMat(UnsafePointer(state), rows: 2 * P, cw, columns: H, y, accumulate: true)  // y += C x
+            if let cw16 { vecMat(UnsafePointer(state), rows: 2 * P, cw16, columns: H, y, accumulate: true) }
+            else { vecMat(UnsafePointer(state), rows: 2 * P, cw, columns: H, y, accumulate: true) }  // y += C x
         case .siso(let n):
             Scan<ComplexLanes>.step(a: lambda, h: state, input: u, groups: H, lanesPerGroup: n,
                                     b: bw, c: cw, d: d, output: y, lanes: P)
@@ -93,14 +111,16 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
             for g in 0..<G { step(U + g * H, Y + g * H, state: state + g * stride, scratch: X) }
         case .mimo:
             let w = 2 * P
-            rowsMat(U, rows: G, depth: H, bw, columns: w, X, accumulate: false)          // X_g = B̄ u_g
+            if let bw16 { rowsMat(U, rows: G, depth: H, bw16, columns: w, X, accumulate: false) }
+            else { rowsMat(U, rows: G, depth: H, bw, columns: w, X, accumulate: false) }      // X_g = B̄ u_g
             for g in 0..<G {
                 let h = state + g * stride, x = X + g * w
                 Scan<ComplexLanes>.step(a: lambda, h: h, b: UnsafePointer(x), lanes: P)   // h_g = Λ̄ h_g + B̄ u_g
                 x.update(from: h, count: w)
             }
             for g in 0..<G { for i in 0..<H { Y[g * H + i] = d[i] * U[g * H + i] } }
-            rowsMat(UnsafePointer(X), rows: G, depth: w, cw, columns: H, Y, accumulate: true)  // y_g += C h_g
+            if let cw16 { rowsMat(UnsafePointer(X), rows: G, depth: w, cw16, columns: H, Y, accumulate: true) }
+            else { rowsMat(UnsafePointer(X), rows: G, depth: w, cw, columns: H, Y, accumulate: true) }  // y_g += C h_g
         }
     }
 

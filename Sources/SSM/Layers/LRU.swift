@@ -27,7 +27,8 @@ public enum LRU {
         for h in 0..<H {
             c.append((0..<N).map { n in Complex<Double>(Double(cre[h * N + n]), Double(cim[h * N + n])) })
         }
-        return DiagonalSSM(lambdaBar: lam, bBar: bBar, c: c, outputScale: 1, d: D.map { Double($0) }, arena: arena)
+        return DiagonalSSM(lambdaBar: lam, bBar: bBar, c: c, outputScale: 1, d: D.map { Double($0) },
+                           half: (r.isHalf(p + "B_re") || r.isHalf(p + "B_im"), r.isHalf(p + "C_re") || r.isHalf(p + "C_im")), arena: arena)
     }
 
     /// Pullback of `load`: engine gradient → the file's tensors, by name. With λ = exp(−e^ν + i·e^θ):

@@ -25,7 +25,7 @@ public enum S5 {
         }
         let c = (0..<H).map { h in (0..<P).map { Complex(C[h * P + $0].re, C[h * P + $0].im) } }
         return DiagonalSSM(lambdaBar: lam, bBar: bBar, c: c, outputScale: (spec.conjSym ?? true) ? 2 : 1,
-                           d: D.map { Double($0) }, arena: arena)
+                           d: D.map { Double($0) }, half: (r.isHalf(p + "B"), r.isHalf(p + "C")), arena: arena)
     }
 
     /// Pullback of `load`: the engine-layout gradient `g` (of the layer `load` built from these

@@ -47,7 +47,7 @@ public final class Block: Sendable {
             let w = try r.take(p + "mlp_block.ffw_up.w", [2, H, E]), b = try r.take(p + "mlp_block.ffw_up.b", [2, E])
             var wOutIn = [Scalar](repeating: 0, count: 2 * E * H)
             for c in 0..<2 { for i in 0..<H { for o in 0..<E { wOutIn[(c * E + o) * H + i] = w[(c * H + i) * E + o] } } }
-            out1 = Linear(weight: wOutIn, bias: b, inputs: H, outputs: 2 * E, arena: arena)
+            out1 = Linear(weight: wOutIn, bias: b, inputs: H, outputs: 2 * E, half: r.isHalf(p + "mlp_block.ffw_up.w"), arena: arena)
             out2 = try Linear(r, prefix: p + "mlp_block.ffw_down.", inputs: E, outputs: H, arena: arena)
         }
     }

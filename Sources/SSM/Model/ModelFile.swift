@@ -20,8 +20,11 @@ public enum ModelFile {
         let spec = try decodeSpec(json)
         var tensors: [String: Tensor] = [:]
         for (name, info) in st.tensors {
-            do { tensors[name] = Tensor(shape: info.shape, floats: try st.floats(name)) }
-            catch { throw ModelError(error.message) }
+            do {
+                var t = Tensor(shape: info.shape, floats: try st.floats(name))
+                t.half = info.dtype == .f16
+                tensors[name] = t
+            } catch { throw ModelError(error.message) }
         }
         return (spec, tensors)
     }
@@ -41,13 +44,54 @@ public enum ModelFile {
         } catch { throw ModelError("model '\(path)': \(error.message)") }
     }
 
-    /// The bytes of a model file for `spec` and `tensors` (F32, names sorted, metadata JSON).
+    /// The bytes of a model file for `spec` and `tensors` (F32, or F16 for tensors marked `half`;
+    /// names sorted, metadata JSON).
     public static func serialize(spec: ModelSpec, tensors: [String: Tensor], metadata extra: [String: String] = [:]) -> [UInt8] {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         let json = (try? enc.encode(spec)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        let list = tensors.keys.sorted().map { (name: $0, shape: tensors[$0]!.shape, values: tensors[$0]!.values.map { Float($0) }) }
-        return SafeTensors.serialize(list, metadata: extra.merging([metadataKey: json]) { $1 })
+        let names = tensors.keys.sorted()
+        func list(_ half: Bool) -> [(name: String, shape: [Int], values: [Float])] {
+            names.filter { tensors[$0]!.half == half }.map { (name: $0, shape: tensors[$0]!.shape, values: tensors[$0]!.values.map { Float($0) }) }
+        }
+        return SafeTensors.serialize(list(false), halves: list(true), metadata: extra.merging([metadataKey: json]) { $1 })
+    }
+
+    /// The weight matrices a half-precision model stores as F16 (`ssm-stream convert --weights
+    /// f16`): tensors named `weight` or `w` (every projection, the encoder and decoder, GLU and MLP
+    /// weights, the families' own projections) or `B`, `C`, `B_re`, `B_im`, `C_re`, `C_im` (the
+    /// input and output matrices), with at least two dimensions larger than one. Eigenvalues, step
+    /// sizes, D, biases and norm weights stay float32 (small, and where precision matters most), and
+    /// so do S4's and S4D's per-channel `kernel.` vectors (one B and C per channel, not a matrix:
+    /// each channel's filter, and a log after a filter bank magnifies their rounding).
+    public static func isWeightMatrix(_ name: String, shape: [Int]) -> Bool {
+        let parts = name.split(separator: ".").map(String.init)
+        let last = parts.last ?? name
+        guard ["weight", "w", "B", "C", "B_re", "B_im", "C_re", "C_im"].contains(last), !parts.contains("kernel") else { return false }
+        return shape.filter { $0 > 1 }.count >= 2
+    }
+
+    /// `tensors` with their weight matrices (`isWeightMatrix`) in half precision — values rounded to
+    /// the nearest half and marked `half`, so that a model built from them equals the one loaded
+    /// from their file — or, with `half` false, every tensor back to float32 (values unchanged).
+    /// A matrix with a value beyond ±65504 stays float32 and is named in `kept`.
+    public static func withWeights(_ tensors: [String: Tensor], half: Bool) -> (tensors: [String: Tensor], changed: Int, kept: [String]) {
+        var out = tensors, changed = 0, kept: [String] = []
+        for name in tensors.keys.sorted() {
+            var t = tensors[name]!
+            if half {
+                guard isWeightMatrix(name, shape: t.shape), !t.half else { continue }
+                if t.values.contains(where: { !$0.isFinite || Swift.abs($0) > 65504 }) { kept.append(name); continue }
+                t.values = t.values.map { Scalar(Float16($0)) }
+                t.half = true
+            } else {
+                guard t.half else { continue }
+                t.half = false
+            }
+            out[name] = t
+            changed += 1
+        }
+        return (out, changed, kept)
     }
 
     /// The architecture from its JSON, with decoding errors turned into one readable line.

@@ -6,18 +6,23 @@ public struct Linear: @unchecked Sendable {
     public let inputs: Int, outputs: Int
     @usableFromInline let wt: UnsafeMutablePointer<Scalar>  // (in, out)
     @usableFromInline let bias: UnsafeMutablePointer<Scalar>  // (out)
+    /// The weight in half precision, (in, out) as `wt`, when the file stores it so: the per-sample
+    /// paths read it (half the bytes); blocks and training use `wt` (the same values, widened).
+    @usableFromInline let wt16: UnsafeMutablePointer<Float16>?
 
     init(_ r: TensorReader, prefix p: String, inputs: Int, outputs: Int, bias hasBias: Bool = true, arena: Arena) throws(ModelError) {
         self.init(weight: try r.take(p + "weight", [outputs, inputs]),
-                  bias: hasBias ? try r.take(p + "bias", [outputs]) : nil, inputs: inputs, outputs: outputs, arena: arena)
+                  bias: hasBias ? try r.take(p + "bias", [outputs]) : nil, inputs: inputs, outputs: outputs,
+                  half: r.isHalf(p + "weight"), arena: arena)
     }
 
     /// From a (out, in) weight and an optional bias (zero when nil).
-    init(weight w: [Scalar], bias b: [Scalar]? = nil, inputs: Int, outputs: Int, arena: Arena) {
+    init(weight w: [Scalar], bias b: [Scalar]? = nil, inputs: Int, outputs: Int, half: Bool = false, arena: Arena) {
         self.inputs = inputs; self.outputs = outputs
         wt = arena.floats(inputs * outputs)
         for o in 0..<outputs { for i in 0..<inputs { wt[i * outputs + o] = w[o * inputs + i] } }
         bias = b.map(arena.copy) ?? arena.floats(outputs)
+        wt16 = half ? arena.halves(Array(UnsafeBufferPointer(start: wt, count: inputs * outputs))) : nil
     }
 
     /// PyTorch's default init: U(±1/√in) for weight and bias.
@@ -30,7 +35,8 @@ public struct Linear: @unchecked Sendable {
     /// y (out) = W x + b.
     public func apply(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>) {
         y.update(from: bias, count: outputs)
-        vecMat(x, rows: inputs, wt, columns: outputs, y, accumulate: true)
+        if let wt16 { vecMat(x, rows: inputs, wt16, columns: outputs, y, accumulate: true) }
+        else { vecMat(x, rows: inputs, wt, columns: outputs, y, accumulate: true) }
     }
 
     /// Y (L, out) = X (L, in) Wᵀ + b; rows of X are `inputStride` apart (default: contiguous).
@@ -43,7 +49,8 @@ public struct Linear: @unchecked Sendable {
     /// four streams (`rowsMat`) rather than once per stream. Rows of X are `inputStride` apart.
     public func apply(_ X: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, streams G: Int, inputStride: Int? = nil) {
         for g in 0..<G { (Y + g * outputs).update(from: bias, count: outputs) }
-        rowsMat(X, rows: G, depth: inputs, wt, columns: outputs, Y, accumulate: true, inputStride: inputStride)
+        if let wt16 { rowsMat(X, rows: G, depth: inputs, wt16, columns: outputs, Y, accumulate: true, inputStride: inputStride) }
+        else { rowsMat(X, rows: G, depth: inputs, wt, columns: outputs, Y, accumulate: true, inputStride: inputStride) }
     }
 
     /// Pullback of the block form: dWᵀ += Xᵀ dY, db += Σ_k dY_k, and dX = dY W (overwritten, or

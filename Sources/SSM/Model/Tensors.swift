@@ -3,6 +3,9 @@
 public struct Tensor: Sendable, Equatable {
     public var shape: [Int]
     public var values: [Scalar]
+    /// Stored as F16 in the file (values are then exact halves); a layer that has a half-precision
+    /// step keeps these weights in half precision (`ssm-stream convert --weights f16`).
+    public var half = false
     public init(shape: [Int], values: [Scalar]) { self.shape = shape; self.values = values }
     public init(_ values: [Double], shape: [Int]) { self.init(shape: shape, values: values.map { Scalar($0) }) }
     /// From a file's float32 values.
@@ -19,6 +22,9 @@ public final class TensorReader {
     public init(_ tensors: [String: Tensor]) { self.tensors = tensors }
 
     public func has(_ name: String) -> Bool { tensors[name] != nil }
+
+    /// Whether `name` is stored in half precision.
+    public func isHalf(_ name: String) -> Bool { tensors[name]?.half ?? false }
 
     /// The values of `name`, whose shape must equal `shape` up to size-1 dimensions.
     /// Values are in the library's precision (`Scalar`; files store at most float32).
