@@ -168,7 +168,7 @@ public func polynomialRoots(_ coefficients: [Complex<Double>]) -> [Complex<Doubl
         return (p, dp)
     }
     let radius = 1 + (monic.dropLast().map { $0.length }.max() ?? 0)
-    var roots = (0..<n).map { k in Complex<Double>(length: radius * 0.9, phase: 2 * Double.pi * Double(k) / Double(n) + 0.4) ?? .zero }
+    var roots = (0..<n).map { k in Complex<Double>(length: radius * 0.9, phase: 2 * Double.pi * Double(k) / Double(n) + 0.4) }
     for _ in 0..<2000 {
         var moved = 0.0
         for i in 0..<n {
