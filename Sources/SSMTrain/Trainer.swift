@@ -66,6 +66,9 @@ public final class Trainer {
 
     public init(spec: ModelSpec, tensors: [String: Tensor], objective: Objective, length: Int, threads: Int,
                 schedule: Schedule, weightDecay: Double, clipNorm: Double) throws(TrainError) {
+        // Training runs in float32: half-precision weights continue as floats (their rounded values);
+        // a model's half copies are for the step and would not follow the updates.
+        let tensors = tensors.mapValues { var t = $0; t.half = false; return t }
         let model: Model
         do { model = try Model(spec: spec, tensors: tensors) } catch { throw TrainError(.architecture, error.message) }
         guard model.stages.isEmpty else {

@@ -42,7 +42,7 @@ struct Chain: ParsableCommand {
     func run() throws {
         var parts: [(spec: ModelSpec, tensors: [String: Tensor])] = []
         for path in models { parts.append(try Chain.read(path, command: "chain")) }
-        try Chain.write(parts, to: output, command: "chain", quiet: quiet, names: models)
+        try Chain.write(parts, to: output, command: "chain", quiet: quiet, names: models, metadata: Chain.metadata(models.last!))
     }
 
     /// A model file's architecture and tensors, checked by a load; exits 66 or 67 with a message.
@@ -63,9 +63,15 @@ struct Chain: ParsableCommand {
         throw ExitCode(ExitStatus.badModel)
     }
 
+    /// A model file's metadata other than its architecture (a trained classifier's options, which
+    /// `eval` reads): what a chain keeps from its last stage, and `convert` from its input.
+    static func metadata(_ path: String) -> [String: String] {
+        ((try? SafeTensors(contentsOfFile: path))?.metadata ?? [:]).filter { $0.key != ModelFile.metadataKey }
+    }
+
     /// `parts` in series → `output` (checked by a load first), with a summary line.
     static func write(_ parts: [(spec: ModelSpec, tensors: [String: Tensor])], to output: String, command: String,
-                      quiet: Bool, names: [String]) throws {
+                      quiet: Bool, names: [String], metadata: [String: String] = [:]) throws {
         let chained: (spec: ModelSpec, tensors: [String: Tensor])
         do {
             chained = try Model.chain(parts)
@@ -74,7 +80,7 @@ struct Chain: ParsableCommand {
             warn("ssm-stream \(command): \(names.joined(separator: " → ")): \(error.message)")
             throw ExitCode(ExitStatus.badModel)
         }
-        do { try SafeTensors.write(ModelFile.serialize(spec: chained.spec, tensors: chained.tensors), toFile: output) } catch {
+        do { try SafeTensors.write(ModelFile.serialize(spec: chained.spec, tensors: chained.tensors, metadata: metadata), toFile: output) } catch {
             warn("ssm-stream \(command): \(error.message)")
             throw ExitCode(ExitStatus.cantCreate)
         }

@@ -45,9 +45,7 @@ struct Convert: ParsableCommand {
             warn("ssm-stream convert: the converted model cannot be loaded: \(error.message)")
             throw ExitCode(ExitStatus.badModel)
         }
-        // The file's other metadata (a trained model's training options, which `eval` reads) stays.
-        let metadata = ((try? SafeTensors(contentsOfFile: model))?.metadata ?? [:]).filter { $0.key != ModelFile.metadataKey }
-        let bytes = ModelFile.serialize(spec: spec, tensors: tensors, metadata: metadata)
+        let bytes = ModelFile.serialize(spec: spec, tensors: tensors, metadata: Chain.metadata(model))
         do { try SafeTensors.write(bytes, toFile: output) } catch {
             warn("ssm-stream convert: \(error.message)")
             throw ExitCode(ExitStatus.cantCreate)

@@ -110,7 +110,9 @@ struct Design: ParsableCommand {
         var base: (spec: ModelSpec, tensors: [String: Tensor])?
         if let appendTo {
             base = try Chain.read(appendTo, command: "design")
-            if rate == nil { rate = base!.spec.sampleRate }
+            // A design's rate defaults to MODEL's; a state-space file keeps its own "rate" (a
+            // mismatch is then refused by the chain, not relabelled).
+            if rate == nil && kind != "statespace" { rate = base!.spec.sampleRate }
         }
         let system: ModalSystem, sampleRate: Int, what: String
         do {

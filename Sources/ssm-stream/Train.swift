@@ -159,8 +159,7 @@ struct Train: ParsableCommand {
         var spec: ModelSpec, tensors: [String: Tensor]
         if let bytes = FileManager.default.contents(atPath: arch), bytes.starts(with: [UInt8(ascii: "{")]) == false,
            let parsed = try? ModelFile.parse([UInt8](bytes)) {
-            // Training runs in float32: half-precision weights continue as floats (their rounded values).
-            spec = parsed.spec; tensors = parsed.tensors.mapValues { var t = $0; t.half = false; return t }
+            spec = parsed.spec; tensors = parsed.tensors   // half weights continue as floats (Trainer)
         } else {
             guard let bytes = FileManager.default.contents(atPath: arch) else {
                 throw fail(ExitStatus.noInput, "architecture '\(arch)': cannot read the file")
@@ -193,6 +192,9 @@ struct Train: ParsableCommand {
             }
         }
         guard spec.dInput == 1 else { throw fail(ExitStatus.badModel, "architecture '\(arch)': training reads mono recordings, so d_input must be 1 (got \(spec.dInput))") }
+        if spec.task == .filter && o.whisper > 0 {
+            throw fail(ExitStatus.usage, "--whisper is for classifiers: a filter's input would lose its voice while its clean target keeps it")
+        }
         var trainSet = train.set, valSet: ClipSet
         if let val {
             do { valSet = try TrainData.load(val, task: spec.task, rate: spec.sampleRate, labels: spec.labels, strict: strict, strictRate: strictRate).set }

@@ -133,4 +133,18 @@ struct ChainTests {
         }
         #expect(m.layerEigenvalues.count == 2 && m.layerPolesZeros.allSatisfy { $0 != nil })
     }
+
+    @Test("a chain file whose labels are not its last stage's is refused; a chain architecture initializes")
+    func chainSpecChecks() throws {
+        let p = try stages()
+        var cls = p[2]; cls.spec.task = .classify; cls.spec.labels = ["only"]
+        var c = try Model.chain([p[0], p[1], cls])
+        c.spec.labels = ["other"]
+        do { _ = try Model(spec: c.spec, tensors: c.tensors); Issue.record("mismatched labels accepted") }
+        catch { #expect(error.message.contains("labels")) }
+        let fresh = try Model.initialize(c.spec, seed: 3)
+        c.spec.labels = ["only"]
+        let m = try Model(spec: c.spec, tensors: try Model.initialize(c.spec, seed: 3))
+        #expect(m.stages.count == 3 && fresh.keys.allSatisfy { $0.hasPrefix("stages.") })
+    }
 }

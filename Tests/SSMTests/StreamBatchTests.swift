@@ -77,4 +77,23 @@ struct StreamBatchTests {
         m.step(Array(x.prefix(2)), &y1, batch: fresh)
         #expect(zip(y[6..<9], y1).allSatisfy { Swift.abs($0 - $1) <= 1e-6 }, "stream 2 after its reset: \(Array(y[6..<9])) vs a fresh stream \(y1)")
     }
+
+    @Test("a pooled model with one stream reset alone (pools out of step) still equals the streams alone")
+    func pooledReset() throws {
+        let m = try build(architectures[1].1, seed: 5)
+        let G = 4, dOut = m.spec.dOutput
+        let batch = m.makeBatch(streams: G), singles = (0..<G).map { _ in m.makeState(maxBlock: 1) }
+        var rng = SeededRandom(seed: 8)
+        var yb = [Scalar](repeating: 0, count: G * dOut), ys = [Scalar](repeating: 0, count: dOut), err = 0.0
+        for k in 0..<300 {
+            if k == 37 { batch.reset(stream: 2); singles[2].reset() }   // mid-pool: 37 is not a multiple of 8
+            let x = (0..<G).map { _ in Scalar(rng.normal() * 0.5) }
+            m.step(x, &yb, batch: batch)
+            for g in 0..<G {
+                m.step([x[g]], &ys, state: singles[g])
+                for o in 0..<dOut { err = max(err, Double(Swift.abs(yb[g * dOut + o] - ys[o]))) }
+            }
+        }
+        #expect(err <= 1e-5, "max |batch − alone| = \(err)")
+    }
 }

@@ -39,7 +39,9 @@ public enum Initialization {
         var rwork = [Double](repeating: 0, count: Int(max(1, lrwork)))
         var iwork = [blasint](repeating: 0, count: Int(max(1, liwork)))
         zheevd_("V", "L", &n, &a, &n, &w, &work, &lwork, &rwork, &lrwork, &iwork, &liwork, &info, 1, 1)
-        precondition(info == 0, "zheevd failed (info \(info)) on the HiPPO-LegS matrix, N = \(N)")
+        // fatalError, not precondition: the check must survive -Ounchecked (garbage eigenvectors
+        // would otherwise be written into a model).
+        if info != 0 { fatalError("LAPACK zheevd failed (info \(info)) on the HiPPO-LegS matrix, N = \(N)") }
         let M = N / 2
         var V = [[Complex<Double>]](repeating: [Complex<Double>](repeating: .zero, count: M), count: N)
         var lambda: [Complex<Double>] = []

@@ -28,15 +28,27 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
     /// the per-sample paths read these (half the bytes); blocks and training read `bw`, `cw`.
     @usableFromInline let bw16: UnsafeMutablePointer<Float16>?
     @usableFromInline let cw16: UnsafeMutablePointer<Float16>?
+    /// With `bw16`: the discretization's per-lane factor f (2P: [Re f; Im f]) with B̄ = f ⊙ B̃, so that
+    /// the half weights are the file's B̃ exactly (B̄ itself can be far smaller: Δ·B̃ for small Δ,
+    /// where halves lose their precision) and B̄u = f ⊙ (B̃u) is formed in float.
+    @usableFromInline let bScale: UnsafeMutablePointer<Scalar>?
 
     /// Floats of recurrent state, and of per-sample scratch.
     public var stateCount: Int { 2 * P }
     public var scratchCount: Int { 2 * P }
 
-    /// MIMO from discrete parameters: Λ̄ (P), B̄ (P, H), C (H, P), scale s, D (H).
-    public init(lambdaBar: [Complex<Double>], bBar: [[Complex<Double>]], c: [[Complex<Double>]],
-                outputScale s: Double, d: [Double], half: (b: Bool, c: Bool) = (false, false), arena: Arena) {
+    /// MIMO from discrete parameters: Λ̄ (P), B̄ (P, H), C (H, P), scale s, D (H). With `inputScale`
+    /// f (P), `bBar` is the file's B̃ and B̄ = f ⊙ B̃ (per lane); `half` keeps B̃ and/or C in half
+    /// precision for the step (B̃ as stored, f applied in float), the float copies holding the same values.
+    public init(lambdaBar: [Complex<Double>], bBar bIn: [[Complex<Double>]], c: [[Complex<Double>]],
+                outputScale s: Double, d: [Double], inputScale f: [Complex<Double>]? = nil,
+                half: (b: Bool, c: Bool) = (false, false), arena: Arena) {
         let P = lambdaBar.count, H = d.count
+        // One channel runs the fused SISO step on its tiny vectors: no half copies.
+        let mimo = H > 1, halfB = half.b && mimo && f != nil
+        // B̃ as a half (the file's values when it stores them so), B̄ = f ⊙ B̃ in Double.
+        let bTilde = halfB ? bIn.map { $0.map { Complex(Double(Float16($0.real)), Double(Float16($0.imaginary))) } } : bIn
+        let bBar = f.map { f in (0..<P).map { p in bTilde[p].map { f[p] * $0 } } } ?? bTilde
         // One channel: B̄ (1, 2P) and C (2P, 1) are laid out exactly as the SISO vectors with n = P,
         // and the SISO step fuses input, recurrence and output into one pass (designed filters).
         self.H = H; self.P = P; self.projection = H == 1 ? .siso(statesPerChannel: P) : .mimo
@@ -56,13 +68,30 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
             }
         }
         self.d = arena.copy(d.map { Scalar($0) })
-        // One channel runs the fused SISO step on its tiny vectors: no half copies.
-        let mimo = H > 1
-        bw16 = half.b && mimo ? arena.halves(Array(UnsafeBufferPointer(start: bw, count: H * 2 * P))) : nil
+        if halfB, let f {
+            var t = [Scalar](repeating: 0, count: H * 2 * P)
+            for h in 0..<H { for p in 0..<P { t[h * 2 * P + p] = Scalar(bTilde[p][h].real); t[h * 2 * P + P + p] = Scalar(bTilde[p][h].imaginary) } }
+            bw16 = arena.halves(t)
+            bScale = arena.copy(f.map { Scalar($0.real) } + f.map { Scalar($0.imaginary) })
+        } else {
+            bw16 = nil; bScale = nil
+        }
+        // C's halves are the file's values times s = 1 or 2 (exact); blocks read the same values.
         cw16 = half.c && mimo ? arena.halves(Array(UnsafeBufferPointer(start: cw, count: 2 * P * H))) : nil
-        // Blocks read the float copies: the same (half) values, so that block and step agree.
-        if let bw16 { for i in 0..<(H * 2 * P) { bw[i] = Scalar(bw16[i]) } }
         if let cw16 { for i in 0..<(2 * P * H) { cw[i] = Scalar(cw16[i]) } }
+    }
+
+    /// x ← f ⊙ x over P complex lanes, split storage (B̄u from B̃u when B̃ is kept in half precision).
+    @inlinable @inline(__always)
+    func scaleInput(_ x: UnsafeMutablePointer<Scalar>, _ f: UnsafePointer<Scalar>) {
+        let fi = f + P, xi = x + P
+        var i = 0
+        while i + 8 <= P {
+            let ar = load8(f + i), ai = load8(fi + i), r = load8(x + i), m = load8(xi + i)
+            store8((ar * r).addingProduct(-ai, m), x + i); store8((ar * m).addingProduct(ai, r), xi + i)
+            i += 8
+        }
+        while i < P { let r = x[i], m = xi[i]; x[i] = f[i] * r - fi[i] * m; xi[i] = f[i] * m + fi[i] * r; i += 1 }
     }
 
     /// SISO from discrete parameters, lane p = h·n + j: Λ̄ (H·n), B̄ (H·n), C (H·n), scale s, D (H).
@@ -74,7 +103,7 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
         bw = arena.copy(bBar.map { Scalar($0.real) } + bBar.map { Scalar($0.imaginary) })
         cw = arena.copy(c.map { Scalar(s * $0.real) } + c.map { Scalar(-s * $0.imaginary) })
         self.d = arena.copy(d.map { Scalar($0) })
-        bw16 = nil; cw16 = nil
+        bw16 = nil; cw16 = nil; bScale = nil
     }
 
     // MARK: step — one sample (the streaming path)
@@ -84,8 +113,9 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
                      state: UnsafeMutablePointer<Scalar>, scratch b: UnsafeMutablePointer<Scalar>) {
         switch projection {
         case .mimo:
-            if let bw16 {
-                vecMat(u, rows: H, bw16, columns: 2 * P, b, accumulate: false)                 // B̄u from half weights
+            if let bw16, let bScale {
+                vecMat(u, rows: H, bw16, columns: 2 * P, b, accumulate: false)                 // B̃u from half weights
+                scaleInput(b, bScale)                                                           // B̄u = f ⊙ B̃u
                 Scan<ComplexLanes>.step(a: lambda, h: state, b: UnsafePointer(b), lanes: P)
             } else {
                 Scan<ComplexLanes>.step(a: lambda, h: state, input: u, rows: H, weights: bw, lanes: P, scratch: b)  // x = Λ̄x + B̄u
@@ -111,8 +141,10 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
             for g in 0..<G { step(U + g * H, Y + g * H, state: state + g * stride, scratch: X) }
         case .mimo:
             let w = 2 * P
-            if let bw16 { rowsMat(U, rows: G, depth: H, bw16, columns: w, X, accumulate: false) }
-            else { rowsMat(U, rows: G, depth: H, bw, columns: w, X, accumulate: false) }      // X_g = B̄ u_g
+            if let bw16, let bScale {
+                rowsMat(U, rows: G, depth: H, bw16, columns: w, X, accumulate: false)           // X_g = B̃ u_g
+                for g in 0..<G { scaleInput(X + g * w, bScale) }                                 // X_g = B̄ u_g
+            } else { rowsMat(U, rows: G, depth: H, bw, columns: w, X, accumulate: false) }     // X_g = B̄ u_g
             for g in 0..<G {
                 let h = state + g * stride, x = X + g * w
                 Scan<ComplexLanes>.step(a: lambda, h: h, b: UnsafePointer(x), lanes: P)   // h_g = Λ̄ h_g + B̄ u_g

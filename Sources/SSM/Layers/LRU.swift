@@ -17,17 +17,18 @@ public enum LRU {
         let bre = try r.take(p + "B_re", [N, H]), bim = try r.take(p + "B_im", [N, H])
         let cre = try r.take(p + "C_re", [H, N]), cim = try r.take(p + "C_im", [H, N])
         let D = try r.take(p + "D", [H])
-        var lam = [Complex<Double>](), bBar = [[Complex<Double>]](), c = [[Complex<Double>]]()
+        var lam = [Complex<Double>](), bTilde = [[Complex<Double>]](), c = [[Complex<Double>]](), gammas = [Complex<Double>]()
         for n in 0..<N {
             let logLambda = Complex<Double>(-Double.exp(Double(nu[n])), Double.exp(Double(theta[n])))
             lam.append(Complex.exp(logLambda))
-            let g = Double.exp(Double(gamma[n]))
-            bBar.append((0..<H).map { h in Complex<Double>(Double(bre[n * H + h]) * g, Double(bim[n * H + h]) * g) })
+            gammas.append(Complex(Double.exp(Double(gamma[n])), 0))
+            bTilde.append((0..<H).map { h in Complex<Double>(Double(bre[n * H + h]), Double(bim[n * H + h])) })
         }
         for h in 0..<H {
             c.append((0..<N).map { n in Complex<Double>(Double(cre[h * N + n]), Double(cim[h * N + n])) })
         }
-        return DiagonalSSM(lambdaBar: lam, bBar: bBar, c: c, outputScale: 1, d: D.map { Double($0) },
+        // B̄ = γ ⊙ B per lane, formed inside: B may stay in half precision.
+        return DiagonalSSM(lambdaBar: lam, bBar: bTilde, c: c, outputScale: 1, d: D.map { Double($0) }, inputScale: gammas,
                            half: (r.isHalf(p + "B_re") || r.isHalf(p + "B_im"), r.isHalf(p + "C_re") || r.isHalf(p + "C_im")), arena: arena)
     }
 

@@ -453,28 +453,30 @@ public struct DPLRSSM: @unchecked Sendable {  // read-only weights after init
     }
 
     /// One sample: x ← μ∘x + B̄u − σv (σ from the previous x), y = 2Re(C x) + D u.
-    /// u, y: (H); state, scratch: (2P). Per channel two passes over its n lanes, eight at a time:
-    /// σ = β u + Σ gw·x, then b = B̄u − σv, x ← μ⊙x + b and y's sum in one (the same arithmetic as
-    /// the scan core's complex `step`, fused with its input and output as S4D's SISO step is).
+    /// u, y: (H); state, scratch: (2P). Two passes over the lanes, eight at a time: every channel's
+    /// σ = β u + Σ gw·x first (into the scratch: no channel waits for its own σ's reduction), then
+    /// per channel b = B̄u − σv, x ← μ⊙x + b and y's sum in one (the scan core's complex `step`
+    /// fused with its input and output, as S4D's SISO step is).
     @inlinable
     public func step(_ u: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>,
-                     state x: UnsafeMutablePointer<Scalar>, scratch _: UnsafeMutablePointer<Scalar>) {
+                     state x: UnsafeMutablePointer<Scalar>, scratch sigmas: UnsafeMutablePointer<Scalar>) {
         let P = self.P, n = self.n, n8 = n & ~7
         for ch in 0..<H {
-            let o = ch * n, uc = u[ch]
-            let xr = x + o, xi = x + P + o
-            // σ = β u + Σ_j (gw_re x_re + gw_im x_im) over the channel's lanes (the previous x).
-            let gr = gw + o, gi = gw + P + o
+            let o = ch * n, xr = x + o, xi = x + P + o, gr = gw + o, gi = gw + P + o
             var s8 = V8(), t8 = V8(), j = 0   // two chains: half the dependent FMA latency
             while j < n8 { s8 = s8.addingProduct(load8(gr + j), load8(xr + j)); t8 = t8.addingProduct(load8(gi + j), load8(xi + j)); j += 8 }
-            var sigma = beta[ch] * uc + (s8 + t8).sum()
+            var sigma = beta[ch] * u[ch] + (s8 + t8).sum()
             while j < n { sigma += gr[j] * xr[j] + gi[j] * xi[j]; j += 1 }
+            sigmas[ch] = sigma
+        }
+        for ch in 0..<H {
+            let o = ch * n, uc = u[ch], sigma = sigmas[ch]
+            let xr = x + o, xi = x + P + o
             // b = B̄u − σv;  x ← μ ⊙ x + b;  y = D u + Σ (cw_re x_re + cw_im x_im).
             let br = bw + o, bi = bw + P + o, vr = vw + o, vi = vw + P + o, mr = mu + o, mi = mu + P + o
             let cr = cw + o, ci = cw + P + o
             let u8 = V8(repeating: uc), sg8 = V8(repeating: -sigma)
-            var a8 = V8(), c8 = V8()
-            j = 0
+            var a8 = V8(), c8 = V8(), j = 0
             while j < n8 {
                 let bre = (load8(br + j) * u8).addingProduct(sg8, load8(vr + j))
                 let bim = (load8(bi + j) * u8).addingProduct(sg8, load8(vi + j))

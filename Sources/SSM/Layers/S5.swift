@@ -17,15 +17,16 @@ public enum S5 {
         let lre = try r.take(p + "Lambda_re", [P]), lim = try r.take(p + "Lambda_im", [P])
         let B = try r.takeComplex(p + "B", [P, H]), C = try r.takeComplex(p + "C", [H, P])
         let D = try r.take(p + "D", [H]), logStep = try r.take(p + "log_step", [P, 1])
-        var lam = [Complex<Double>](), bBar = [[Complex<Double>]]()
+        var lam = [Complex<Double>](), bTilde = [[Complex<Double>]](), factor = [Complex<Double>]()
         for q in 0..<P {
             let (a, f) = disc.discretize(Complex(Double(lre[q]), Double(lim[q])), dt: Double.exp(Double(logStep[q])))
-            lam.append(a)
-            bBar.append((0..<H).map { f * Complex(B[q * H + $0].re, B[q * H + $0].im) })
+            lam.append(a); factor.append(f)
+            bTilde.append((0..<H).map { Complex(B[q * H + $0].re, B[q * H + $0].im) })
         }
         let c = (0..<H).map { h in (0..<P).map { Complex(C[h * P + $0].re, C[h * P + $0].im) } }
-        return DiagonalSSM(lambdaBar: lam, bBar: bBar, c: c, outputScale: (spec.conjSym ?? true) ? 2 : 1,
-                           d: D.map { Double($0) }, half: (r.isHalf(p + "B"), r.isHalf(p + "C")), arena: arena)
+        // B̄ = f ⊙ B̃ per lane (f from the discretization), formed inside: B̃ may stay in half precision.
+        return DiagonalSSM(lambdaBar: lam, bBar: bTilde, c: c, outputScale: (spec.conjSym ?? true) ? 2 : 1,
+                           d: D.map { Double($0) }, inputScale: factor, half: (r.isHalf(p + "B"), r.isHalf(p + "C")), arena: arena)
     }
 
     /// Pullback of `load`: the engine-layout gradient `g` (of the layer `load` built from these

@@ -114,8 +114,9 @@ public final class Model: @unchecked Sendable {
         }
         let expected = try ModelSpec.chain(stageSpecs)
         guard expected.sampleRate == spec.sampleRate, expected.dInput == spec.dInput, expected.dOutput == spec.dOutput,
-              expected.task == spec.task else {
-            throw ModelError("the chain's sample_rate, d_input, d_output and task must be its stages' (\(expected.sampleRate) Hz, \(expected.dInput) → \(expected.dOutput), \(expected.task.rawValue))")
+              expected.task == spec.task, expected.labels == spec.labels, expected.scores == spec.scores,
+              expected.events == spec.events else {
+            throw ModelError("the chain's sample_rate, d_input, d_output, task, labels, scores and events must be its stages' (\(expected.sampleRate) Hz, \(expected.dInput) → \(expected.dOutput), \(expected.task.rawValue), the last stage's labels, scores and events)")
         }
         var built: [Model] = []
         for (i, st) in stageSpecs.enumerated() {
@@ -161,6 +162,14 @@ public final class Model: @unchecked Sendable {
     /// Fresh parameters for `spec` from the families' initializations (reproducible from `seed`).
     /// `progress(i)` is called before block i is initialized (a CLI shows it when that takes long).
     public static func initialize(_ spec: ModelSpec, seed: UInt64, progress: ((Int) -> Void)? = nil) throws(ModelError) -> [String: Tensor] {
+        if let stages = spec.stages {
+            // A chain: each stage from its own seed, under its prefix.
+            var t: [String: Tensor] = [:]
+            for (i, st) in stages.enumerated() {
+                for (k, v) in try initialize(st, seed: seed &+ UInt64(i)) { t["stages.\(i).\(k)"] = v }
+            }
+            return t
+        }
         var rng = SeededRandom(seed: seed)
         var t: [String: Tensor] = [:]
         if spec.encoder { Linear.initialize(&t, prefix: "encoder.", inputs: spec.dInput, outputs: spec.dModel, rng: &rng) }
@@ -424,8 +433,12 @@ public final class ModelState: @unchecked Sendable {
     let links: UnsafeMutablePointer<Scalar>
     let linkWidth: Int
     private let arena = Arena()
+    /// What owns `state` when it is a slice of another allocation (a chain's, a `StreamBatch`'s):
+    /// kept alive as long as this state is.
+    private let owner: AnyObject?
 
-    init(_ m: Model, maxBlock: Int, tape: Bool = false, storage: UnsafeMutablePointer<Scalar>? = nil) {
+    init(_ m: Model, maxBlock: Int, tape: Bool = false, storage: UnsafeMutablePointer<Scalar>? = nil, owner: AnyObject? = nil) {
+        self.owner = owner
         stateCount = m.stateCount
         self.maxBlock = maxBlock
         let state = storage ?? arena.floats(m.stateCount)
@@ -433,7 +446,7 @@ public final class ModelState: @unchecked Sendable {
         if !m.stages.isEmpty {
             precondition(!tape, "a chain has no training tape")
             var offset = 0, subs: [ModelState] = []
-            for s in m.stages { subs.append(ModelState(s, maxBlock: maxBlock, storage: state + offset)); offset += s.stateCount }
+            for s in m.stages { subs.append(ModelState(s, maxBlock: maxBlock, storage: state + offset, owner: owner ?? arena)); offset += s.stateCount }
             stages = subs
             linkWidth = max(1, m.stages.dropLast().map(\.dOut).max() ?? 1)
             links = arena.floats(2 * linkWidth * maxBlock)

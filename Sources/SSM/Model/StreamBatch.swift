@@ -17,15 +17,18 @@ public final class StreamBatch: @unchecked Sendable {
     /// The (G, width) work buffers: a `ModelState` whose block is G rows.
     let work: ModelState
     let storage: UnsafeMutablePointer<Scalar>
-    private let arena = Arena()
+    private let arena: Arena
 
     public init(_ m: Model, streams G: Int) {
         precondition(G >= 1, "a batch has at least one stream")
         streams = G
         stride = m.stateCount
+        let arena = Arena()
+        self.arena = arena
         storage = arena.floats(G * max(1, m.stateCount))
         let base = storage, stateCount = m.stateCount
-        states = (0..<G).map { ModelState(m, maxBlock: 1, storage: base + $0 * stateCount) }
+        // Each stream's view keeps the shared states alive (it may outlive the batch).
+        states = (0..<G).map { ModelState(m, maxBlock: 1, storage: base + $0 * stateCount, owner: arena) }
         work = ModelState(m, maxBlock: G)
     }
 
@@ -52,6 +55,14 @@ extension Model {
             return
         }
         let H = dModel, h = batch.work.block.x, base = batch.storage, stride = batch.stride
+        if pooled && !poolsInStep(base, stride, G) {
+            // A stream reset alone (a NaN guard, `reset(stream:)`) restarted its pools: until the
+            // streams' pools fill together again, they step one by one.
+            batch.states.withUnsafeBufferPointer { s in
+                for g in 0..<G { step(X + g * dIn, Y + g * dOut, state: s[g]) }
+            }
+            return
+        }
         if let e = encoder { e.apply(X, h, streams: G) } else { h.update(from: X, count: G * H) }
         let works = batch.work.blockWorks
         if !pooled {
@@ -61,8 +72,8 @@ extension Model {
             if let d = decoder { d.apply(h, Y, streams: G) } else { Y.update(from: h, count: G * H) }
             return
         }
-        // With pools: every stream's pool fills in lockstep (one sample each per call), so stream 0's
-        // count says for all whether a pooling block runs; until then every output holds.
+        // With pools: every stream's pool fills in lockstep (checked above), so stream 0's count says
+        // for all whether a pooling block runs; until then every output holds.
         let done: Bool = blocks.withUnsafeBufferPointer { bs in
             for i in 0..<bs.count {
                 let R = pools[i]
@@ -91,5 +102,14 @@ extension Model {
         } else {
             for g in 0..<G { (Y + g * dOut).update(from: base + g * stride + heldOffset, count: dOut) }
         }
+    }
+
+    /// Whether every stream's pools hold the same count (they fill together unless one was reset).
+    private func poolsInStep(_ base: UnsafeMutablePointer<Scalar>, _ stride: Int, _ G: Int) -> Bool {
+        for i in pools.indices where pools[i] > 1 {
+            let c = base[poolOffsets[i] + dModel]
+            for g in 1..<max(1, G) where base[g * stride + poolOffsets[i] + dModel] != c { return false }
+        }
+        return true
     }
 }
