@@ -113,20 +113,31 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
                      state: UnsafeMutablePointer<Scalar>, scratch b: UnsafeMutablePointer<Scalar>) {
         switch projection {
         case .mimo:
-            if let bw16, let bScale {
-                vecMat(u, rows: H, bw16, columns: 2 * P, b, accumulate: false)                 // B̃u from half weights
-                scaleInput(b, bScale)                                                           // B̄u = f ⊙ B̃u
-                Scan<ComplexLanes>.step(a: lambda, h: state, b: UnsafePointer(b), lanes: P)
-            } else {
-                Scan<ComplexLanes>.step(a: lambda, h: state, input: u, rows: H, weights: bw, lanes: P, scratch: b)  // x = Λ̄x + B̄u
-            }
+            if bw16 != nil || cw16 != nil { stepHalf(u, y, state: state, scratch: b); return }
+            Scan<ComplexLanes>.step(a: lambda, h: state, input: u, rows: H, weights: bw, lanes: P, scratch: b)  // x = Λ̄x + B̄u
             for i in 0..<H { y[i] = d[i] * u[i] }
-            if let cw16 { vecMat(UnsafePointer(state), rows: 2 * P, cw16, columns: H, y, accumulate: true) }
-            else { vecMat(UnsafePointer(state), rows: 2 * P, cw, columns: H, y, accumulate: true) }  // y += C x
+            vecMat(UnsafePointer(state), rows: 2 * P, cw, columns: H, y, accumulate: true)  // y += C x
         case .siso(let n):
             Scan<ComplexLanes>.step(a: lambda, h: state, input: u, groups: H, lanesPerGroup: n,
                                     b: bw, c: cw, d: d, output: y, lanes: P)
         }
+    }
+
+    /// The MIMO step with half-precision B̃ and/or C (out of line: the float step stays as small as
+    /// it was, and with it the SISO step's code around it).
+    @inline(never)
+    func stepHalf(_ u: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>,
+                  state: UnsafeMutablePointer<Scalar>, scratch b: UnsafeMutablePointer<Scalar>) {
+        if let bw16, let bScale {
+            vecMat(u, rows: H, bw16, columns: 2 * P, b, accumulate: false)                 // B̃u from half weights
+            scaleInput(b, bScale)                                                           // B̄u = f ⊙ B̃u
+            Scan<ComplexLanes>.step(a: lambda, h: state, b: UnsafePointer(b), lanes: P)
+        } else {
+            Scan<ComplexLanes>.step(a: lambda, h: state, input: u, rows: H, weights: bw, lanes: P, scratch: b)
+        }
+        for i in 0..<H { y[i] = d[i] * u[i] }
+        if let cw16 { vecMat(UnsafePointer(state), rows: 2 * P, cw16, columns: H, y, accumulate: true) }
+        else { vecMat(UnsafePointer(state), rows: 2 * P, cw, columns: H, y, accumulate: true) }
     }
 
     /// One sample of each of G independent streams: U, Y (G, H); stream g's state (2P) at

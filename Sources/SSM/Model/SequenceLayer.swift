@@ -2,22 +2,28 @@ import ComplexModule
 import RealModule
 /// A sequence layer of any family, in engine form. An enum, not a protocol: the per-sample path
 /// switches over a closed set of cases (static dispatch, no existential boxes).
+///
+/// `switch self` copies the matched payload, and the enum is as large as its largest one: the
+/// layers of 150–290 bytes (S4's DPLR, Mamba, Hawk, H3) are `indirect` (one pointer in the enum;
+/// their steps cost microseconds), so that the diagonal layers' per-sample copy stays under 100
+/// bytes (with them inline the enum was 289 bytes, and the S5 step at H = P = 16 spent a seventh of
+/// its time in that memcpy).
 public enum SequenceLayer: Sendable {
     /// S4D, S5, LRU: diagonal complex LTI.
     case diagonal(DiagonalSSM)
     /// S4: diagonal plus rank one (DPLR), bilinear; a diagonal scan-core step plus a rank-one feedback.
-    case dplr(DPLRSSM)
+    indirect case dplr(DPLRSSM)
     /// Mamba block mixer around S6, the selective scan.
-    case mamba(MambaMixer)
+    indirect case mamba(MambaMixer)
     /// RG-LRU alone (width d_model).
     case rglru(RGLRU)
     /// Hawk/Griffin recurrent block around the RG-LRU.
-    case hawk(HawkBlock)
+    indirect case hawk(HawkBlock)
     /// No temporal mixing: y = u. A block around it is a pure channel block (Griffin's MLP block:
     /// `"layer": {"family": "identity", …}, "output": "gated_mlp"`).
     case identity(width: Int)
     /// H3: shift SSM and an S4D or S4 diagonal SSM with multiplicative interactions.
-    case h3(H3Layer)
+    indirect case h3(H3Layer)
 
     /// Builds the layer from its tensors (named as upstream, under `prefix`).
     public static func load(_ spec: LayerSpec, _ r: TensorReader, prefix: String, arena: Arena) throws(ModelError) -> SequenceLayer {
