@@ -73,18 +73,14 @@ public final class StreamEngine {
         let dIn = self.dIn, dOut = self.dOut
         let inStride = groups * dIn, outStride = groups * dOut
         switch mode {
-        case .step where batch != nil:
-            // A frame is (groups, d_input) row-major: exactly the batch's X.
-            let model = self.model, batch = self.batch!
-            for k in 0..<frames { model.step(x + k * inStride, y + k * outStride, batch: batch) }
         case .step:
+            // Several groups: a frame is (groups, d_input) row-major, exactly the batch's X.
             let model = self.model
-            states.withUnsafeBufferPointer { states in
-                for k in 0..<frames {
-                    for g in 0..<states.count {
-                        model.step(x + k * inStride + g * dIn, y + k * outStride + g * dOut, state: states[g])
-                    }
-                }
+            if let batch {
+                for k in 0..<frames { model.step(x + k * inStride, y + k * outStride, batch: batch) }
+            } else {
+                let state = states[0]
+                for k in 0..<frames { model.step(x + k * dIn, y + k * dOut, state: state) }
             }
         case .block where groups == 1:
             model.forward(x, y, length: frames, state: states[0])

@@ -40,33 +40,30 @@ struct Chain: ParsableCommand {
     }
 
     func run() throws {
-        var parts: [(spec: ModelSpec, tensors: [String: Tensor])] = []
-        for path in models { parts.append(try Chain.read(path, command: "chain")) }
-        try Chain.write(parts, to: output, command: "chain", quiet: quiet, names: models, metadata: Chain.metadata(models.last!))
+        let files = try models.map { try Chain.read($0, command: "chain") }
+        try Chain.write(files.map { ($0.spec, $0.tensors) }, to: output, command: "chain", quiet: quiet, names: models,
+                        metadata: files.last!.metadata)
     }
 
-    /// A model file's architecture and tensors, checked by a load; exits 66 or 67 with a message.
-    static func read(_ path: String, command: String) throws -> (spec: ModelSpec, tensors: [String: Tensor]) {
+    /// A model file's architecture, tensors and other metadata (a trained classifier's options, which
+    /// `eval` reads: what a chain keeps from its last stage, and `convert` from its input), checked
+    /// by a load; exits 66 or 67 with a message.
+    static func read(_ path: String, command: String) throws -> (spec: ModelSpec, tensors: [String: Tensor], metadata: [String: String]) {
         guard FileManager.default.fileExists(atPath: path) else {
             warn("ssm-stream \(command): model '\(path)': no such file")
             throw ExitCode(ExitStatus.noInput)
         }
         do {
-            let parsed = try ModelFile.parse(try SafeTensors.fileBytes(path))
+            let st = try SafeTensors(bytes: try SafeTensors.fileBytes(path))
+            let parsed = try ModelFile.parse(st)
             _ = try Model(spec: parsed.spec, tensors: parsed.tensors)
-            return parsed
+            return (parsed.spec, parsed.tensors, st.metadata.filter { $0.key != ModelFile.metadataKey })
         } catch let e as ModelError {
             warn("ssm-stream \(command): model '\(path)': \(e.message)")
         } catch let e as SafeTensorsError {
             warn("ssm-stream \(command): model '\(path)': \(e.message)")
         }
         throw ExitCode(ExitStatus.badModel)
-    }
-
-    /// A model file's metadata other than its architecture (a trained classifier's options, which
-    /// `eval` reads): what a chain keeps from its last stage, and `convert` from its input.
-    static func metadata(_ path: String) -> [String: String] {
-        ((try? SafeTensors(contentsOfFile: path))?.metadata ?? [:]).filter { $0.key != ModelFile.metadataKey }
     }
 
     /// `parts` in series → `output` (checked by a load first), with a summary line.

@@ -45,7 +45,7 @@ struct Convert: ParsableCommand {
             warn("ssm-stream convert: the converted model cannot be loaded: \(error.message)")
             throw ExitCode(ExitStatus.badModel)
         }
-        let bytes = ModelFile.serialize(spec: spec, tensors: tensors, metadata: Chain.metadata(model))
+        let bytes = ModelFile.serialize(spec: spec, tensors: tensors, metadata: read.metadata)
         do { try SafeTensors.write(bytes, toFile: output) } catch {
             warn("ssm-stream convert: \(error.message)")
             throw ExitCode(ExitStatus.cantCreate)

@@ -109,7 +109,8 @@ struct Design: ParsableCommand {
     mutating func run() throws {
         var base: (spec: ModelSpec, tensors: [String: Tensor])?
         if let appendTo {
-            base = try Chain.read(appendTo, command: "design")
+            let file = try Chain.read(appendTo, command: "design")
+            base = (file.spec, file.tensors)
             // A design's rate defaults to MODEL's; a state-space file keeps its own "rate" (a
             // mismatch is then refused by the chain, not relabelled).
             if rate == nil && kind != "statespace" { rate = base!.spec.sampleRate }
