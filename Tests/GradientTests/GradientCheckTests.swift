@@ -71,6 +71,12 @@ let gradCases: [GradCase] = [
              spec: model([block(.s5, .zoh, norm: .layer), block(.lru, norm: .rms, activation: .geluTanh), block(.s4d, .zoh, output: .mlp)],
                          encoder: false, decoder: false),
              objective: .classify(.pooled)),
+    // The fused SISO step and adjoint with 4 lanes per channel (two channels per SIMD register, as the
+    // digit classifier's filter bank) and 10 (a full register and a scalar tail per channel).
+    GradCase(name: "s4d-lanes4-abs-then-s4d-lanes10-perstep",
+             spec: model([block(.s4d, .zoh, dState: 8, residual: false, activation: .abs, output: .none) { $0.initialization = "lin" },
+                          block(.s4d, .zoh, dState: 20, norm: .layer)]),
+             objective: .classify(.perStep)),
 ]
 
 enum GradCheck {

@@ -8,11 +8,15 @@ import Testing
 @testable import SSM
 
 /// The layer configurations of the mode-equivalence test: every family, every S4D init and both
-/// usual discretizations. H = 4, state 8.
+/// usual discretizations. H = 4, state 8 (and S4D of other group sizes).
 private let modeLayers: [LayerSpec] = {
     var l: [LayerSpec] = []
     for i in ["legs", "lin", "inv"] {
         for d in [Discretization.zoh, .bilinear] { l.append(LayerSpec(family: .s4d, dModel: 4, dState: 8, discretization: d, initialization: i)) }
+    }
+    // S4D with 1, 2, 3 and 10 lanes per channel (the fused SISO step's packed, scalar and tail paths).
+    for (H, N) in [(13, 2), (13, 4), (3, 6), (3, 20)] {
+        l.append(LayerSpec(family: .s4d, dModel: H, dState: N, discretization: .zoh, initialization: "lin"))
     }
     l.append(LayerSpec(family: .s5, dModel: 4, dState: 8, discretization: .zoh))
     l.append(LayerSpec(family: .s5, dModel: 4, dState: 8, discretization: .bilinear))
@@ -21,7 +25,7 @@ private let modeLayers: [LayerSpec] = {
 }()
 
 private func name(_ l: LayerSpec) -> String {
-    "\(l.family.rawValue)\(l.initialization.map { "/" + $0 } ?? "")\(l.discretization.map { "/" + $0.rawValue } ?? "")"
+    "\(l.family.rawValue)\(l.initialization.map { "/" + $0 } ?? "")\(l.discretization.map { "/" + $0.rawValue } ?? "") H=\(l.dModel) N=\(l.dState)"
 }
 
 /// D of the single layer, read from the tensors (not from the engine).

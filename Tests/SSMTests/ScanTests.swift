@@ -191,6 +191,79 @@ struct ScanTests {
         #expect(abs(lhs - rhs) <= 1e-4 * max(abs(lhs), 1), "⟨dh, h⟩ = \(lhs), ⟨g, b⟩ = \(rhs)")
     }
 
+    /// The fused SISO step (S4D's streaming and training forward) and its fused adjoint (training's
+    /// backward) against plain Double loops, for groups of 1, 2 and 4 lanes (eight lanes span several
+    /// groups, plus the groups left over), 3 (scalar), 8, 10 and 16 (SIMD within a group, and its tail).
+    @Test("fused SISO step and adjointStep == Double loops", arguments: [(1, 13), (2, 13), (4, 13), (3, 3), (8, 3), (10, 3), (16, 2)])
+    func fusedSISO(n: Int, H: Int) {
+        let P = H * n, w = 2 * P, L = 60
+        var rng = SeededRandom(seed: UInt64(100 + n))
+        let a = randomA(complex: true, P: P, rows: 1, rng: &rng)
+        let b = rng.normals(w), c = rng.normals(w), d = rng.normals(H), u = rng.normals(L * H), dy = rng.normals(L * H)
+        // Forward: in place on one state (streaming) and row to row (training's tape) alike.
+        var h = [Float](repeating: 0, count: w), y = [Float](repeating: 0, count: L * H)
+        var tape = [Float](repeating: 0, count: L * w), yTape = [Float](repeating: 0, count: L * H)
+        let zero = [Float](repeating: 0, count: w)
+        for k in 0..<L {
+            Scan<ComplexLanes>.step(a: a, h: &h, input: Array(u[(k * H)...]), groups: H, lanesPerGroup: n, b: b, c: c, d: d,
+                                    output: &y[k * H], lanes: P)
+            tape.withUnsafeMutableBufferPointer { t in
+                let prev = k > 0 ? UnsafePointer(t.baseAddress! + (k - 1) * w) : nil
+                zero.withUnsafeBufferPointer { z in
+                    Scan<ComplexLanes>.step(a: a, h: t.baseAddress! + k * w, input: Array(u[(k * H)...]), groups: H, lanesPerGroup: n,
+                                            b: b, c: c, d: d, output: &yTape[k * H], lanes: P, previous: prev ?? z.baseAddress!)
+                }
+            }
+        }
+        #expect(bits(yTape) == bits(y) && bits(Array(tape[((L - 1) * w)...])) == bits(h), "n=\(n): tape step ≠ in-place step")
+        // Double references: states, outputs, and the pullback of a loss with dL/dy = dy.
+        var hs = [[Cx]](repeating: [Cx](repeating: Cx(0, 0), count: P), count: L + 1)   // hs[k + 1] = h_k
+        var yRef = [Double](repeating: 0, count: L * H)
+        func A(_ p: Int) -> Cx { Cx(Double(a[p]), Double(a[P + p])) }
+        for k in 0..<L {
+            for p in 0..<P { hs[k + 1][p] = A(p) * hs[k][p] + Cx(Double(b[p]) * Double(u[k * H + p / n]), Double(b[P + p]) * Double(u[k * H + p / n])) }
+            for g in 0..<H {
+                var s = Double(d[g]) * Double(u[k * H + g])
+                for p in (g * n)..<(g * n + n) { s += Double(c[p]) * hs[k + 1][p].re + Double(c[P + p]) * hs[k + 1][p].im }
+                yRef[k * H + g] = s
+            }
+        }
+        #expect(maxRelError(y, yRef) <= 1e-5, "n=\(n): step vs Double, \(maxRelError(y, yRef))")
+        var gRef = [Cx](repeating: Cx(0, 0), count: P)
+        var da = [Double](repeating: 0, count: w), db = da, dc = da, dd = [Double](repeating: 0, count: H)
+        var duRef = [Double](repeating: 0, count: L * H)
+        for k in stride(from: L - 1, through: 0, by: -1) {
+            for g in 0..<H {
+                let dyg = Double(dy[k * H + g]), ug = Double(u[k * H + g])
+                var s = Double(d[g]) * dyg
+                for p in (g * n)..<(g * n + n) {
+                    let gp = gRef[p] + Cx(Double(c[p]) * dyg, Double(c[P + p]) * dyg), hk = hs[k + 1][p], hp = hs[k][p]
+                    dc[p] += hk.re * dyg; dc[P + p] += hk.im * dyg
+                    da[p] += gp.re * hp.re + gp.im * hp.im; da[P + p] += gp.im * hp.re - gp.re * hp.im
+                    db[p] += gp.re * ug; db[P + p] += gp.im * ug
+                    s += Double(b[p]) * gp.re + Double(b[P + p]) * gp.im
+                    gRef[p] = Cx(A(p).re, -A(p).im) * gp
+                }
+                duRef[k * H + g] = s
+                dd[g] += dyg * ug
+            }
+        }
+        var carry = [Float](repeating: 0, count: w), du = [Float](repeating: 0, count: L * H)
+        var fa = [Float](repeating: 0, count: w), fb = fa, fc = fa, fd = [Float](repeating: 0, count: H)
+        for k in stride(from: L - 1, through: 0, by: -1) {
+            let prev = k > 0 ? Array(tape[((k - 1) * w)..<(k * w)]) : zero
+            Scan<ComplexLanes>.adjointStep(a: a, carry: &carry, input: Array(u[(k * H)...]), outputGradient: Array(dy[(k * H)...]),
+                                           inputGradient: &du[k * H], groups: H, lanesPerGroup: n, b: b, c: c, d: d,
+                                           state: Array(tape[(k * w)..<((k + 1) * w)]), previous: prev,
+                                           da: &fa, db: &fb, dc: &fc, dd: &fd, lanes: P)
+        }
+        for (got, ref, what) in [(du, duRef, "du"), (fa, da, "dΛ̄"), (fb, db, "dB̄"), (fc, dc, "dC"), (fd, dd, "dD")] {
+            #expect(maxRelError(got, ref) <= 1e-4, "n=\(n): \(what) vs Double, \(maxRelError(got, ref))")
+        }
+        let carryRef = gRef.map(\.re) + gRef.map(\.im)
+        #expect(maxRelError(carry, carryRef) <= 1e-4, "n=\(n): carry out")
+    }
+
     @Test("parallelScan falls back to scan for short blocks and one thread")
     func parallelShortBlocks() {
         let P = 7, w = 2 * P

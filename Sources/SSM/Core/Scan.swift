@@ -375,36 +375,138 @@ extension Scan where Lanes == ComplexLanes {
     /// One sample of H independent SISO systems of n lanes each (S4D), projections fused in:
     ///     h_p ← a_p ⊙ h_p + b_p·u_g,   y_g = d_g·u_g + Σ_{p ∈ g} (c_p · h_p)    (g = p / n)
     /// with `b` (2P) = [Re b; Im b] and `c` (2P) = [Re-part weights; Im-part weights] so that the
-    /// output is Σ c_re·Re h + c_im·Im h. One pass over the lanes, SIMD across each group's lanes.
+    /// output is Σ c_re·Re h + c_im·Im h. One pass over the lanes, SIMD across each group's lanes
+    /// (groups of 1, 2 or 4 lanes: each register spans 8 / n groups).
+    /// `previous`, when given, is the state to step from (h is then written, not read): training
+    /// steps from one row of its tape into the next.
     @inlinable
     public static func step(a: UnsafePointer<Scalar>, h: UnsafeMutablePointer<Scalar>, input u: UnsafePointer<Scalar>,
                             groups H: Int, lanesPerGroup n: Int, b: UnsafePointer<Scalar>, c: UnsafePointer<Scalar>,
-                            d: UnsafePointer<Scalar>, output y: UnsafeMutablePointer<Scalar>, lanes P: Int) {
+                            d: UnsafePointer<Scalar>, output y: UnsafeMutablePointer<Scalar>, lanes P: Int,
+                            previous: UnsafePointer<Scalar>? = nil) {
         let ai = a + P, hi = h + P, bi = b + P, ci = c + P
-        for g in 0..<H {
+        let h0 = previous ?? UnsafePointer(h), h0i = h0 + P
+        // Eight lanes from p: the new state, and its output terms c·h per lane.
+        @inline(__always) func lanes8(_ p: Int, _ us: V8) -> V8 {
+            let ar = load8(a + p), aj = load8(ai + p), hr = load8(h0 + p), hj = load8(h0i + p)
+            let nr = (us * load8(b + p)).addingProduct(ar, hr).addingProduct(-aj, hj)
+            let ni = (us * load8(bi + p)).addingProduct(ar, hj).addingProduct(aj, hr)
+            store8(nr, h + p); store8(ni, hi + p)
+            return (load8(c + p) * nr).addingProduct(load8(ci + p), ni)
+        }
+        @inline(__always) func lane1(_ p: Int, _ ug: Scalar) -> Scalar {
+            let hr = h0[p], hj = h0i[p]
+            let nr = b[p] * ug + a[p] * hr - ai[p] * hj
+            let ni = bi[p] * ug + a[p] * hj + ai[p] * hr
+            h[p] = nr; hi[p] = ni
+            return c[p] * nr + ci[p] * ni
+        }
+        var q0 = 0
+        if n < 8 && 8 % n == 0 {
+            var p = 0
+            while p + 8 <= P {
+                let q = p / n, terms = lanes8(p, spread8(u + q, n))
+                forGroupSums(terms, n) { j, t in y[q + j] = d[q + j] * u[q + j] + t }
+                p += 8
+            }
+            q0 = p / n
+        }
+        for g in q0..<H {
             let ug = u[g]
             let us = V8(repeating: ug)
             var acc = V8()
             var p = g * n
             let end = p + n
-            while p + 8 <= end {
-                let ar = load8(a + p), aj = load8(ai + p), hr = load8(h + p), hj = load8(hi + p)
-                let nr = (us * load8(b + p)).addingProduct(ar, hr).addingProduct(-aj, hj)
-                let ni = (us * load8(bi + p)).addingProduct(ar, hj).addingProduct(aj, hr)
-                store8(nr, h + p); store8(ni, hi + p)
-                acc = acc.addingProduct(load8(c + p), nr).addingProduct(load8(ci + p), ni)
-                p += 8
-            }
+            while p + 8 <= end { acc += lanes8(p, us); p += 8 }
             var s = d[g] * ug + acc.sum()
-            while p < end {
-                let hr = h[p], hj = hi[p]
-                let nr = b[p] * ug + a[p] * hr - ai[p] * hj
-                let ni = bi[p] * ug + a[p] * hj + ai[p] * hr
-                h[p] = nr; hi[p] = ni
-                s += c[p] * nr + ci[p] * ni
-                p += 1
-            }
+            while p < end { s += lane1(p, ug); p += 1 }
             y[g] = s
         }
+    }
+
+    /// The adjoint of that fused step for one sample, run in reverse time (training's SISO backward):
+    /// the gradients of one step, with the carry and its parameter gradients in one pass over the lanes.
+    ///     g_p  = carry_p + c_p·dy_g                        (dL/dh_p: carried in, plus this sample's output)
+    ///     dc_p += h_p·dy_g,   da_p += g_p ⊙ conj(h⁻_p),   db_p += g_p·u_g,   dd_g += dy_g·u_g
+    ///     du_g = d_g·dy_g + Σ_{p ∈ g} (Re b_p·Re g_p + Im b_p·Im g_p)
+    ///     carry_p ← conj(a_p) ⊙ g_p                        (g = p / n)
+    /// Shapes: u, dy, du (H) · `carry`, h (this step's state h_k), `previous` (h_{k-1}), and the
+    /// gradients da, db, dc: (2P) split · dd (H). Exactly the arithmetic of `adjointScan` with the
+    /// coefficient gradient, fused with the SISO projections' pullbacks.
+    @inlinable
+    public static func adjointStep(a: UnsafePointer<Scalar>, carry gc: UnsafeMutablePointer<Scalar>,
+                                   input u: UnsafePointer<Scalar>, outputGradient dy: UnsafePointer<Scalar>,
+                                   inputGradient du: UnsafeMutablePointer<Scalar>,
+                                   groups H: Int, lanesPerGroup n: Int, b: UnsafePointer<Scalar>, c: UnsafePointer<Scalar>,
+                                   d: UnsafePointer<Scalar>, state h: UnsafePointer<Scalar>, previous hp: UnsafePointer<Scalar>,
+                                   da: UnsafeMutablePointer<Scalar>, db: UnsafeMutablePointer<Scalar>,
+                                   dc: UnsafeMutablePointer<Scalar>, dd: UnsafeMutablePointer<Scalar>, lanes P: Int) {
+        let ai = a + P, gi = gc + P, bi = b + P, ci = c + P, hi = h + P, pi = hp + P
+        let dai = da + P, dbi = db + P, dci = dc + P
+        // Eight lanes from p: every gradient term, the new carry, and the du terms b·g per lane.
+        @inline(__always) func lanes8(_ p: Int, _ us: V8, _ dys: V8) -> V8 {
+            let gr = load8(gc + p).addingProduct(load8(c + p), dys), gj = load8(gi + p).addingProduct(load8(ci + p), dys)
+            store8(load8(dc + p).addingProduct(load8(h + p), dys), dc + p)
+            store8(load8(dci + p).addingProduct(load8(hi + p), dys), dci + p)
+            let pr = load8(hp + p), pj = load8(pi + p)
+            store8(load8(da + p).addingProduct(gr, pr).addingProduct(gj, pj), da + p)
+            store8(load8(dai + p).addingProduct(gj, pr).addingProduct(-gr, pj), dai + p)
+            store8(load8(db + p).addingProduct(gr, us), db + p)
+            store8(load8(dbi + p).addingProduct(gj, us), dbi + p)
+            let ar = load8(a + p), aj = load8(ai + p)
+            store8((ar * gr).addingProduct(aj, gj), gc + p)
+            store8((ar * gj).addingProduct(-aj, gr), gi + p)
+            return (gr * load8(b + p)).addingProduct(gj, load8(bi + p))
+        }
+        @inline(__always) func lane1(_ p: Int, _ ug: Scalar, _ dyg: Scalar) -> Scalar {
+            let gr = gc[p] + c[p] * dyg, gj = gi[p] + ci[p] * dyg
+            dc[p] += h[p] * dyg; dci[p] += hi[p] * dyg
+            da[p] += gr * hp[p] + gj * pi[p]; dai[p] += gj * hp[p] - gr * pi[p]
+            db[p] += gr * ug; dbi[p] += gj * ug
+            gc[p] = a[p] * gr + ai[p] * gj; gi[p] = a[p] * gj - ai[p] * gr
+            return gr * b[p] + gj * bi[p]
+        }
+        var q0 = 0
+        if n < 8 && 8 % n == 0 {
+            var p = 0
+            while p + 8 <= P {
+                let q = p / n, terms = lanes8(p, spread8(u + q, n), spread8(dy + q, n))
+                forGroupSums(terms, n) { j, t in du[q + j] = d[q + j] * dy[q + j] + t; dd[q + j] += dy[q + j] * u[q + j] }
+                p += 8
+            }
+            q0 = p / n
+        }
+        for q in q0..<H {
+            let ug = u[q], dyg = dy[q]
+            let us = V8(repeating: ug), dys = V8(repeating: dyg)
+            var acc = V8()
+            var p = q * n
+            let end = p + n
+            while p + 8 <= end { acc += lanes8(p, us, dys); p += 8 }
+            var s = d[q] * dyg + acc.sum()
+            while p < end { s += lane1(p, ug, dyg); p += 1 }
+            du[q] = s
+            dd[q] += dyg * ug
+        }
+    }
+}
+
+/// Eight lanes of groups of n ∈ {1, 2, 4} lanes: lane j holds v[j / n] (8 / n values of v).
+@inlinable @inline(__always)
+func spread8(_ v: UnsafePointer<Scalar>, _ n: Int) -> V8 {
+    switch n {
+    case 4: return V8(lowHalf: SIMD4(repeating: v[0]), highHalf: SIMD4(repeating: v[1]))
+    case 2: return V8(v[0], v[0], v[1], v[1], v[2], v[2], v[3], v[3])
+    default: return load8(v)
+    }
+}
+
+/// The sums of each group of n ∈ {1, 2, 4} consecutive lanes of `v`, handed to `body(group, sum)`.
+@inlinable @inline(__always)
+func forGroupSums(_ v: V8, _ n: Int, _ body: (Int, Scalar) -> Void) {
+    switch n {
+    case 4: body(0, v.lowHalf.sum()); body(1, v.highHalf.sum())
+    case 2: let s = v.evenHalf + v.oddHalf; for j in 0..<4 { body(j, s[j]) }
+    default: for j in 0..<8 { body(j, v[j]) }
     }
 }

@@ -172,14 +172,24 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
     /// U, Y: (L, H) row-major; X: (L, 2P) scratch; state (2P) carried in and out.
     /// MIMO projections are two sgemm calls; the recurrence is the scan core's `scan` (or
     /// `parallelScan` when `parallel`). A SISO layer has no projection to batch: its sequential
-    /// block is L fused steps (bit-identical to step mode, and no (L, 2P) buffer to stream) unless
-    /// `keepStates`, which training sets: then X holds every state h_k on return (the tape `backward` reads).
+    /// block is L fused steps (bit-identical to step mode, and no (L, 2P) buffer to stream). With
+    /// `keepStates`, which training sets, X holds every state h_k on return (the tape `backward` reads).
     public func forward(_ U: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, length L: Int,
                         state: UnsafeMutablePointer<Scalar>, scratch X: UnsafeMutablePointer<Scalar>,
                         parallel: Bool = false, keepStates: Bool = false) {
         let w = 2 * P
-        if case .siso = projection, !parallel, !keepStates {
-            for k in 0..<L { step(U + k * H, Y + k * H, state: state, scratch: X) }
+        if case .siso(let n) = projection, !parallel {
+            guard keepStates, L > 0 else {
+                for k in 0..<L { step(U + k * H, Y + k * H, state: state, scratch: X) }
+                return
+            }
+            // Each step reads the tape's previous row and writes its own.
+            for k in 0..<L {
+                Scan<ComplexLanes>.step(a: lambda, h: X + k * w, input: U + k * H, groups: H, lanesPerGroup: n,
+                                        b: bw, c: cw, d: d, output: Y + k * H, lanes: P,
+                                        previous: UnsafePointer(k > 0 ? X + (k - 1) * w : state))
+            }
+            state.update(from: X + (L - 1) * w, count: w)
             return
         }
         switch projection {
@@ -217,8 +227,12 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
 
     // MARK: backward — the block's pullback, through the scan core's adjoint
 
-    /// Scratch floats `backward` needs for L samples: the adjoint states G (L, 2P) and a carry (2P).
-    public func backwardScratchCount(_ L: Int) -> Int { (L + 1) * 2 * P }
+    /// Scratch floats `backward` needs for L samples: MIMO the adjoint states G (L, 2P) and a carry
+    /// (2P); SISO only the carry.
+    public func backwardScratchCount(_ L: Int) -> Int {
+        if case .siso = projection { return 2 * P }
+        return (L + 1) * 2 * P
+    }
 
     /// Pullback of `forward` (with `keepStates`) over one block, accumulating engine-layout gradients
     /// into `grad` (a `DiagonalSSM` of the same shape whose buffers hold dΛ̄, dB̄, dC, dD):
@@ -233,44 +247,30 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
                          _ dY: UnsafePointer<Scalar>, _ dU: UnsafeMutablePointer<Scalar>, length L: Int,
                          scratch: UnsafeMutablePointer<Scalar>, into grad: DiagonalSSM) {
         let w = 2 * P
-        let G = scratch, carry = scratch + L * w
-        for k in 0..<L { for i in 0..<H { grad.d[i] += dY[k * H + i] * U[k * H + i] } }
         switch projection {
         case .mimo:
+            let G = scratch, carry = scratch + L * w
+            carry.update(repeating: 0, count: w)
+            for k in 0..<L { for i in 0..<H { grad.d[i] += dY[k * H + i] * U[k * H + i] } }
             gemm(X, dY, grad.cw, M: w, N: H, K: L, beta: 1, transA: true)          // dC += Xᵀ dY
             gemm(dY, cw, G, M: L, N: w, K: H, transB: true)                        // G = dY Cᵀ
-        case .siso(let n):
-            for k in 0..<L {
-                let row = X + k * w, g = G + k * w
-                for ch in 0..<H {
-                    let dy = dY[k * H + ch]
-                    for p in (ch * n)..<(ch * n + n) {
-                        grad.cw[p] += row[p] * dy; grad.cw[P + p] += row[P + p] * dy
-                        g[p] = cw[p] * dy; g[P + p] = cw[P + p] * dy
-                    }
-                }
-            }
-        }
-        carry.update(repeating: 0, count: w)
-        Scan<ComplexLanes>.adjointScan(a: lambda, aStride: 0, g: carry, dh: G, length: L, lanes: P,
-                                       states: X, initial: h0, coefficientGradient: grad.lambda)
-        switch projection {
-        case .mimo:
+            Scan<ComplexLanes>.adjointScan(a: lambda, aStride: 0, g: carry, dh: G, length: L, lanes: P,
+                                           states: X, initial: h0, coefficientGradient: grad.lambda)
             gemm(U, G, grad.bw, M: H, N: w, K: L, beta: 1, transA: true)           // dB̄ += Uᵀ G
             gemm(G, bw, dU, M: L, N: H, K: w, transB: true)                        // dU = G B̄ᵀ
             for k in 0..<L { for i in 0..<H { dU[k * H + i] += d[i] * dY[k * H + i] } }
         case .siso(let n):
-            for k in 0..<L {
-                let g = G + k * w
-                for ch in 0..<H {
-                    let u = U[k * H + ch]
-                    var acc = d[ch] * dY[k * H + ch]
-                    for p in (ch * n)..<(ch * n + n) {
-                        grad.bw[p] += g[p] * u; grad.bw[P + p] += g[P + p] * u
-                        acc += g[p] * bw[p] + g[P + p] * bw[P + p]
-                    }
-                    dU[k * H + ch] = acc
-                }
+            // No projection to batch: the adjoint runs sample by sample with every projection's
+            // pullback fused in (the tape is read once, G is never written).
+            let carry = scratch
+            carry.update(repeating: 0, count: w)
+            var k = L - 1
+            while k >= 0 {
+                Scan<ComplexLanes>.adjointStep(a: lambda, carry: carry, input: U + k * H, outputGradient: dY + k * H,
+                                               inputGradient: dU + k * H, groups: H, lanesPerGroup: n, b: bw, c: cw, d: d,
+                                               state: X + k * w, previous: k > 0 ? X + (k - 1) * w : h0,
+                                               da: grad.lambda, db: grad.bw, dc: grad.cw, dd: grad.d, lanes: P)
+                k -= 1
             }
         }
     }
