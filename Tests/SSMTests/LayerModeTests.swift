@@ -14,8 +14,9 @@ private let modeLayers: [LayerSpec] = {
     for i in ["legs", "lin", "inv"] {
         for d in [Discretization.zoh, .bilinear] { l.append(LayerSpec(family: .s4d, dModel: 4, dState: 8, discretization: d, initialization: i)) }
     }
-    // S4D with 1, 2, 3 and 10 lanes per channel (the fused SISO step's packed, scalar and tail paths).
-    for (H, N) in [(13, 2), (13, 4), (3, 6), (3, 20)] {
+    // S4D with 1, 2, 3, 10 and 16 lanes per channel (the fused SISO step's and the blocked scan's
+    // packed, scalar, tail and wide paths).
+    for (H, N) in [(13, 2), (13, 4), (3, 6), (3, 20), (2, 32)] {
         l.append(LayerSpec(family: .s4d, dModel: H, dState: N, discretization: .zoh, initialization: "lin"))
     }
     l.append(LayerSpec(family: .s5, dModel: 4, dState: 8, discretization: .zoh))

@@ -191,10 +191,10 @@ struct ScanTests {
         #expect(abs(lhs - rhs) <= 1e-4 * max(abs(lhs), 1), "⟨dh, h⟩ = \(lhs), ⟨g, b⟩ = \(rhs)")
     }
 
-    /// The fused SISO step (S4D's streaming and training forward) and its fused adjoint (training's
-    /// backward) against plain Double loops, for groups of 1, 2 and 4 lanes (eight lanes span several
+    /// The fused SISO step (S4D's streaming and training forward), its time-blocked scan (S4D's block
+    /// path) and its fused adjoint (training's backward) against plain Double loops, for groups of 1, 2 and 4 lanes (eight lanes span several
     /// groups, plus the groups left over), 3 (scalar), 8, 10 and 16 (SIMD within a group, and its tail).
-    @Test("fused SISO step and adjointStep == Double loops", arguments: [(1, 13), (2, 13), (4, 13), (3, 3), (8, 3), (10, 3), (16, 2)])
+    @Test("fused SISO step, blocked scan and adjointStep == Double loops", arguments: [(1, 13), (2, 13), (4, 13), (3, 3), (8, 3), (10, 3), (16, 2)])
     func fusedSISO(n: Int, H: Int) {
         let P = H * n, w = 2 * P, L = 60
         var rng = SeededRandom(seed: UInt64(100 + n))
@@ -216,6 +216,14 @@ struct ScanTests {
             }
         }
         #expect(bits(yTape) == bits(y) && bits(Array(tape[((L - 1) * w)...])) == bits(h), "n=\(n): tape step ≠ in-place step")
+        // The time-blocked scan (S4D's block path), in two blocks with the state carried: the same bits.
+        var hBlock = [Float](repeating: 0, count: w), yBlock = [Float](repeating: 0, count: L * H)
+        var scratch = [Float](repeating: 0, count: L * 8)
+        for (k0, k1) in [(0, 23), (23, L)] {
+            Scan<ComplexLanes>.scan(a: a, h: &hBlock, input: Array(u[(k0 * H)...]), groups: H, lanesPerGroup: n, b: b, c: c, d: d,
+                                    output: &yBlock[k0 * H], length: k1 - k0, lanes: P, scratch: &scratch)
+        }
+        #expect(bits(yBlock) == bits(y) && bits(hBlock) == bits(h), "n=\(n): blocked scan ≠ steps")
         // Double references: states, outputs, and the pullback of a loss with dL/dy = dy.
         var hs = [[Cx]](repeating: [Cx](repeating: Cx(0, 0), count: P), count: L + 1)   // hs[k + 1] = h_k
         var yRef = [Double](repeating: 0, count: L * H)

@@ -424,7 +424,104 @@ extension Scan where Lanes == ComplexLanes {
         }
     }
 
-    /// The adjoint of that fused step for one sample, run in reverse time (training's SISO backward):
+    /// L samples of the same H SISO systems (S4D's block path), blocked over time: sixteen lanes at
+    /// a time stay in registers (state and coefficients) through all L samples, so the state is
+    /// loaded and stored once per block instead of once per sample. Exactly the arithmetic of L
+    /// `step` calls (the same bits). Groups of 1, 2 or 4 lanes share a register as in `step`; a
+    /// group of a multiple of 8 lanes sums its registers' terms per sample in `scratch` (L·8
+    /// floats); any other group size takes L steps.
+    /// Shapes: U, Y (L, H) · h (2P) carried in and out · scratch (L·8).
+    @inlinable
+    public static func scan(a: UnsafePointer<Scalar>, h: UnsafeMutablePointer<Scalar>, input U: UnsafePointer<Scalar>,
+                            groups H: Int, lanesPerGroup n: Int, b: UnsafePointer<Scalar>, c: UnsafePointer<Scalar>,
+                            d: UnsafePointer<Scalar>, output Y: UnsafeMutablePointer<Scalar>, length L: Int, lanes P: Int,
+                            scratch S: UnsafeMutablePointer<Scalar>) {
+        let packed = n < 8 && 8 % n == 0, wide = n % 8 == 0
+        guard packed || wide, P >= 8 else {
+            for k in 0..<L {
+                step(a: a, h: h, input: U + k * H, groups: H, lanesPerGroup: n, b: b, c: c, d: d, output: Y + k * H, lanes: P)
+            }
+            return
+        }
+        let ai = a + P, hi = h + P, bi = b + P, ci = c + P
+        // Eight lanes from p, and eight from p2 beside them when `pair` (two independent chains, so
+        // that one register's update runs while the other's is still in flight), through the block:
+        // `terms(k, c·h_k)` and `terms2` take each sample's output terms.
+        @inline(__always) func lanes(_ p: Int, _ input: (Int) -> V8, _ terms: (Int, V8) -> Void,
+                                     pair p2: Int, _ input2: (Int) -> V8, _ terms2: (Int, V8) -> Void, _ pair: Bool) {
+            let ar = load8(a + p), aj = load8(ai + p), br = load8(b + p), bj = load8(bi + p), cr = load8(c + p), cj = load8(ci + p)
+            var hr = load8(h + p), hj = load8(hi + p)
+            if !pair {
+                for k in 0..<L {
+                    let us = input(k)
+                    let nr = (us * br).addingProduct(ar, hr).addingProduct(-aj, hj)
+                    let ni = (us * bj).addingProduct(ar, hj).addingProduct(aj, hr)
+                    hr = nr; hj = ni
+                    terms(k, (cr * nr).addingProduct(cj, ni))
+                }
+            } else {
+                let ar2 = load8(a + p2), aj2 = load8(ai + p2), br2 = load8(b + p2), bj2 = load8(bi + p2)
+                let cr2 = load8(c + p2), cj2 = load8(ci + p2)
+                var hr2 = load8(h + p2), hj2 = load8(hi + p2)
+                for k in 0..<L {
+                    let us = input(k), us2 = input2(k)
+                    let nr = (us * br).addingProduct(ar, hr).addingProduct(-aj, hj)
+                    let ni = (us * bj).addingProduct(ar, hj).addingProduct(aj, hr)
+                    let nr2 = (us2 * br2).addingProduct(ar2, hr2).addingProduct(-aj2, hj2)
+                    let ni2 = (us2 * bj2).addingProduct(ar2, hj2).addingProduct(aj2, hr2)
+                    hr = nr; hj = ni; hr2 = nr2; hj2 = ni2
+                    terms(k, (cr * nr).addingProduct(cj, ni))
+                    terms2(k, (cr2 * nr2).addingProduct(cj2, ni2))
+                }
+                store8(hr2, h + p2); store8(hj2, hi + p2)
+            }
+            store8(hr, h + p); store8(hj, hi + p)
+        }
+        if wide {
+            for g in 0..<H {
+                let input = { (k: Int) in V8(repeating: U[k * H + g]) }
+                let accumulate = { (k: Int, t: V8) in store8(load8(S + 8 * k) + t, S + 8 * k) }
+                // The group's first register sets the sums, the others add to them in lane order.
+                var p = g * n
+                lanes(p, input, { store8($1, S + 8 * $0) }, pair: p + 8, input, accumulate, n >= 16)
+                p += n >= 16 ? 16 : 8
+                while p < g * n + n {
+                    let pair = p + 16 <= g * n + n
+                    lanes(p, input, accumulate, pair: p + 8, input, accumulate, pair)
+                    p += pair ? 16 : 8
+                }
+                for k in 0..<L { Y[k * H + g] = d[g] * U[k * H + g] + load8(S + 8 * k).sum() }
+            }
+            return
+        }
+        var p = 0
+        while p + 8 <= P {
+            let q = p / n, q2 = q + 8 / n, pair = p + 16 <= P
+            lanes(p, { spread8(U + $0 * H + q, n) }, { k, t in
+                forGroupSums(t, n) { j, s in Y[k * H + q + j] = d[q + j] * U[k * H + q + j] + s }
+            }, pair: p + 8, { spread8(U + $0 * H + q2, n) }, { k, t in
+                forGroupSums(t, n) { j, s in Y[k * H + q2 + j] = d[q2 + j] * U[k * H + q2 + j] + s }
+            }, pair)
+            p += pair ? 16 : 8
+        }
+        // The groups after the last full register: their lanes one by one.
+        for g in (p / n)..<H {
+            for k in 0..<L {
+                let ug = U[k * H + g]
+                var s = d[g] * ug
+                for l in (g * n)..<(g * n + n) {
+                    let hr = h[l], hj = hi[l]
+                    let nr = b[l] * ug + a[l] * hr - ai[l] * hj
+                    let ni = bi[l] * ug + a[l] * hj + ai[l] * hr
+                    h[l] = nr; hi[l] = ni
+                    s += c[l] * nr + ci[l] * ni
+                }
+                Y[k * H + g] = s
+            }
+        }
+    }
+
+    /// The adjoint of the fused step for one sample, run in reverse time (training's SISO backward):
     /// the gradients of one step, with the carry and its parameter gradients in one pass over the lanes.
     ///     g_p  = carry_p + c_p·dy_g                        (dL/dh_p: carried in, plus this sample's output)
     ///     dc_p += h_p·dy_g,   da_p += g_p ⊙ conj(h⁻_p),   db_p += g_p·u_g,   dd_g += dy_g·u_g

@@ -172,7 +172,8 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
     /// U, Y: (L, H) row-major; X: (L, 2P) scratch; state (2P) carried in and out.
     /// MIMO projections are two sgemm calls; the recurrence is the scan core's `scan` (or
     /// `parallelScan` when `parallel`). A SISO layer has no projection to batch: its sequential
-    /// block is L fused steps (bit-identical to step mode, and no (L, 2P) buffer to stream). With
+    /// block is the core's time-blocked SISO scan (bit-identical to L steps, each lane's state in
+    /// registers through the block, and no (L, 2P) buffer to stream). With
     /// `keepStates`, which training sets, X holds every state h_k on return (the tape `backward` reads).
     public func forward(_ U: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, length L: Int,
                         state: UnsafeMutablePointer<Scalar>, scratch X: UnsafeMutablePointer<Scalar>,
@@ -180,7 +181,8 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
         let w = 2 * P
         if case .siso(let n) = projection, !parallel {
             guard keepStates, L > 0 else {
-                for k in 0..<L { step(U + k * H, Y + k * H, state: state, scratch: X) }
+                Scan<ComplexLanes>.scan(a: lambda, h: state, input: U, groups: H, lanesPerGroup: n, b: bw, c: cw, d: d,
+                                        output: Y, length: L, lanes: P, scratch: X)
                 return
             }
             // Each step reads the tape's previous row and writes its own.
