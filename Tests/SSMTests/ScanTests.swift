@@ -192,38 +192,59 @@ struct ScanTests {
     }
 
     /// The fused SISO step (S4D's streaming and training forward), its time-blocked scan (S4D's block
-    /// path) and its fused adjoint (training's backward) against plain Double loops, for groups of 1, 2 and 4 lanes (eight lanes span several
-    /// groups, plus the groups left over), 3 (scalar), 8, 10 and 16 (SIMD within a group, and its tail).
-    @Test("fused SISO step, blocked scan and adjointStep == Double loops", arguments: [(1, 13), (2, 13), (4, 13), (3, 3), (8, 3), (10, 3), (16, 2)])
+    /// path) and its fused adjoint (training's backward) against plain Double loops, for groups of
+    /// 1, 2 and 4 lanes (one register spans several groups; pairs of registers, a single one, and
+    /// the groups left over), 3 (scalar), 8, 10, 16 and 24 (registers within a group, and a tail).
+    @Test("fused SISO step, blocked scan and adjointStep == Double loops",
+          arguments: [(1, 13), (1, 37), (2, 13), (4, 13), (3, 3), (8, 3), (10, 3), (16, 2), (24, 2)])
     func fusedSISO(n: Int, H: Int) {
         let P = H * n, w = 2 * P, L = 60
         var rng = SeededRandom(seed: UInt64(100 + n))
         let a = randomA(complex: true, P: P, rows: 1, rng: &rng)
         let b = rng.normals(w), c = rng.normals(w), d = rng.normals(H), u = rng.normals(L * H), dy = rng.normals(L * H)
-        // Forward: in place on one state (streaming) and row to row (training's tape) alike.
-        var h = [Float](repeating: 0, count: w), y = [Float](repeating: 0, count: L * H)
-        var tape = [Float](repeating: 0, count: L * w), yTape = [Float](repeating: 0, count: L * H)
         let zero = [Float](repeating: 0, count: w)
-        for k in 0..<L {
-            Scan<ComplexLanes>.step(a: a, h: &h, input: Array(u[(k * H)...]), groups: H, lanesPerGroup: n, b: b, c: c, d: d,
-                                    output: &y[k * H], lanes: P)
-            tape.withUnsafeMutableBufferPointer { t in
-                let prev = k > 0 ? UnsafePointer(t.baseAddress! + (k - 1) * w) : nil
+        // L steps in place on one state (streaming): outputs and the final state.
+        func steps(_ u: [Float]) -> (y: [Float], h: [Float]) {
+            var h = zero, y = [Float](repeating: 0, count: L * H)
+            y.withUnsafeMutableBufferPointer { yp in
+                for k in 0..<L {
+                    Scan<ComplexLanes>.step(a: a, h: &h, input: Array(u[(k * H)...]), groups: H, lanesPerGroup: n, b: b, c: c, d: d,
+                                            output: yp.baseAddress! + k * H, lanes: P)
+                }
+            }
+            return (y, h)
+        }
+        // The time-blocked scan in two blocks with the state carried.
+        func blocked(_ u: [Float]) -> (y: [Float], h: [Float]) {
+            var h = zero, y = [Float](repeating: 0, count: L * H), scratch = [Float](repeating: 0, count: L * 8)
+            y.withUnsafeMutableBufferPointer { yp in
+                for (k0, k1) in [(0, 23), (23, L)] {
+                    Scan<ComplexLanes>.scan(a: a, h: &h, input: Array(u[(k0 * H)...]), groups: H, lanesPerGroup: n, b: b, c: c, d: d,
+                                            output: yp.baseAddress! + k0 * H, length: k1 - k0, lanes: P, scratch: &scratch)
+                }
+            }
+            return (y, h)
+        }
+        let (y, h) = steps(u)
+        // Row to row (training's tape), each step reading the row before.
+        var tape = [Float](repeating: 0, count: L * w), yTape = [Float](repeating: 0, count: L * H)
+        tape.withUnsafeMutableBufferPointer { t in
+            yTape.withUnsafeMutableBufferPointer { yp in
                 zero.withUnsafeBufferPointer { z in
-                    Scan<ComplexLanes>.step(a: a, h: t.baseAddress! + k * w, input: Array(u[(k * H)...]), groups: H, lanesPerGroup: n,
-                                            b: b, c: c, d: d, output: &yTape[k * H], lanes: P, previous: prev ?? z.baseAddress!)
+                    for k in 0..<L {
+                        Scan<ComplexLanes>.step(a: a, h: t.baseAddress! + k * w, input: Array(u[(k * H)...]), groups: H, lanesPerGroup: n,
+                                                b: b, c: c, d: d, output: yp.baseAddress! + k * H, lanes: P,
+                                                previous: k > 0 ? UnsafePointer(t.baseAddress! + (k - 1) * w) : z.baseAddress!)
+                    }
                 }
             }
         }
         #expect(bits(yTape) == bits(y) && bits(Array(tape[((L - 1) * w)...])) == bits(h), "n=\(n): tape step ≠ in-place step")
-        // The time-blocked scan (S4D's block path), in two blocks with the state carried: the same bits.
-        var hBlock = [Float](repeating: 0, count: w), yBlock = [Float](repeating: 0, count: L * H)
-        var scratch = [Float](repeating: 0, count: L * 8)
-        for (k0, k1) in [(0, 23), (23, L)] {
-            Scan<ComplexLanes>.scan(a: a, h: &hBlock, input: Array(u[(k0 * H)...]), groups: H, lanesPerGroup: n, b: b, c: c, d: d,
-                                    output: &yBlock[k0 * H], length: k1 - k0, lanes: P, scratch: &scratch)
-        }
-        #expect(bits(yBlock) == bits(y) && bits(hBlock) == bits(h), "n=\(n): blocked scan ≠ steps")
+        // The blocked scan gives the same bits, signed zeros of a silent input included.
+        let yb = blocked(u)
+        #expect(bits(yb.y) == bits(y) && bits(yb.h) == bits(h), "n=\(n): blocked scan ≠ steps")
+        let silent = [Float](repeating: 0, count: L * H), (y0, _) = steps(silent)
+        #expect(bits(blocked(silent).y) == bits(y0), "n=\(n): blocked scan ≠ steps on silence")
         // Double references: states, outputs, and the pullback of a loss with dL/dy = dy.
         var hs = [[Cx]](repeating: [Cx](repeating: Cx(0, 0), count: P), count: L + 1)   // hs[k + 1] = h_k
         var yRef = [Double](repeating: 0, count: L * H)
@@ -258,12 +279,14 @@ struct ScanTests {
         }
         var carry = [Float](repeating: 0, count: w), du = [Float](repeating: 0, count: L * H)
         var fa = [Float](repeating: 0, count: w), fb = fa, fc = fa, fd = [Float](repeating: 0, count: H)
-        for k in stride(from: L - 1, through: 0, by: -1) {
-            let prev = k > 0 ? Array(tape[((k - 1) * w)..<(k * w)]) : zero
-            Scan<ComplexLanes>.adjointStep(a: a, carry: &carry, input: Array(u[(k * H)...]), outputGradient: Array(dy[(k * H)...]),
-                                           inputGradient: &du[k * H], groups: H, lanesPerGroup: n, b: b, c: c, d: d,
-                                           state: Array(tape[(k * w)..<((k + 1) * w)]), previous: prev,
-                                           da: &fa, db: &fb, dc: &fc, dd: &fd, lanes: P)
+        du.withUnsafeMutableBufferPointer { dup in
+            for k in stride(from: L - 1, through: 0, by: -1) {
+                let prev = k > 0 ? Array(tape[((k - 1) * w)..<(k * w)]) : zero
+                Scan<ComplexLanes>.adjointStep(a: a, carry: &carry, input: Array(u[(k * H)...]), outputGradient: Array(dy[(k * H)...]),
+                                               inputGradient: dup.baseAddress! + k * H, groups: H, lanesPerGroup: n, b: b, c: c, d: d,
+                                               state: Array(tape[(k * w)..<((k + 1) * w)]), previous: prev,
+                                               da: &fa, db: &fb, dc: &fc, dd: &fd, lanes: P)
+            }
         }
         for (got, ref, what) in [(du, duRef, "du"), (fa, da, "dΛ̄"), (fb, db, "dB̄"), (fc, dc, "dC"), (fd, dd, "dD")] {
             #expect(maxRelError(got, ref) <= 1e-4, "n=\(n): \(what) vs Double, \(maxRelError(got, ref))")

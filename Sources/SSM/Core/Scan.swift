@@ -483,7 +483,7 @@ extension Scan where Lanes == ComplexLanes {
                 let accumulate = { (k: Int, t: V8) in store8(load8(S + 8 * k) + t, S + 8 * k) }
                 // The group's first register sets the sums, the others add to them in lane order.
                 var p = g * n
-                lanes(p, input, { store8($1, S + 8 * $0) }, pair: p + 8, input, accumulate, n >= 16)
+                lanes(p, input, { store8(V8() + $1, S + 8 * $0) }, pair: p + 8, input, accumulate, n >= 16)
                 p += n >= 16 ? 16 : 8
                 while p < g * n + n {
                     let pair = p + 16 <= g * n + n
@@ -508,7 +508,7 @@ extension Scan where Lanes == ComplexLanes {
         for g in (p / n)..<H {
             for k in 0..<L {
                 let ug = U[k * H + g]
-                var s = d[g] * ug
+                var s = d[g] * ug + 0   // as `step`'s d·u + (empty register sum): +0, never −0
                 for l in (g * n)..<(g * n + n) {
                     let hr = h[l], hj = hi[l]
                     let nr = b[l] * ug + a[l] * hr - ai[l] * hj
@@ -528,8 +528,9 @@ extension Scan where Lanes == ComplexLanes {
     ///     du_g = d_g·dy_g + Σ_{p ∈ g} (Re b_p·Re g_p + Im b_p·Im g_p)
     ///     carry_p ← conj(a_p) ⊙ g_p                        (g = p / n)
     /// Shapes: u, dy, du (H) · `carry`, h (this step's state h_k), `previous` (h_{k-1}), and the
-    /// gradients da, db, dc: (2P) split · dd (H). Exactly the arithmetic of `adjointScan` with the
-    /// coefficient gradient, fused with the SISO projections' pullbacks.
+    /// gradients da, db, dc: (2P) split · dd (H); du must not alias u or dy. The recurrence of
+    /// `adjointScan` with the coefficient gradient (up to rounding: the SIMD lanes fuse the
+    /// multiply-adds), fused with the SISO projections' pullbacks.
     @inlinable
     public static func adjointStep(a: UnsafePointer<Scalar>, carry gc: UnsafeMutablePointer<Scalar>,
                                    input u: UnsafePointer<Scalar>, outputGradient dy: UnsafePointer<Scalar>,
@@ -568,7 +569,10 @@ extension Scan where Lanes == ComplexLanes {
             var p = 0
             while p + 8 <= P {
                 let q = p / n, terms = lanes8(p, spread8(u + q, n), spread8(dy + q, n))
-                forGroupSums(terms, n) { j, t in du[q + j] = d[q + j] * dy[q + j] + t; dd[q + j] += dy[q + j] * u[q + j] }
+                forGroupSums(terms, n) { j, t in
+                    let dyg = dy[q + j], ug = u[q + j]
+                    du[q + j] = d[q + j] * dyg + t; dd[q + j] += dyg * ug
+                }
                 p += 8
             }
             q0 = p / n
