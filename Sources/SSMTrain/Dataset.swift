@@ -84,6 +84,9 @@ public struct Augmentation: Sendable, Equatable {
     /// the clip's own spectral envelope (order-12 linear prediction on 32 ms Hann frames, 50 % overlap),
     /// so the words keep their formants but lose their pitch, as breathy and whispered voices do.
     public var whisper = 0.0
+    /// Formants (the spectral envelope) moved by a factor uniform in 1 ± formant, pitch and timing
+    /// kept: a longer or shorter vocal tract, i.e. another speaker (`Windowing.formantWarped`).
+    public var formant = 0.0
     public init() {}
 }
 
@@ -112,6 +115,10 @@ public struct Windowing: Sendable {
         var samples = clip.samples
         if var r = rng, augmentation.speed > 0 {
             samples = Windowing.resample(samples, factor: 1 + r.uniform(-augmentation.speed, augmentation.speed))
+            rng = r
+        }
+        if var r = rng, augmentation.formant > 0 {
+            samples = Windowing.formantWarped(samples, factor: 1 + r.uniform(-augmentation.formant, augmentation.formant))
             rng = r
         }
         if var r = rng, augmentation.whisper > 0 {
@@ -223,6 +230,81 @@ public struct Windowing: Sendable {
         }
     }
 
+    /// The order-p linear predictor of a (windowed) frame: autocorrelation R₀…R_p and Levinson–Durbin.
+    /// Returns A(z) = Σ a_j z⁻ʲ (a₀ = 1) and the prediction-error energy.
+    static func linearPredictor(_ frame: [Double], order p: Int) -> (a: [Double], error: Double) {
+        let N = frame.count
+        var R = [Double](repeating: 0, count: p + 1)
+        for lag in 0...p where lag < N { var s = 0.0; for k in lag..<N { s += frame[k] * frame[k - lag] }; R[lag] = s }
+        var a = [Double](repeating: 0, count: p + 1); a[0] = 1
+        var err = R[0] * (1 + 1e-9) + 1e-12
+        if R[0] > 0 {
+            for i in 1...p {
+                var acc = R[i]
+                for j in 1..<i { acc += a[j] * R[i - j] }
+                let kr = -acc / err
+                let prev = a
+                for j in 1..<i { a[j] = prev[j] + kr * prev[i - j] }
+                a[i] = kr
+                err *= 1 - kr * kr
+                if err <= 0 { err = 1e-12; break }
+            }
+        }
+        return (a, err)
+    }
+
+    /// `x` with its formants moved by `factor` (vocal-tract length perturbation), pitch and timing
+    /// kept: per Hann frame of N = 256 samples (32 ms at 8 kHz; hop N/4), the frame's spectrum X(ω) is
+    /// multiplied by E(ω/factor) / E(ω), where E = 1/|A| is the envelope of its order-12 linear
+    /// predictor (ω/factor above Nyquist reads the envelope at Nyquist; the gain is limited to ±26 dB);
+    /// the harmonics (pitch) and the phases stay where they were. Weighted overlap-add (Hann analysis
+    /// and synthesis, normalized by Σ w²), and the clip's level kept.
+    public static func formantWarped(_ x: [Float], factor: Double, frame N: Int = 256, order p: Int = 12) -> [Float] {
+        let n = x.count, hop = N / 4
+        guard n > N, N >= 8, factor > 0, factor != 1 else { return x }
+        let plan = FFTPlan(size: N)
+        var y = [Double](repeating: 0, count: n), norm = [Double](repeating: 0, count: n)
+        let w = (0..<N).map { 0.5 - 0.5 * Double.cos(2 * Double.pi * Double($0) / Double(N)) }
+        var frame = [Double](repeating: 0, count: N)
+        // e^{−iωj} for j = 0…p at every bin's ω and at its ω/factor (the same for every frame).
+        let bins = N / 2 + 1
+        func table(_ omega: (Int) -> Double) -> (cos: [Double], sin: [Double]) {
+            var c = [Double](repeating: 0, count: bins * (p + 1)), s = c
+            for m in 0..<bins { for j in 0...p { c[m * (p + 1) + j] = Double.cos(omega(m) * Double(j)); s[m * (p + 1) + j] = Double.sin(omega(m) * Double(j)) } }
+            return (c, s)
+        }
+        let at = table { 2 * Double.pi * Double($0) / Double(N) }
+        let warped = table { min(Double.pi, 2 * Double.pi * Double($0) / Double(N) / factor) }
+        // |A(e^{iω})| of the frame's predictor at bin m of a table.
+        func magnitude(_ a: [Double], _ t: (cos: [Double], sin: [Double]), _ m: Int) -> Double {
+            var re = 0.0, im = 0.0
+            for j in 0...p { re += a[j] * t.cos[m * (p + 1) + j]; im -= a[j] * t.sin[m * (p + 1) + j] }
+            return (re * re + im * im).squareRoot()
+        }
+        var start = -3 * hop
+        while start < n {
+            for k in 0..<N { let j = start + k; frame[k] = j >= 0 && j < n ? Double(x[j]) * w[k] : 0 }
+            let (a, _) = linearPredictor(frame, order: p)
+            var re = frame, im = [Double](repeating: 0, count: N)
+            plan.transform(&re, &im)
+            for m in 0..<bins {
+                let g = min(20, max(0.05, magnitude(a, at, m) / max(1e-9, magnitude(a, warped, m))))
+                re[m] *= g; im[m] *= g
+                if m > 0 && m < N / 2 { re[N - m] *= g; im[N - m] *= g }
+            }
+            plan.transform(&re, &im, inverse: true)
+            for k in 0..<N {
+                let j = start + k
+                if j >= 0 && j < n { y[j] += re[k] / Double(N) * w[k]; norm[j] += w[k] * w[k] }
+            }
+            start += hop
+        }
+        var p0 = 0.0, p1 = 0.0
+        for k in 0..<n { y[k] /= max(norm[k], 1e-6); p0 += Double(x[k]) * Double(x[k]); p1 += y[k] * y[k] }
+        let g = p1 > 0 ? (p0 / p1).squareRoot() : 0
+        return (0..<n).map { Float(y[$0] * g) }
+    }
+
     /// `x` whispered: per 32 ms Hann frame (hop 16 ms; L_f = 256 at 8 kHz), the order-12 linear
     /// predictor A(z) of the frame (autocorrelation, Levinson–Durbin) and its prediction-error power
     /// σ²; white noise of power σ² through 1/A(z), windowed and overlap-added (periodic Hann at 50 %
@@ -236,23 +318,7 @@ public struct Windowing: Sendable {
         var start = -hop
         while start < n {
             for k in 0..<N { let j = start + k; frame[k] = j >= 0 && j < n ? Double(x[j]) * w[k] : 0 }
-            // Autocorrelation R₀…R_p and Levinson–Durbin: a (a₀ = 1), prediction error `err`.
-            var R = [Double](repeating: 0, count: p + 1)
-            for lag in 0...p { var s = 0.0; for k in lag..<N { s += frame[k] * frame[k - lag] }; R[lag] = s }
-            var a = [Double](repeating: 0, count: p + 1); a[0] = 1
-            var err = R[0] * (1 + 1e-9) + 1e-12
-            if R[0] > 0 {
-                for i in 1...p {
-                    var acc = R[i]
-                    for j in 1..<i { acc += a[j] * R[i - j] }
-                    let kr = -acc / err
-                    let prev = a
-                    for j in 1..<i { a[j] = prev[j] + kr * prev[i - j] }
-                    a[i] = kr
-                    err *= 1 - kr * kr
-                    if err <= 0 { err = 1e-12; break }
-                }
-            }
+            let (a, err) = linearPredictor(frame, order: p)
             // Power of the windowed frame's residual per sample (the Hann window's mean square is 3/8).
             let sigma = (max(0, err) / (Double(N) * 0.375)).squareRoot()
             for k in 0..<N {

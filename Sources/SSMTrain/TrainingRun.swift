@@ -34,6 +34,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     public var eqDB = 0.0
     public var eqBands = 3
     public var whisper = 0.0
+    public var formant = 0.0
     public var shift = true
     /// Event settings the exported classifier suggests to `run` and the daemon (`ModelSpec.events`;
     /// the background class is always among its ignored classes).
@@ -72,6 +73,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         eqDB = try c.decodeIfPresent(Double.self, forKey: .eqDB) ?? d.eqDB
         eqBands = try c.decodeIfPresent(Int.self, forKey: .eqBands) ?? d.eqBands
         whisper = try c.decodeIfPresent(Double.self, forKey: .whisper) ?? d.whisper
+        formant = try c.decodeIfPresent(Double.self, forKey: .formant) ?? d.formant
         shift = try c.decodeIfPresent(Bool.self, forKey: .shift) ?? d.shift
         eventThreshold = try c.decodeIfPresent(Float.self, forKey: .eventThreshold)
         eventRelease = try c.decodeIfPresent(Float.self, forKey: .eventRelease)
@@ -84,7 +86,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", warmup, clip, seed, threads
         case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
-        case eqDB = "eq_db", eqBands = "eq_bands", whisper
+        case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant
         case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
         case eventMinGap = "event_min_gap"
     }

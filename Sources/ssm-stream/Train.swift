@@ -89,6 +89,8 @@ struct Train: ParsableCommand {
     var eqBands: Int?
     @Option(help: "Augmentation: probability that a clip is whispered (pitch replaced by noise through its envelope; default 0).")
     var whisper: Double?
+    @Option(help: "Augmentation: formants moved by a factor within 1 ± this, pitch and timing kept (another vocal tract; default 0).")
+    var formant: Double?
     @Option(help: "Augmentation: a folder of noise recordings mixed in at the SNR range (instead of white noise).")
     var noise: String?
     @Option(help: "Checkpoint file (default MODEL.ckpt).")
@@ -145,14 +147,16 @@ struct Train: ParsableCommand {
         if let v = eqDB { o.eqDB = v }
         if let v = eqBands { o.eqBands = v }
         if let v = whisper { o.whisper = v }
+        if let v = formant { o.formant = v }
         guard let arch else { throw fail(ExitStatus.usage, "--arch is required (or 'arch' in --config)") }
         guard let data else { throw fail(ExitStatus.usage, "--data is required (or 'data' in --config)") }
         guard let output else { throw fail(ExitStatus.usage, "-o/--output is required (or 'output' in --config)") }
         guard o.batch >= 1, o.seconds > 0, o.lr > 0, o.ssmLR >= 0, (o.epochs ?? 1) >= 1, (o.minutes ?? 1) > 0 else {
             throw fail(ExitStatus.usage, "--batch, --seconds, --lr, --epochs and --minutes must be positive")
         }
-        guard o.eqDB >= 0, o.eqDB <= 40, o.eqBands >= 0, o.eqBands <= 16, o.whisper >= 0, o.whisper <= 1 else {
-            throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16] and --whisper (a probability) in [0, 1]")
+        guard o.eqDB >= 0, o.eqDB <= 40, o.eqBands >= 0, o.eqBands <= 16, o.whisper >= 0, o.whisper <= 1,
+              o.formant >= 0, o.formant <= 0.5 else {
+            throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper (a probability) in [0, 1] and --formant in [0, 0.5]")
         }
 
         // Architecture (JSON, or a model file to continue from).
@@ -195,6 +199,9 @@ struct Train: ParsableCommand {
         if spec.task == .filter && o.whisper > 0 {
             throw fail(ExitStatus.usage, "--whisper is for classifiers: a filter's input would lose its voice while its clean target keeps it")
         }
+        if spec.task == .filter && o.formant > 0 {
+            throw fail(ExitStatus.usage, "--formant is for classifiers: a filter's input would change voice while its clean target keeps it")
+        }
         var trainSet = train.set, valSet: ClipSet
         if let val {
             do { valSet = try TrainData.load(val, task: spec.task, rate: spec.sampleRate, labels: spec.labels, strict: strict, strictRate: strictRate).set }
@@ -213,6 +220,7 @@ struct Train: ParsableCommand {
         w.augmentation.eqDB = o.eqDB
         w.augmentation.eqBands = o.eqBands
         w.augmentation.whisper = o.whisper
+        w.augmentation.formant = o.formant
         w.augmentation.shift = o.shift
         if let lo = o.snrMin ?? o.snrMax, let hi = o.snrMax ?? o.snrMin { w.augmentation.snrDB = min(lo, hi)...max(lo, hi) }
         if let noise = noise ?? noiseFromConfig {
@@ -377,6 +385,7 @@ enum TrainConfigFile {
             case "eq_db": o.eqDB = try number()
             case "eq_bands": o.eqBands = try integer()
             case "whisper": o.whisper = try number()
+            case "formant": o.formant = try number()
             case "event_threshold": o.eventThreshold = Float(try number())
             case "event_release": o.eventRelease = Float(try number())
             case "event_min_duration": o.eventMinDuration = try number()

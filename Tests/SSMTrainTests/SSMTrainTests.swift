@@ -118,6 +118,44 @@ struct SSMTrainTests {
         #expect(Windowing.whispered(x, &g2) == y)
     }
 
+    @Test("formant warping moves the resonance, keeps the pitch and the level")
+    func formant() {
+        // A voiced vowel-like signal at 8 kHz: a 100 Hz pulse train through a resonance at 1 kHz.
+        let n = 8000, r = 0.97, w0 = 2 * Double.pi * 1000 / 8000
+        var x = [Float](repeating: 0, count: n), y1 = 0.0, y2 = 0.0
+        for k in 0..<n {
+            let y = (k % 80 == 0 ? 1.0 : 0) + 2 * r * cos(w0) * y1 - r * r * y2
+            y2 = y1; y1 = y; x[k] = Float(y * 0.05)
+        }
+        func energy(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1) * Double($1) } }
+        func autocorrelation(_ v: [Float], _ lag: Int) -> Double {
+            var s = 0.0; for k in lag..<v.count { s += Double(v[k]) * Double(v[k - lag]) }; return s / energy(v)
+        }
+        // The strongest harmonic (multiples of 100 Hz up to 3 kHz), by Goertzel over the middle second.
+        func peak(_ v: [Float]) -> Double {
+            var best = (f: 0.0, p: -1.0)
+            for f in Swift.stride(from: 100.0, through: 3000, by: 100) {
+                let w = 2 * Double.pi * f / 8000
+                var re = 0.0, im = 0.0
+                for k in 1000..<7000 { re += Double(v[k]) * cos(w * Double(k)); im -= Double(v[k]) * sin(w * Double(k)) }
+                if re * re + im * im > best.p { best = (f, re * re + im * im) }
+            }
+            return best.f
+        }
+        #expect(peak(x) == 1000)
+        for (factor, expected) in [(1.25, 1200.0...1300), (0.8, 800.0...800)] {
+            let y = Windowing.formantWarped(x, factor: factor)
+            #expect(y.count == x.count)
+            #expect(Swift.abs(energy(y) / energy(x) - 1) < 1e-3)
+            #expect(expected.contains(peak(y)), "factor \(factor): resonance at \(peak(y)) Hz")
+            #expect(autocorrelation(y, 80) > 0.8, "factor \(factor): pitch period lost (\(autocorrelation(y, 80)))")
+        }
+        // A factor of (almost) one goes through the analysis and overlap-add and gives x back.
+        let same = Windowing.formantWarped(x, factor: 1 + 1e-12)
+        let peakX = x.map { Swift.abs($0) }.max()!, diff = zip(same, x).map { Swift.abs($0 - $1) }.max()!
+        #expect(same != x && diff <= 1e-4 * peakX, "identity warp changed the signal by \(diff) (peak \(peakX))")
+    }
+
     @Test("random EQ is seeded, changes the spectrum and keeps the level")
     func equalization() {
         var w = Windowing(length: 400)
