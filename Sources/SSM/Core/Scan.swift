@@ -427,9 +427,9 @@ extension Scan where Lanes == ComplexLanes {
     /// L samples of the same H SISO systems (S4D's block path), blocked over time: sixteen lanes at
     /// a time stay in registers (state and coefficients) through all L samples, so the state is
     /// loaded and stored once per block instead of once per sample. Exactly the arithmetic of L
-    /// `step` calls (the same bits). Groups of 1, 2 or 4 lanes share a register as in `step`; a
-    /// group of a multiple of 8 lanes sums its registers' terms per sample in `scratch` (L·8
-    /// floats); any other group size takes L steps.
+    /// `step` calls (the same bits). Groups of 1, 2 or 4 lanes share a register as in `step`, groups
+    /// of 8 run two at a time, and a group of a larger multiple of 8 lanes sums its registers' terms
+    /// per sample in `scratch` (L·8 floats); any other group size takes L steps.
     /// Shapes: U, Y (L, H) · h (2P) carried in and out · scratch (L·8).
     @inlinable
     public static func scan(a: UnsafePointer<Scalar>, h: UnsafeMutablePointer<Scalar>, input U: UnsafePointer<Scalar>,
@@ -476,6 +476,18 @@ extension Scan where Lanes == ComplexLanes {
                 store8(hr2, h + p2); store8(hj2, hi + p2)
             }
             store8(hr, h + p); store8(hj, hi + p)
+        }
+        if n == 8 {
+            // One register per group: two groups side by side, each sample's sum straight to Y.
+            var g = 0
+            while g < H {
+                let g2 = g + 1, pair = g2 < H
+                lanes(g * 8, { V8(repeating: U[$0 * H + g]) }, { k, t in Y[k * H + g] = d[g] * U[k * H + g] + (V8() + t).sum() },
+                      pair: g2 * 8, { V8(repeating: U[$0 * H + g2]) }, { k, t in Y[k * H + g2] = d[g2] * U[k * H + g2] + (V8() + t).sum() },
+                      pair)
+                g += pair ? 2 : 1
+            }
+            return
         }
         if wide {
             for g in 0..<H {
