@@ -6,6 +6,24 @@ import Testing
 import SSM
 @testable import SSMTrain
 
+/// A voiced vowel-like signal at 8 kHz (one second): a 100 Hz pulse train through a resonance at 1 kHz.
+private func voicedVowel() -> [Float] {
+    let n = 8000, r = 0.97, w0 = 2 * Double.pi * 1000 / 8000
+    var x = [Float](repeating: 0, count: n), y1 = 0.0, y2 = 0.0
+    for k in 0..<n {
+        let y = (k % 80 == 0 ? 1.0 : 0) + 2 * r * cos(w0) * y1 - r * r * y2
+        y2 = y1; y1 = y; x[k] = Float(y * 0.05)
+    }
+    return x
+}
+
+private func energy(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1) * Double($1) } }
+
+/// Normalized autocorrelation at `lag` (near 1 at a pitch period of a voiced signal).
+private func autocorrelation(_ v: [Float], _ lag: Int) -> Double {
+    var s = 0.0; for k in lag..<v.count { s += Double(v[k]) * Double(v[k - lag]) }; return s / energy(v)
+}
+
 @Suite("SSMTrain units")
 struct SSMTrainTests {
     @Test("warm-up rises linearly to the peak, the cosine falls to the final fraction")
@@ -85,19 +103,9 @@ struct SSMTrainTests {
 
     @Test("whispering keeps the level and the formant, and takes away the pitch")
     func whisper() {
-        // A voiced vowel-like signal at 8 kHz: a 100 Hz pulse train through a resonance at 1 kHz.
-        let n = 8000, r = 0.97, w0 = 2 * Double.pi * 1000 / 8000
-        var x = [Float](repeating: 0, count: n), y1 = 0.0, y2 = 0.0
-        for k in 0..<n {
-            let y = (k % 80 == 0 ? 1.0 : 0) + 2 * r * cos(w0) * y1 - r * r * y2
-            y2 = y1; y1 = y; x[k] = Float(y * 0.05)
-        }
+        let x = voicedVowel()
         var g = SeededRandom(seed: 3)
         let y = Windowing.whispered(x, &g)
-        func energy(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1) * Double($1) } }
-        func autocorrelation(_ v: [Float], _ lag: Int) -> Double {
-            var s = 0.0; for k in lag..<v.count { s += Double(v[k]) * Double(v[k - lag]) }; return s / energy(v)
-        }
         // Fraction of the energy within 800–1200 Hz (a DFT by Goertzel over 10 Hz bins).
         func band(_ v: [Float]) -> Double {
             var inBand = 0.0, all = 0.0
@@ -120,17 +128,7 @@ struct SSMTrainTests {
 
     @Test("formant warping moves the resonance, keeps the pitch and the level")
     func formant() {
-        // A voiced vowel-like signal at 8 kHz: a 100 Hz pulse train through a resonance at 1 kHz.
-        let n = 8000, r = 0.97, w0 = 2 * Double.pi * 1000 / 8000
-        var x = [Float](repeating: 0, count: n), y1 = 0.0, y2 = 0.0
-        for k in 0..<n {
-            let y = (k % 80 == 0 ? 1.0 : 0) + 2 * r * cos(w0) * y1 - r * r * y2
-            y2 = y1; y1 = y; x[k] = Float(y * 0.05)
-        }
-        func energy(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1) * Double($1) } }
-        func autocorrelation(_ v: [Float], _ lag: Int) -> Double {
-            var s = 0.0; for k in lag..<v.count { s += Double(v[k]) * Double(v[k - lag]) }; return s / energy(v)
-        }
+        let x = voicedVowel()
         // The strongest harmonic (multiples of 100 Hz up to 3 kHz), by Goertzel over the middle second.
         func peak(_ v: [Float]) -> Double {
             var best = (f: 0.0, p: -1.0)
