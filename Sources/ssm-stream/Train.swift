@@ -89,7 +89,7 @@ struct Train: ParsableCommand {
     var eqBands: Int?
     @Option(help: "Augmentation: probability that a clip is whispered (pitch replaced by noise through its envelope; default 0).")
     var whisper: Double?
-    @Option(help: "Augmentation: formants moved by a factor within 1 ± this, pitch and timing kept (another vocal tract; default 0).")
+    @Option(help: "Augmentation: formants moved by a factor within 1 ± this (0–0.5), pitch and timing kept (another vocal tract; default 0).")
     var formant: Double?
     @Option(help: "Augmentation: a folder of noise recordings mixed in at the SNR range (instead of white noise).")
     var noise: String?

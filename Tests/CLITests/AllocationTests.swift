@@ -163,6 +163,12 @@ struct AllocationTests {
                 cases.append(("\(arch), \(mode)", { i in ["run", "-q", "--mode", mode, model, wavs[i], out(arch + mode)(i) + ".wav"] }, { _ in .null }))
             }
         }
+        // The shipped digit classifier: S4D channels of 4 and 8 lanes (the packed and paired paths).
+        let digits = packageRoot.appendingPathComponent("models/digits.safetensors").path
+        for mode in ["step", "block"] {
+            cases.append(("digits, \(mode)", { i in ["run", "-q", "--mode", mode, "--resample", digits, wavs[i], out("digits" + mode)(i) + ".jsonl"] },
+                          { _ in .null }))
+        }
         let blocks = lengths.map { $0 * 16000 / 256 }
         for (name, args, input) in cases {
             let counts = try lengths.indices.map { i in Double(try allocations(args(i), shim: shim, dir: dir, stdin: input(i))) }

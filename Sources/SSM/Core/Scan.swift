@@ -491,15 +491,16 @@ extension Scan where Lanes == ComplexLanes {
         }
         if wide {
             for g in 0..<H {
-                let input = { (k: Int) in V8(repeating: U[k * H + g]) }
-                let accumulate = { (k: Int, t: V8) in store8(load8(S + 8 * k) + t, S + 8 * k) }
-                // The group's first register sets the sums, the others add to them in lane order.
+                // The group's first register sets the sums, the others add to them in lane order
+                // (closure literals, so that their contexts stay on the stack).
                 var p = g * n
-                lanes(p, input, { store8(V8() + $1, S + 8 * $0) }, pair: p + 8, input, accumulate, n >= 16)
+                lanes(p, { V8(repeating: U[$0 * H + g]) }, { store8(V8() + $1, S + 8 * $0) },
+                      pair: p + 8, { V8(repeating: U[$0 * H + g]) }, { store8(load8(S + 8 * $0) + $1, S + 8 * $0) }, n >= 16)
                 p += n >= 16 ? 16 : 8
                 while p < g * n + n {
                     let pair = p + 16 <= g * n + n
-                    lanes(p, input, accumulate, pair: p + 8, input, accumulate, pair)
+                    lanes(p, { V8(repeating: U[$0 * H + g]) }, { store8(load8(S + 8 * $0) + $1, S + 8 * $0) },
+                          pair: p + 8, { V8(repeating: U[$0 * H + g]) }, { store8(load8(S + 8 * $0) + $1, S + 8 * $0) }, pair)
                     p += pair ? 16 : 8
                 }
                 for k in 0..<L { Y[k * H + g] = d[g] * U[k * H + g] + load8(S + 8 * k).sum() }
