@@ -388,18 +388,16 @@ extension Scan where Lanes == ComplexLanes {
         let h0 = previous ?? UnsafePointer(h), h0i = h0 + P
         // Eight lanes from p: the new state, and its output terms c·h per lane.
         @inline(__always) func lanes8(_ p: Int, _ us: V8) -> V8 {
-            let ar = load8(a + p), aj = load8(ai + p), hr = load8(h0 + p), hj = load8(h0i + p)
-            let nr = (us * load8(b + p)).addingProduct(ar, hr).addingProduct(-aj, hj)
-            let ni = (us * load8(bi + p)).addingProduct(ar, hj).addingProduct(aj, hr)
-            store8(nr, h + p); store8(ni, hi + p)
-            return (load8(c + p) * nr).addingProduct(load8(ci + p), ni)
+            var hr = load8(h0 + p), hj = load8(h0i + p)
+            let t = sisoUpdate(us, load8(a + p), load8(ai + p), load8(b + p), load8(bi + p), load8(c + p), load8(ci + p), &hr, &hj)
+            store8(hr, h + p); store8(hj, hi + p)
+            return t
         }
         @inline(__always) func lane1(_ p: Int, _ ug: Scalar) -> Scalar {
-            let hr = h0[p], hj = h0i[p]
-            let nr = b[p] * ug + a[p] * hr - ai[p] * hj
-            let ni = bi[p] * ug + a[p] * hj + ai[p] * hr
-            h[p] = nr; hi[p] = ni
-            return c[p] * nr + ci[p] * ni
+            var hr = h0[p], hj = h0i[p]
+            let t = sisoUpdate(ug, a[p], ai[p], b[p], bi[p], c[p], ci[p], &hr, &hj)
+            h[p] = hr; hi[p] = hj
+            return t
         }
         var q0 = 0
         if n < 8 && 8 % n == 0 {
@@ -452,26 +450,15 @@ extension Scan where Lanes == ComplexLanes {
             let ar = load8(a + p), aj = load8(ai + p), br = load8(b + p), bj = load8(bi + p), cr = load8(c + p), cj = load8(ci + p)
             var hr = load8(h + p), hj = load8(hi + p)
             if !pair {
-                for k in 0..<L {
-                    let us = input(k)
-                    let nr = (us * br).addingProduct(ar, hr).addingProduct(-aj, hj)
-                    let ni = (us * bj).addingProduct(ar, hj).addingProduct(aj, hr)
-                    hr = nr; hj = ni
-                    terms(k, (cr * nr).addingProduct(cj, ni))
-                }
+                for k in 0..<L { terms(k, sisoUpdate(input(k), ar, aj, br, bj, cr, cj, &hr, &hj)) }
             } else {
                 let ar2 = load8(a + p2), aj2 = load8(ai + p2), br2 = load8(b + p2), bj2 = load8(bi + p2)
                 let cr2 = load8(c + p2), cj2 = load8(ci + p2)
                 var hr2 = load8(h + p2), hj2 = load8(hi + p2)
                 for k in 0..<L {
-                    let us = input(k), us2 = input2(k)
-                    let nr = (us * br).addingProduct(ar, hr).addingProduct(-aj, hj)
-                    let ni = (us * bj).addingProduct(ar, hj).addingProduct(aj, hr)
-                    let nr2 = (us2 * br2).addingProduct(ar2, hr2).addingProduct(-aj2, hj2)
-                    let ni2 = (us2 * bj2).addingProduct(ar2, hj2).addingProduct(aj2, hr2)
-                    hr = nr; hj = ni; hr2 = nr2; hj2 = ni2
-                    terms(k, (cr * nr).addingProduct(cj, ni))
-                    terms2(k, (cr2 * nr2).addingProduct(cj2, ni2))
+                    let t = sisoUpdate(input(k), ar, aj, br, bj, cr, cj, &hr, &hj)
+                    let t2 = sisoUpdate(input2(k), ar2, aj2, br2, bj2, cr2, cj2, &hr2, &hj2)
+                    terms(k, t); terms2(k, t2)
                 }
                 store8(hr2, h + p2); store8(hj2, hi + p2)
             }
@@ -522,13 +509,7 @@ extension Scan where Lanes == ComplexLanes {
             for k in 0..<L {
                 let ug = U[k * H + g]
                 var s = d[g] * ug + 0   // as `step`'s d·u + (empty register sum): +0, never −0
-                for l in (g * n)..<(g * n + n) {
-                    let hr = h[l], hj = hi[l]
-                    let nr = b[l] * ug + a[l] * hr - ai[l] * hj
-                    let ni = bi[l] * ug + a[l] * hj + ai[l] * hr
-                    h[l] = nr; hi[l] = ni
-                    s += c[l] * nr + ci[l] * ni
-                }
+                for l in (g * n)..<(g * n + n) { s += sisoUpdate(ug, a[l], ai[l], b[l], bi[l], c[l], ci[l], &h[l], &hi[l]) }
                 Y[k * H + g] = s
             }
         }
@@ -603,6 +584,27 @@ extension Scan where Lanes == ComplexLanes {
             dd[q] += dyg * ug
         }
     }
+}
+
+/// One SISO lane (or register of lanes) of the fused step, written once for the step, the blocked
+/// scan and their scalar tails: h ← a ⊙ h + b·u (complex, split: hr, hj), returning the output
+/// terms c_re·Re h + c_im·Im h.
+@inlinable @inline(__always)
+func sisoUpdate<V: SIMD>(_ u: V, _ ar: V, _ aj: V, _ br: V, _ bj: V, _ cr: V, _ cj: V,
+                         _ hr: inout V, _ hj: inout V) -> V where V.Scalar: FloatingPoint {
+    let nr = (u * br).addingProduct(ar, hr).addingProduct(-aj, hj)
+    let ni = (u * bj).addingProduct(ar, hj).addingProduct(aj, hr)
+    hr = nr; hj = ni
+    return (cr * nr).addingProduct(cj, ni)
+}
+
+@inlinable @inline(__always)
+func sisoUpdate(_ u: Scalar, _ ar: Scalar, _ aj: Scalar, _ br: Scalar, _ bj: Scalar, _ cr: Scalar, _ cj: Scalar,
+                _ hr: inout Scalar, _ hj: inout Scalar) -> Scalar {
+    let nr = br * u + ar * hr - aj * hj
+    let ni = bj * u + ar * hj + aj * hr
+    hr = nr; hj = ni
+    return cr * nr + cj * ni
 }
 
 /// Eight lanes of groups of n ∈ {1, 2, 4} lanes: lane j holds v[j / n] (8 / n values of v).
