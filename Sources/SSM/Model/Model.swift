@@ -209,16 +209,7 @@ public final class Model: @unchecked Sendable {
         let s = state.state, held = s + heldOffset
         let done: Bool = blocks.withUnsafeBufferPointer { bs in
             for i in 0..<bs.count {
-                let R = pools[i]
-                if R > 1 {
-                    let acc = s + poolOffsets[i]
-                    for j in 0..<H { acc[j] += h[j] }
-                    acc[H] += 1
-                    if acc[H] < Scalar(R) { return false }
-                    let inv = 1 / Scalar(R)
-                    for j in 0..<H { h[j] = acc[j] * inv; acc[j] = 0 }
-                    acc[H] = 0
-                }
+                if pools[i] > 1 && !poolAdd(h, into: s + poolOffsets[i], pool: pools[i], mean: h) { return false }
                 bs[i].step(h, state: s, state.stepWork)
             }
             return true
@@ -275,21 +266,31 @@ public final class Model: @unchecked Sendable {
     /// Pools `rows` rows of h in place into one mean per R (the block's accumulator carries a
     /// partial group across calls); the completion sample of each new row follows it. Returns the rows left.
     private func pool(_ h: UnsafeMutablePointer<Scalar>, rows: Int, block i: Int, state: ModelState) -> Int {
-        let H = dModel, R = Scalar(pools[i]), acc = state.state + poolOffsets[i], comp = state.completion
+        let H = dModel, acc = state.state + poolOffsets[i], comp = state.completion
         var m = 0
         for k in 0..<rows {
-            let row = h + k * H
-            for j in 0..<H { acc[j] += row[j] }
-            acc[H] += 1
-            if acc[H] >= R {
-                let out = h + m * H, inv = 1 / R
-                for j in 0..<H { out[j] = acc[j] * inv; acc[j] = 0 }
-                acc[H] = 0
+            if poolAdd(h + k * H, into: acc, pool: pools[i], mean: h + m * H) {
                 comp[m] = comp[k]
                 m += 1
             }
         }
         return m
+    }
+
+    /// The one pooling step every path shares (`step`, `forward`, the batched step): adds the row
+    /// (H) to a pool's accumulator (H sums, then the count); when R rows are in, writes their mean to
+    /// `mean` (which may be the row itself, or an earlier row), clears the accumulator and returns true.
+    @inline(__always)
+    func poolAdd(_ row: UnsafePointer<Scalar>, into acc: UnsafeMutablePointer<Scalar>, pool R: Int,
+                 mean: UnsafeMutablePointer<Scalar>) -> Bool {
+        let H = dModel
+        for j in 0..<H { acc[j] += row[j] }
+        acc[H] += 1
+        if acc[H] < Scalar(R) { return false }
+        let inv = 1 / Scalar(R)
+        for j in 0..<H { mean[j] = acc[j] * inv; acc[j] = 0 }
+        acc[H] = 0
+        return true
     }
 
     /// Expands `frames` output rows (at the front of Y) to one row per sample in place: sample k

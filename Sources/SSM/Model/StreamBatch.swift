@@ -72,25 +72,16 @@ extension Model {
             if let d = decoder { d.apply(h, Y, streams: G) } else { Y.update(from: h, count: G * H) }
             return
         }
-        // With pools: every stream's pool fills in lockstep (checked above), so stream 0's count says
-        // for all whether a pooling block runs; until then every output holds.
+        // With pools: every stream's pool fills in lockstep (checked above), so all complete on the
+        // same sample and a pooling block runs for all or none; until then every output holds.
         let done: Bool = blocks.withUnsafeBufferPointer { bs in
             for i in 0..<bs.count {
-                let R = pools[i]
-                if R > 1 {
-                    let off = poolOffsets[i]
+                if pools[i] > 1 {
+                    var complete = false
                     for g in 0..<G {
-                        let acc = base + g * stride + off, row = h + g * H
-                        for j in 0..<H { acc[j] += row[j] }
-                        acc[H] += 1
+                        complete = poolAdd(h + g * H, into: base + g * stride + poolOffsets[i], pool: pools[i], mean: h + g * H)
                     }
-                    if base[off + H] < Scalar(R) { return false }
-                    let inv = 1 / Scalar(R)
-                    for g in 0..<G {
-                        let acc = base + g * stride + off, row = h + g * H
-                        for j in 0..<H { row[j] = acc[j] * inv; acc[j] = 0 }
-                        acc[H] = 0
-                    }
+                    if !complete { return false }
                 }
                 bs[i].forward(h, length: G, state: base, works[i], mode: .scan, streams: stride)
             }
