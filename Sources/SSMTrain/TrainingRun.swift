@@ -32,10 +32,10 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     public var speed = 0.0
     public var tilt = 0.0
     public var eqDB = 0.0
-    public var eqBands = 3
+    public var eqBands = Augmentation().eqBands
     public var whisper = 0.0
     public var formant = 0.0
-    public var shift = true
+    public var shift = Augmentation().shift
     /// Event settings the exported classifier suggests to `run` and the daemon (`ModelSpec.events`;
     /// the background class is always among its ignored classes).
     public var eventThreshold: Float? = nil
@@ -89,6 +89,22 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant
         case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
         case eventMinGap = "event_min_gap"
+    }
+
+    /// The augmentation these options ask for (noise clips to mix in are the caller's to add; with
+    /// them and no SNR range given, `snrDB` is the caller's too).
+    public var augmentation: Augmentation {
+        var a = Augmentation()
+        a.gainDB = gainDB
+        a.speed = speed
+        a.tilt = tilt
+        a.eqDB = eqDB
+        a.eqBands = eqBands
+        a.whisper = whisper
+        a.formant = formant
+        a.shift = shift
+        if let lo = snrMin ?? snrMax, let hi = snrMax ?? snrMin { a.snrDB = min(lo, hi)...max(lo, hi) }
+        return a
     }
 
     public var json: String {

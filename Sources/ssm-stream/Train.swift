@@ -214,15 +214,7 @@ struct Train: ParsableCommand {
         var w = Windowing(length: max(1, Int(o.seconds * Double(spec.sampleRate))),
                           background: o.background.flatMap { spec.labels?.firstIndex(of: $0) })
         w.tail = Int(o.tail * Double(spec.sampleRate))
-        w.augmentation.gainDB = o.gainDB
-        w.augmentation.speed = o.speed
-        w.augmentation.tilt = o.tilt
-        w.augmentation.eqDB = o.eqDB
-        w.augmentation.eqBands = o.eqBands
-        w.augmentation.whisper = o.whisper
-        w.augmentation.formant = o.formant
-        w.augmentation.shift = o.shift
-        if let lo = o.snrMin ?? o.snrMax, let hi = o.snrMax ?? o.snrMin { w.augmentation.snrDB = min(lo, hi)...max(lo, hi) }
+        w.augmentation = o.augmentation
         if let noise = noise ?? noiseFromConfig {
             let files = ((try? FileManager.default.contentsOfDirectory(atPath: noise)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
             for f in files {

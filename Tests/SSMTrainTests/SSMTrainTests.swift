@@ -84,6 +84,19 @@ struct SSMTrainTests {
         #expect(t[end...].allSatisfy { $0 == 2 })
     }
 
+    @Test("training options map onto the augmentation field by field; an SNR range is ordered, one bound suffices")
+    func optionsAugmentation() {
+        var o = TrainOptions()
+        #expect(o.augmentation.snrDB == nil && o.augmentation.gainDB == o.gainDB && o.augmentation.shift)
+        o.gainDB = 3; o.speed = 0.2; o.tilt = 0.4; o.eqDB = 9; o.eqBands = 5; o.whisper = 0.3; o.formant = 0.15; o.shift = false
+        o.snrMin = 30; o.snrMax = 5
+        let a = o.augmentation
+        #expect(a.gainDB == 3 && a.speed == 0.2 && a.tilt == 0.4 && a.eqDB == 9 && a.eqBands == 5)
+        #expect(a.whisper == 0.3 && a.formant == 0.15 && !a.shift && a.snrDB == 5...30)
+        o.snrMax = nil
+        #expect(o.augmentation.snrDB == 30...30)
+    }
+
     @Test("augmentation is seeded: the same generator gives the same window, another gives another; tilt keeps the level")
     func augmentation() {
         var w = Windowing(length: 400)
