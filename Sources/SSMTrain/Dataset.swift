@@ -214,8 +214,10 @@ public struct Windowing: Sendable {
         let start = span.lowerBound + offset, end = span.upperBound + offset
         let on = start + Int(evidence * Double(span.count))
         // Before `on` the target stays the background (or uncounted without one): a streaming model
-        // must not commit to a guess early — the event detector would report it.
-        for k in max(0, start)..<min(L, max(0, end + tail)) { t[k] = k < on ? bg : Int32(label) }
+        // must not commit to a guess early — the event detector would report it. The word may lie
+        // wholly outside the window (a clip longer than it, its word after the window's end).
+        let first = max(0, start), last = min(L, max(0, end + tail))
+        if first < last { for k in first..<last { t[k] = k < on ? bg : Int32(label) } }
         return t
     }
 

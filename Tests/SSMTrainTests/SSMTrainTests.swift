@@ -84,6 +84,22 @@ struct SSMTrainTests {
         #expect(t[end...].allSatisfy { $0 == 2 })
     }
 
+    @Test("a clip longer than the window whose word lies past the window's end: all background, no crash")
+    func wordOutsideWindow() {
+        // 1,000 samples, the word in the last 200; a window of 300 placed at the clip's start (as a
+        // training placement may): the word starts 500 samples after the window ends.
+        let clip = [Float](repeating: 0, count: 800) + [Float](repeating: 0.5, count: 200)
+        for offset in [0, -100, -700] {
+            let t = Windowing.stepTargets(clip, offset: offset, length: 300, label: 1, background: 2, evidence: 0.4, tail: 40)
+            #expect(t.count == 300)
+            if offset == -700 { #expect(t.contains(1)) } else { #expect(t.allSatisfy { $0 == 2 }, "offset \(offset)") }
+        }
+        var w = Windowing(length: 300, background: 2)
+        w.tail = 40
+        var rng: SeededRandom? = SeededRandom(seed: 3)
+        for _ in 0..<50 { _ = w.sequence(Clip(samples: clip, label: 1, source: "long"), perStep: true, rng: &rng) }
+    }
+
     @Test("training options map onto the augmentation field by field; an SNR range is ordered, one bound suffices")
     func optionsAugmentation() {
         var o = TrainOptions()
