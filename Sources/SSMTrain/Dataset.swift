@@ -1,3 +1,4 @@
+import ComplexModule
 import RealModule
 import SSM
 
@@ -87,6 +88,11 @@ public struct Augmentation: Sendable, Equatable {
     /// Formants (the spectral envelope) moved by a factor uniform in 1 ± formant, pitch and timing
     /// kept: a longer or shorter vocal tract, i.e. another speaker (`Windowing.formantWarped`).
     public var formant = 0.0
+    /// With this probability the clip is band-limited: a 4th-order Butterworth low-pass
+    /// (`FilterDesign`) at a cutoff log-uniform in [1/8, 0.45] of the sample rate (1–3.6 kHz at
+    /// 8 kHz), the level kept — a microphone, a codec or a recording chain that drops the upper band
+    /// (and with it the fricatives' noise), as recordings of human speakers often do.
+    public var lowpass = 0.0
     public init() {}
 }
 
@@ -159,6 +165,10 @@ public struct Windowing: Sendable {
                 for v in x { p1 += Double(v * v) }
                 if p1 > 0 { let g = Float((p0 / p1).squareRoot()); for k in 0..<L { x[k] *= g } }
             }
+            if a.lowpass > 0 && r.uniform() < a.lowpass {
+                let f = Double.exp(r.uniform(Double.log(1.0 / 8), Double.log(0.45)))
+                Windowing.lowpassed(&x, cutoff: f)
+            }
             if a.gainDB > 0 {
                 let g = Float(Double.pow(10, r.uniform(-a.gainDB, a.gainDB) / 20))
                 for k in 0..<L { x[k] *= g }
@@ -219,6 +229,40 @@ public struct Windowing: Sendable {
         let first = max(0, start), last = min(L, max(0, end + tail))
         if first < last { for k in first..<last { t[k] = k < on ? bg : Int32(label) } }
         return t
+    }
+
+    /// x through a 4th-order Butterworth low-pass at `cutoff` (a fraction of the sample rate, in
+    /// (0, 0.5)), from rest, its level (mean square) kept.
+    static func lowpassed(_ x: inout [Float], cutoff: Double) {
+        let spec = FilterDesign.Spec(family: .butterworth, band: .lowpass, order: 4, cutoff: cutoff, rate: 1)
+        guard let zpk = try? FilterDesign.design(spec) else { return }
+        // H(z) = k·Π(1 − z_j z⁻¹)/Π(1 − p_i z⁻¹), expanded to b and a (conjugate pairs: real).
+        func expand(_ roots: [Complex<Double>]) -> [Double] {
+            var c = [Complex<Double>(1, 0)]
+            for r in roots {
+                var next = c + [Complex(0, 0)]
+                for j in 1..<next.count { next[j] = next[j] - r * c[j - 1] }
+                c = next
+            }
+            return c.map(\.real)
+        }
+        let b = expand(zpk.zeros).map { $0 * zpk.gain }, a = expand(zpk.poles)
+        var p0 = 0.0, p1 = 0.0
+        var xs = [Double](repeating: 0, count: b.count), ys = [Double](repeating: 0, count: a.count)
+        for k in x.indices {
+            let v = Double(x[k])
+            p0 += v * v
+            for j in stride(from: xs.count - 1, to: 0, by: -1) { xs[j] = xs[j - 1] }
+            xs[0] = v
+            var y = 0.0
+            for j in 0..<b.count { y += b[j] * xs[j] }
+            for j in 1..<a.count { y -= a[j] * ys[j - 1] }
+            for j in stride(from: ys.count - 1, to: 0, by: -1) { ys[j] = ys[j - 1] }
+            ys[0] = y
+            x[k] = Float(y)
+            p1 += y * y
+        }
+        if p1 > 0 { let g = Float((p0 / p1).squareRoot()); for k in x.indices { x[k] *= g } }
     }
 
     /// One second-order section in place (direct form I, from rest).

@@ -35,6 +35,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     public var eqBands = Augmentation().eqBands
     public var whisper = 0.0
     public var formant = 0.0
+    public var lowpass = 0.0
     public var shift = Augmentation().shift
     /// Event settings the exported classifier suggests to `run` and the daemon (`ModelSpec.events`;
     /// the background class is always among its ignored classes).
@@ -74,6 +75,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         eqBands = try c.decodeIfPresent(Int.self, forKey: .eqBands) ?? d.eqBands
         whisper = try c.decodeIfPresent(Double.self, forKey: .whisper) ?? d.whisper
         formant = try c.decodeIfPresent(Double.self, forKey: .formant) ?? d.formant
+        lowpass = try c.decodeIfPresent(Double.self, forKey: .lowpass) ?? d.lowpass
         shift = try c.decodeIfPresent(Bool.self, forKey: .shift) ?? d.shift
         eventThreshold = try c.decodeIfPresent(Float.self, forKey: .eventThreshold)
         eventRelease = try c.decodeIfPresent(Float.self, forKey: .eventRelease)
@@ -86,7 +88,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", warmup, clip, seed, threads
         case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
-        case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant
+        case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, lowpass
         case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
         case eventMinGap = "event_min_gap"
     }
@@ -102,6 +104,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         a.eqBands = eqBands
         a.whisper = whisper
         a.formant = formant
+        a.lowpass = lowpass
         a.shift = shift
         if let lo = snrMin ?? snrMax, let hi = snrMax ?? snrMin { a.snrDB = min(lo, hi)...max(lo, hi) }
         return a

@@ -91,6 +91,8 @@ struct Train: ParsableCommand {
     var whisper: Double?
     @Option(help: "Augmentation: formants moved by a factor within 1 ± this (0–0.5), pitch and timing kept (another vocal tract; default 0).")
     var formant: Double?
+    @Option(help: "Augmentation: probability that a clip is band-limited (4th-order low-pass at 1/8–0.45 of the rate; default 0).")
+    var lowpass: Double?
     @Option(help: "Augmentation: a folder of noise recordings mixed in at the SNR range (instead of white noise).")
     var noise: String?
     @Option(help: "Checkpoint file (default MODEL.ckpt).")
@@ -148,6 +150,7 @@ struct Train: ParsableCommand {
         if let v = eqBands { o.eqBands = v }
         if let v = whisper { o.whisper = v }
         if let v = formant { o.formant = v }
+        if let v = lowpass { o.lowpass = v }
         guard let arch else { throw fail(ExitStatus.usage, "--arch is required (or 'arch' in --config)") }
         guard let data else { throw fail(ExitStatus.usage, "--data is required (or 'data' in --config)") }
         guard let output else { throw fail(ExitStatus.usage, "-o/--output is required (or 'output' in --config)") }
@@ -155,8 +158,8 @@ struct Train: ParsableCommand {
             throw fail(ExitStatus.usage, "--batch, --seconds, --lr, --epochs and --minutes must be positive")
         }
         guard o.eqDB >= 0, o.eqDB <= 40, o.eqBands >= 0, o.eqBands <= 16, o.whisper >= 0, o.whisper <= 1,
-              o.formant >= 0, o.formant <= 0.5 else {
-            throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper (a probability) in [0, 1] and --formant in [0, 0.5]")
+              o.formant >= 0, o.formant <= 0.5, o.lowpass >= 0, o.lowpass <= 1 else {
+            throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper and --lowpass (probabilities) in [0, 1] and --formant in [0, 0.5]")
         }
 
         // Architecture (JSON, or a model file to continue from).
@@ -201,6 +204,9 @@ struct Train: ParsableCommand {
         }
         if spec.task == .filter && o.formant > 0 {
             throw fail(ExitStatus.usage, "--formant is for classifiers: a filter's input would change voice while its clean target keeps it")
+        }
+        if spec.task == .filter && o.lowpass > 0 {
+            throw fail(ExitStatus.usage, "--lowpass is for classifiers: a filter's input would lose its upper band while its clean target keeps it")
         }
         var trainSet = train.set, valSet: ClipSet
         if let val {
@@ -378,6 +384,7 @@ enum TrainConfigFile {
             case "eq_bands": o.eqBands = try integer()
             case "whisper": o.whisper = try number()
             case "formant": o.formant = try number()
+            case "lowpass": o.lowpass = try number()
             case "event_threshold": o.eventThreshold = Float(try number())
             case "event_release": o.eventRelease = Float(try number())
             case "event_min_duration": o.eventMinDuration = try number()

@@ -153,6 +153,9 @@ struct TrainTests {
         // A checkpoint that cannot be written: 74, and the model file from before stays intact.
         r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--checkpoint", tmp.file("no/such/dir/c.ckpt")])
         expectExit(r, 74); #expect(r.stderr.contains("cannot write"))
+        // Augmentation out of range: 64, naming the flag.
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--lowpass", "1.5"])
+        expectExit(r, 64); #expect(r.stderr.contains("--lowpass"))
         // An architecture that cannot be trained yet.
         let mamba = tmp.file("mamba.json")
         try #"{"task":"classify","sample_rate":8000,"d_input":1,"d_model":8,"d_output":4,"encoder":true,"decoder":true,"labels":["t300","t500","t800","t1200"],"blocks":[{"layer":{"family":"mamba","d_model":8,"d_state":4}}]}"#

@@ -105,10 +105,11 @@ struct SSMTrainTests {
         var o = TrainOptions()
         #expect(o.augmentation.snrDB == nil && o.augmentation.gainDB == o.gainDB && o.augmentation.shift)
         o.gainDB = 3; o.speed = 0.2; o.tilt = 0.4; o.eqDB = 9; o.eqBands = 5; o.whisper = 0.3; o.formant = 0.15; o.shift = false
+        o.lowpass = 0.5
         o.snrMin = 30; o.snrMax = 5
         let a = o.augmentation
         #expect(a.gainDB == 3 && a.speed == 0.2 && a.tilt == 0.4 && a.eqDB == 9 && a.eqBands == 5)
-        #expect(a.whisper == 0.3 && a.formant == 0.15 && !a.shift && a.snrDB == 5...30)
+        #expect(a.whisper == 0.3 && a.formant == 0.15 && a.lowpass == 0.5 && !a.shift && a.snrDB == 5...30)
         o.snrMax = nil
         #expect(o.augmentation.snrDB == 30...30)
     }
@@ -181,6 +182,42 @@ struct SSMTrainTests {
         let same = Windowing.formantWarped(x, factor: 1 + 1e-12)
         let peakX = x.map { Swift.abs($0) }.max()!, diff = zip(same, x).map { Swift.abs($0 - $1) }.max()!
         #expect(same != x && diff <= 1e-4 * peakX, "identity warp changed the signal by \(diff) (peak \(peakX))")
+    }
+
+    @Test("band-limiting keeps the low band, removes the high one (4th-order Butterworth), keeps the level")
+    func lowpass() {
+        let n = 4000
+        // A tone at 0.03 and one at 0.4 of the rate; cutoff 0.15: Butterworth's 4th order puts the
+        // upper tone (tan π·0.4 / tan π·0.15 ≈ 6 times the pre-warped cutoff) 62 dB down.
+        var x = (0..<n).map { Float(sin(2 * Double.pi * 0.03 * Double($0)) + sin(2 * Double.pi * 0.4 * Double($0))) }
+        let p0 = x.reduce(0.0) { $0 + Double($1 * $1) }
+        Windowing.lowpassed(&x, cutoff: 0.15)
+        let p1 = x.reduce(0.0) { $0 + Double($1 * $1) }
+        #expect(Swift.abs(p1 / p0 - 1) < 1e-4)
+        // Amplitude of a tone at f in the second half (past the filter's transient), whatever its
+        // phase: the projections on sine and cosine.
+        func amplitude(_ f: Double) -> Double {
+            var s = 0.0, c = 0.0
+            for k in (n / 2)..<n {
+                s += Double(x[k]) * sin(2 * Double.pi * f * Double(k)); c += Double(x[k]) * cos(2 * Double.pi * f * Double(k))
+            }
+            return (s * s + c * c).squareRoot() / Double(n / 4)
+        }
+        // The level is kept: the low tone, now alone, carries the mix's power (amplitude √2).
+        #expect(Swift.abs(amplitude(0.03) - 2.0.squareRoot()) < 0.02, "low tone \(amplitude(0.03))")
+        #expect(amplitude(0.4) < 2.0.squareRoot() * Double.pow(10, -55.0 / 20), "high tone \(amplitude(0.4))")
+        // In a window: off by default (the clip passes unchanged), on it band-limits, seeded like the rest.
+        var w = Windowing(length: 800)
+        #expect(w.augmentation.lowpass == 0 && TrainOptions().lowpass == 0)
+        w.augmentation.gainDB = 0; w.augmentation.shift = false
+        let mix = (0..<800).map { Float(sin(2 * Double.pi * 0.03 * Double($0)) + sin(2 * Double.pi * 0.4 * Double($0))) }
+        let clip = Clip(samples: mix, label: 0, source: "t")
+        var g0: SeededRandom? = SeededRandom(seed: 4)
+        #expect(w.sequence(clip, perStep: false, rng: &g0).x == mix.map { Scalar($0) })
+        w.augmentation.lowpass = 1
+        var g1: SeededRandom? = SeededRandom(seed: 4), g2: SeededRandom? = SeededRandom(seed: 4)
+        let a = w.sequence(clip, perStep: false, rng: &g1).x
+        #expect(a == w.sequence(clip, perStep: false, rng: &g2).x && a != mix.map { Scalar($0) })
     }
 
     @Test("random EQ is seeded, changes the spectrum and keeps the level")
