@@ -6,12 +6,20 @@ import Glibc
 
 /// The scan core lives on explicit SIMD (SIMD8<Float> with fused multiply-add). Swift compiles for
 /// baseline x86-64 (SSE2, no FMA) by default, where `addingProduct` becomes a libm call per lane; so on
-/// an x86-64 build host with AVX2+FMA we target Haswell-class CPUs. `SSM_TARGET_CPU=x86-64` (or any
-/// CPU name swiftc knows, assumed to have FMA) overrides it, e.g. to build for an older machine.
+/// an x86-64 build host with AVX2+FMA we target Haswell-class CPUs, and on one with AVX-512 (F, BW,
+/// DQ, VL) Skylake-AVX512-class CPUs, where the dense kernels (`vecMat`, `rowsMat`) also run 16 lanes
+/// wide (SSM_SIMD512). `SSM_TARGET_CPU=x86-64` (or any CPU name swiftc knows, assumed to have FMA;
+/// 16 lanes for the names in `avx512CPUs`) overrides it, e.g. to build for an older machine.
 func targetCPUFlags() -> [String] {
     #if arch(x86_64)
+    let avx512CPUs: Set<String> = ["skylake-avx512", "skx", "cascadelake", "cooperlake", "cannonlake", "icelake-client",
+                                   "icelake-server", "rocketlake", "tigerlake", "sapphirerapids", "emeraldrapids",
+                                   "graniterapids", "graniterapids-d", "diamondrapids", "znver4", "znver5"]
+    func flags(_ cpu: String) -> [String] {
+        ["-target-cpu", cpu, "-DSSM_TARGET_CPU_FMA"] + (avx512CPUs.contains(cpu) ? ["-DSSM_SIMD512"] : [])
+    }
     if let cpu = Context.environment["SSM_TARGET_CPU"], !cpu.isEmpty {
-        return cpu == "x86-64" ? [] : ["-target-cpu", cpu, "-DSSM_TARGET_CPU_FMA"]
+        return cpu == "x86-64" ? [] : flags(cpu)
     }
     #if canImport(Glibc)
     if let f = fopen("/proc/cpuinfo", "r") {
@@ -20,8 +28,9 @@ func targetCPUFlags() -> [String] {
         while fgets(&line, Int32(line.count), f) != nil {
             let s = String(decoding: line.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
             if s.hasPrefix("flags") {
-                let flags = Set(s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }))
-                return flags.contains("avx2") && flags.contains("fma") ? ["-target-cpu", "haswell", "-DSSM_TARGET_CPU_FMA"] : []
+                let has = Set(s.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).map(String.init))
+                if has.isSuperset(of: ["avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"]) { return flags("skylake-avx512") }
+                return has.contains("avx2") && has.contains("fma") ? flags("haswell") : []
             }
         }
     }

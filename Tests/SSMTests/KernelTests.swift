@@ -1,6 +1,7 @@
 // The dense kernels against a plain Double sum: vecMat (register tiles and row streaming) and
 // rowsMat (4- and 2-stream tiles, depth panels past 128 rows, column tails, an input stride), with
-// float and half-precision weights.
+// float and half-precision weights; and the 16-lane tiles of an AVX-512 build against the 8-lane
+// ones, bit for bit, on any machine.
 
 import Testing
 @testable import SSM
@@ -43,5 +44,38 @@ struct KernelTests {
                 }
             }
         }
+    }
+
+    @Test("16-lane tiles give the 8-lane tiles' bits, so a build's width does not change results", arguments: [16, 48, 64, 80, 96, 128, 200, 512])
+    func widths(_ n: Int) {
+        let R = 37, ld = R + 2
+        var rng = SeededRandom(seed: UInt64(n))
+        let w = (0..<(R * n)).map { _ in Scalar(rng.normal() * 0.2) }, w16 = w.map { Float16($0) }
+        let x = (0..<(4 * ld)).map { _ in Scalar(rng.normal()) }, start = (0..<(4 * n)).map { _ in Scalar(rng.normal()) }
+        typealias V16 = SIMD16<Scalar>
+        // Each schedule at 8 lanes alone, and at 16 lanes followed by 8 (what an AVX-512 build runs).
+        func both(_ run: (any DenseVector.Type, UnsafeMutablePointer<Scalar>, Int) -> Int) {
+            var a = start, b = start
+            let ca = a.withUnsafeMutableBufferPointer { run(V8.self, $0.baseAddress!, 0) }
+            let cb = b.withUnsafeMutableBufferPointer { p in run(V8.self, p.baseAddress!, run(V16.self, p.baseAddress!, 0)) }
+            #expect(ca == cb && a == b, "n=\(n): 8 lanes reach column \(ca), 16 then 8 reach \(cb)")
+            #expect(ca >= n & ~31, "n=\(n): the tiles stop at column \(ca)")
+        }
+        // Float weights (what an AVX-512 build runs at 16 lanes) and half ones.
+        func tiles<V: DenseVector, E: WeightElement>(_ v: V.Type, _ w: [E], _ o: UnsafeMutablePointer<Scalar>, _ c: Int) -> Int {
+            vecMatTiles(v, x, rows: R, w, columns: n, o, accumulate: true, from: c)
+        }
+        func four<V: DenseVector, E: WeightElement>(_ v: V.Type, _ w: [E], _ o: UnsafeMutablePointer<Scalar>, _ c: Int) -> Int {
+            rowsMatFourStreams(v, x, streams: 4, stride: ld, rows: 0..<R, w, columns: n, o, add: true, from: c)
+        }
+        func two<V: DenseVector, E: WeightElement>(_ v: V.Type, _ w: [E], _ o: UnsafeMutablePointer<Scalar>, _ c: Int) -> Int {
+            rowsMatTwoStreams(v, x, stride: ld, rows: R, w, columns: n, o, accumulate: true, from: c)
+        }
+        both { v, o, c in tiles(v, w, o, c) }
+        both { v, o, c in tiles(v, w16, o, c) }
+        both { v, o, c in four(v, w, o, c) }
+        both { v, o, c in four(v, w16, o, c) }
+        both { v, o, c in two(v, w, o, c) }
+        both { v, o, c in two(v, w16, o, c) }
     }
 }

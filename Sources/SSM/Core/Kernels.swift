@@ -11,23 +11,33 @@ import Glibc
 /// converted in registers as it is loaded (F16C's vcvtph2ps on an x86-64 target with it): the state
 /// and the arithmetic stay in Scalar, only the bytes that stream in are halved.
 public protocol WeightElement: Sendable {
+    /// The register the dense kernels run over for this element: the build's widest for Scalar
+    /// weights, 8 lanes for half ones (on Zen 4, converting 16 halves per instruction made the
+    /// 4-layer S5 step of H = P = 64, whose weights stay in cache, 29 % slower than converting 8).
+    associatedtype Register: DenseVector
     /// Eight weights from p, as Scalars.
     static func load8(_ p: UnsafePointer<Self>) -> SIMD8<Scalar>
     /// Four weights from p, as Scalars.
     static func load4(_ p: UnsafePointer<Self>) -> SIMD4<Scalar>
+    /// Sixteen weights from p, as Scalars (an AVX-512 build's dense kernels).
+    static func load16(_ p: UnsafePointer<Self>) -> SIMD16<Scalar>
     var scalar: Scalar { get }
 }
 
 extension Scalar: WeightElement {
+    public typealias Register = WidestVector
     @inlinable @inline(__always)
     public static func load8(_ p: UnsafePointer<Scalar>) -> SIMD8<Scalar> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Scalar>.self) }
     @inlinable @inline(__always)
     public static func load4(_ p: UnsafePointer<Scalar>) -> SIMD4<Scalar> { UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Scalar>.self) }
     @inlinable @inline(__always)
+    public static func load16(_ p: UnsafePointer<Scalar>) -> SIMD16<Scalar> { UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Scalar>.self) }
+    @inlinable @inline(__always)
     public var scalar: Scalar { self }
 }
 
 extension Float16: WeightElement {
+    public typealias Register = SIMD8<Scalar>
     // Lane by lane, which LLVM turns into one vcvtph2ps (the generic SIMD8(SIMD8<Float16>) init
     // was left as an out-of-line element loop: 3.5× slower than float32 weights).
     @inlinable @inline(__always)
@@ -41,15 +51,54 @@ extension Float16: WeightElement {
         return SIMD4<Scalar>(Scalar(h[0]), Scalar(h[1]), Scalar(h[2]), Scalar(h[3]))
     }
     @inlinable @inline(__always)
+    public static func load16(_ p: UnsafePointer<Float16>) -> SIMD16<Scalar> {
+        SIMD16(lowHalf: load8(p), highHalf: load8(p + 8))
+    }
+    @inlinable @inline(__always)
     public var scalar: Scalar { Scalar(self) }
 }
+
+/// A register the dense kernels run over: 8 lanes (SIMD8) or 16 (SIMD16, an AVX-512 build).
+///
+/// `vecMat` and `rowsMat` run their register tiles at their weight element's register
+/// (`WeightElement.Register`: for float weights the build's widest, `WidestVector`), then at 8 lanes
+/// while whole tiles remain, then their narrow tails (8-lane pairs of FMA chains, SIMD4, scalars).
+/// Every column is summed in the same order at either width, so a build's width changes no bit.
+public protocol DenseVector: SIMD where Scalar == SSM.Scalar {
+    /// `scalarCount` consecutive weights from p, as Scalars.
+    static func load<E: WeightElement>(_ p: UnsafePointer<E>) -> Self
+}
+
+extension SIMD8: DenseVector where Scalar == SSM.Scalar {
+    @inlinable @inline(__always)
+    public static func load<E: WeightElement>(_ p: UnsafePointer<E>) -> Self { E.load8(p) }
+}
+
+extension SIMD16: DenseVector where Scalar == SSM.Scalar {
+    @inlinable @inline(__always)
+    public static func load<E: WeightElement>(_ p: UnsafePointer<E>) -> Self { E.load16(p) }
+}
+
+/// The widest register of the build's target CPU for the dense kernels: 16 lanes where Package.swift
+/// targets AVX-512 (it defines SSM_SIMD512), else 8 (and always 8 in the float64 build of the
+/// gradient checks). The scan core stays at 8 lanes (`V8`): its lane layouts are built around them.
+#if SSM_SIMD512 && !SSM_FLOAT64
+public typealias WidestVector = SIMD16<Scalar>
+#else
+public typealias WidestVector = SIMD8<Scalar>
+#endif
+
+@inlinable @inline(__always)
+func loadV<V: DenseVector>(_ p: UnsafePointer<Scalar>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
+@inlinable @inline(__always)
+func storeV<V: DenseVector>(_ v: V, _ p: UnsafeMutablePointer<Scalar>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
 
 /// out[0..<n] (+)= Σ_r x[r] · W[r, 0..<n]  — a vector times a row-major (R, n) matrix.
 ///
 /// Two schedules, by where W lives (every weight is used once per call, so this is bound by how
-/// fast W streams in): while W fits in L1 (≤ `tileLimitBytes`), 32-float output tiles stay in
-/// registers across all R rows; beyond, W is read strictly sequentially, 8 rows per pass,
-/// accumulating into `out` in L1 — the hardware prefetchers serve that best.
+/// fast W streams in): while W fits in L1 (≤ `tileLimitBytes`), output tiles stay in registers
+/// across all R rows; beyond, W is read strictly sequentially, 8 rows per pass, accumulating into
+/// `out` in L1 — the hardware prefetchers serve that best.
 @inlinable
 public func vecMat<E: WeightElement>(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<E>, columns n: Int,
                                      _ out: UnsafeMutablePointer<Scalar>, accumulate: Bool) {
@@ -57,39 +106,8 @@ public func vecMat<E: WeightElement>(_ x: UnsafePointer<Scalar>, rows R: Int, _ 
         vecMatStreaming(x, rows: R, W, columns: n, out, accumulate: accumulate)
         return
     }
-    var c = 0
-    // 64-float tiles: eight independent FMA chains, enough to hide FMA latency at two per cycle.
-    while c + 64 <= n {
-        var a0 = accumulate ? load8(out + c) : V8(), a1 = accumulate ? load8(out + c + 8) : V8()
-        var a2 = accumulate ? load8(out + c + 16) : V8(), a3 = accumulate ? load8(out + c + 24) : V8()
-        var a4 = accumulate ? load8(out + c + 32) : V8(), a5 = accumulate ? load8(out + c + 40) : V8()
-        var a6 = accumulate ? load8(out + c + 48) : V8(), a7 = accumulate ? load8(out + c + 56) : V8()
-        var w = W + c
-        for r in 0..<R {
-            let s = V8(repeating: x[r])
-            a0 = a0.addingProduct(s, E.load8(w)); a1 = a1.addingProduct(s, E.load8(w + 8))
-            a2 = a2.addingProduct(s, E.load8(w + 16)); a3 = a3.addingProduct(s, E.load8(w + 24))
-            a4 = a4.addingProduct(s, E.load8(w + 32)); a5 = a5.addingProduct(s, E.load8(w + 40))
-            a6 = a6.addingProduct(s, E.load8(w + 48)); a7 = a7.addingProduct(s, E.load8(w + 56))
-            w += n
-        }
-        store8(a0, out + c); store8(a1, out + c + 8); store8(a2, out + c + 16); store8(a3, out + c + 24)
-        store8(a4, out + c + 32); store8(a5, out + c + 40); store8(a6, out + c + 48); store8(a7, out + c + 56)
-        c += 64
-    }
-    while c + 32 <= n {
-        var a0 = accumulate ? load8(out + c) : V8(), a1 = accumulate ? load8(out + c + 8) : V8()
-        var a2 = accumulate ? load8(out + c + 16) : V8(), a3 = accumulate ? load8(out + c + 24) : V8()
-        var w = W + c
-        for r in 0..<R {
-            let s = V8(repeating: x[r])
-            a0 = a0.addingProduct(s, E.load8(w)); a1 = a1.addingProduct(s, E.load8(w + 8))
-            a2 = a2.addingProduct(s, E.load8(w + 16)); a3 = a3.addingProduct(s, E.load8(w + 24))
-            w += n
-        }
-        store8(a0, out + c); store8(a1, out + c + 8); store8(a2, out + c + 16); store8(a3, out + c + 24)
-        c += 32
-    }
+    var c = vecMatTiles(E.Register.self, x, rows: R, W, columns: n, out, accumulate: accumulate, from: 0)
+    if E.Register.scalarCount > 8 { c = vecMatTiles(V8.self, x, rows: R, W, columns: n, out, accumulate: accumulate, from: c) }
     // Narrow tails (small layers): even and odd rows into separate accumulators, so two (or four)
     // FMA chains run side by side instead of one chain of R dependent FMAs.
     while c + 16 <= n {
@@ -141,49 +159,74 @@ public func vecMat<E: WeightElement>(_ x: UnsafePointer<Scalar>, rows R: Int, _ 
     }
 }
 
+/// `vecMat`'s register tiles of width V from column c on: 8 registers of output (eight independent
+/// FMA chains, enough to hide FMA latency at two per cycle) across all R rows, then — at 8 lanes
+/// only, where 4 registers still make eight 256-bit chains — 4. Returns the first column it left.
+@inlinable @inline(__always)
+func vecMatTiles<E: WeightElement, V: DenseVector>(_: V.Type, _ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<E>,
+                                                   columns n: Int, _ out: UnsafeMutablePointer<Scalar>, accumulate: Bool,
+                                                   from c0: Int) -> Int {
+    let v = V.scalarCount
+    var c = c0
+    while c + 8 * v <= n {
+        let o = out + c
+        var a0: V = accumulate ? loadV(o) : V(), a1: V = accumulate ? loadV(o + v) : V()
+        var a2: V = accumulate ? loadV(o + 2 * v) : V(), a3: V = accumulate ? loadV(o + 3 * v) : V()
+        var a4: V = accumulate ? loadV(o + 4 * v) : V(), a5: V = accumulate ? loadV(o + 5 * v) : V()
+        var a6: V = accumulate ? loadV(o + 6 * v) : V(), a7: V = accumulate ? loadV(o + 7 * v) : V()
+        var w = W + c
+        for r in 0..<R {
+            let s = V(repeating: x[r])
+            a0 = a0.addingProduct(s, V.load(w)); a1 = a1.addingProduct(s, V.load(w + v))
+            a2 = a2.addingProduct(s, V.load(w + 2 * v)); a3 = a3.addingProduct(s, V.load(w + 3 * v))
+            a4 = a4.addingProduct(s, V.load(w + 4 * v)); a5 = a5.addingProduct(s, V.load(w + 5 * v))
+            a6 = a6.addingProduct(s, V.load(w + 6 * v)); a7 = a7.addingProduct(s, V.load(w + 7 * v))
+            w += n
+        }
+        storeV(a0, o); storeV(a1, o + v); storeV(a2, o + 2 * v); storeV(a3, o + 3 * v)
+        storeV(a4, o + 4 * v); storeV(a5, o + 5 * v); storeV(a6, o + 6 * v); storeV(a7, o + 7 * v)
+        c += 8 * v
+    }
+    while v == 8 && c + 4 * v <= n {
+        let o = out + c
+        var a0: V = accumulate ? loadV(o) : V(), a1: V = accumulate ? loadV(o + v) : V()
+        var a2: V = accumulate ? loadV(o + 2 * v) : V(), a3: V = accumulate ? loadV(o + 3 * v) : V()
+        var w = W + c
+        for r in 0..<R {
+            let s = V(repeating: x[r])
+            a0 = a0.addingProduct(s, V.load(w)); a1 = a1.addingProduct(s, V.load(w + v))
+            a2 = a2.addingProduct(s, V.load(w + 2 * v)); a3 = a3.addingProduct(s, V.load(w + 3 * v))
+            w += n
+        }
+        storeV(a0, o); storeV(a1, o + v); storeV(a2, o + 2 * v); storeV(a3, o + 3 * v)
+        c += 4 * v
+    }
+    return c
+}
+
 /// out (G, n) (+)= X (G, R) · W (R, n): G vectors (one per stream) times one row-major matrix.
 ///
-/// The many-stream step's product: 16-column tiles of W are read once for four vectors at a time
-/// (eight accumulators in registers, two weight loads and four broadcasts per eight FMAs), column
-/// tile outermost so that a tile stays in L1 while every group of four streams passes over it.
-/// Two leftover streams share 32-column tiles; a last single one goes through `vecMat`. Rows of X
-/// are `inputStride` apart (default R).
+/// The many-stream step's product: tiles of two registers' width of W (16 columns, or 32 in an
+/// AVX-512 build) are read once for four vectors at a time (eight accumulators in registers, two
+/// weight loads and four broadcasts per eight FMAs), column tile outermost so that a tile stays in
+/// L1 while every group of four streams passes over it. Two leftover streams share tiles of four
+/// registers' width; a last single one goes through `vecMat`. Rows of X are `inputStride` apart
+/// (default R).
 @inlinable
 public func rowsMat<E: WeightElement>(_ X: UnsafePointer<Scalar>, rows G: Int, depth R: Int, _ W: UnsafePointer<E>, columns n: Int,
                                       _ out: UnsafeMutablePointer<Scalar>, accumulate: Bool, inputStride: Int? = nil) {
     let g4 = G & ~3, ld = inputStride ?? R
     // Depth in panels of `rowsMatPanel` rows: a panel's slice of X (G × 128 floats) stays in L1
-    // across all column tiles, and each 16-column tile of the panel (8 KiB) across all streams.
+    // across all column tiles, and each column tile of the panel (8 KiB of float weights, 16 in an
+    // AVX-512 build; 4 KiB of halves) across all streams.
     var r0 = 0
     while r0 < R && g4 > 0 {
         let r1 = min(R, r0 + rowsMatPanel), add = accumulate || r0 > 0
-        var c = 0
-        while c + 16 <= n {
-            var g = 0
-            while g < g4 {
-                let x0 = X + g * ld, x1 = x0 + ld, x2 = x1 + ld, x3 = x2 + ld
-                let o0 = out + g * n + c, o1 = o0 + n, o2 = o1 + n, o3 = o2 + n
-                var a0 = add ? load8(o0) : V8(), b0 = add ? load8(o0 + 8) : V8()
-                var a1 = add ? load8(o1) : V8(), b1 = add ? load8(o1 + 8) : V8()
-                var a2 = add ? load8(o2) : V8(), b2 = add ? load8(o2 + 8) : V8()
-                var a3 = add ? load8(o3) : V8(), b3 = add ? load8(o3 + 8) : V8()
-                var w = W + r0 * n + c
-                for r in r0..<r1 {
-                    let wa = E.load8(w), wb = E.load8(w + 8)
-                    let s0 = V8(repeating: x0[r]), s1 = V8(repeating: x1[r]), s2 = V8(repeating: x2[r]), s3 = V8(repeating: x3[r])
-                    a0 = a0.addingProduct(s0, wa); b0 = b0.addingProduct(s0, wb)
-                    a1 = a1.addingProduct(s1, wa); b1 = b1.addingProduct(s1, wb)
-                    a2 = a2.addingProduct(s2, wa); b2 = b2.addingProduct(s2, wb)
-                    a3 = a3.addingProduct(s3, wa); b3 = b3.addingProduct(s3, wb)
-                    w += n
-                }
-                store8(a0, o0); store8(b0, o0 + 8); store8(a1, o1); store8(b1, o1 + 8)
-                store8(a2, o2); store8(b2, o2 + 8); store8(a3, o3); store8(b3, o3 + 8)
-                g += 4
-            }
-            c += 16
+        var c = rowsMatFourStreams(E.Register.self, X, streams: g4, stride: ld, rows: r0..<r1, W, columns: n, out, add: add, from: 0)
+        if E.Register.scalarCount > 8 {
+            c = rowsMatFourStreams(V8.self, X, streams: g4, stride: ld, rows: r0..<r1, W, columns: n, out, add: add, from: c)
         }
-        // Columns past the last 16-column tile.
+        // Columns past the last tile.
         for g in 0..<g4 {
             let x = X + g * ld, o = out + g * n
             for cc in c..<n {
@@ -196,30 +239,12 @@ public func rowsMat<E: WeightElement>(_ X: UnsafePointer<Scalar>, rows G: Int, d
     }
     var g = g4
     if G - g4 >= 2 {
-        // Two streams left: 32-column tiles (eight accumulators, four weight loads and two broadcasts
-        // per eight FMAs), W read once for both.
-        let x0 = X + g * ld, x1 = x0 + ld
-        var c = 0
-        while c + 32 <= n {
-            let o0 = out + g * n + c, o1 = o0 + n
-            var a0 = accumulate ? load8(o0) : V8(), b0 = accumulate ? load8(o0 + 8) : V8()
-            var c0 = accumulate ? load8(o0 + 16) : V8(), d0 = accumulate ? load8(o0 + 24) : V8()
-            var a1 = accumulate ? load8(o1) : V8(), b1 = accumulate ? load8(o1 + 8) : V8()
-            var c1 = accumulate ? load8(o1 + 16) : V8(), d1 = accumulate ? load8(o1 + 24) : V8()
-            var w = W + c
-            for r in 0..<R {
-                let wa = E.load8(w), wb = E.load8(w + 8), wc = E.load8(w + 16), wd = E.load8(w + 24)
-                let s0 = V8(repeating: x0[r]), s1 = V8(repeating: x1[r])
-                a0 = a0.addingProduct(s0, wa); b0 = b0.addingProduct(s0, wb); c0 = c0.addingProduct(s0, wc); d0 = d0.addingProduct(s0, wd)
-                a1 = a1.addingProduct(s1, wa); b1 = b1.addingProduct(s1, wb); c1 = c1.addingProduct(s1, wc); d1 = d1.addingProduct(s1, wd)
-                w += n
-            }
-            store8(a0, o0); store8(b0, o0 + 8); store8(c0, o0 + 16); store8(d0, o0 + 24)
-            store8(a1, o1); store8(b1, o1 + 8); store8(c1, o1 + 16); store8(d1, o1 + 24)
-            c += 32
+        var c = rowsMatTwoStreams(E.Register.self, X + g * ld, stride: ld, rows: R, W, columns: n, out + g * n, accumulate: accumulate, from: 0)
+        if E.Register.scalarCount > 8 {
+            c = rowsMatTwoStreams(V8.self, X + g * ld, stride: ld, rows: R, W, columns: n, out + g * n, accumulate: accumulate, from: c)
         }
         for k in 0..<2 {
-            let x = x0 + k * ld, o = out + (g + k) * n
+            let x = X + (g + k) * ld, o = out + (g + k) * n
             for cc in c..<n {
                 var s: Scalar = accumulate ? o[cc] : 0
                 for r in 0..<R { s += x[r] * W[r * n + cc].scalar }
@@ -231,6 +256,72 @@ public func rowsMat<E: WeightElement>(_ X: UnsafePointer<Scalar>, rows G: Int, d
     for g in g..<G { vecMat(X + g * ld, rows: R, W, columns: n, out + g * n, accumulate: accumulate) }
 }
 
+/// `rowsMat`'s tiles for groups of four streams, width V, rows r0..<r1 of W, from column c0: two
+/// registers of columns per stream. Returns the first column it left.
+@inlinable @inline(__always)
+func rowsMatFourStreams<E: WeightElement, V: DenseVector>(_: V.Type, _ X: UnsafePointer<Scalar>, streams g4: Int, stride ld: Int,
+                                                          rows: Range<Int>, _ W: UnsafePointer<E>, columns n: Int,
+                                                          _ out: UnsafeMutablePointer<Scalar>, add: Bool, from c0: Int) -> Int {
+    let v = V.scalarCount
+    var c = c0
+    while c + 2 * v <= n {
+        var g = 0
+        while g < g4 {
+            let x0 = X + g * ld, x1 = x0 + ld, x2 = x1 + ld, x3 = x2 + ld
+            let o0 = out + g * n + c, o1 = o0 + n, o2 = o1 + n, o3 = o2 + n
+            var a0: V = add ? loadV(o0) : V(), b0: V = add ? loadV(o0 + v) : V()
+            var a1: V = add ? loadV(o1) : V(), b1: V = add ? loadV(o1 + v) : V()
+            var a2: V = add ? loadV(o2) : V(), b2: V = add ? loadV(o2 + v) : V()
+            var a3: V = add ? loadV(o3) : V(), b3: V = add ? loadV(o3 + v) : V()
+            var w = W + rows.lowerBound * n + c
+            for r in rows {
+                let wa = V.load(w), wb = V.load(w + v)
+                let s0 = V(repeating: x0[r]), s1 = V(repeating: x1[r]), s2 = V(repeating: x2[r]), s3 = V(repeating: x3[r])
+                a0 = a0.addingProduct(s0, wa); b0 = b0.addingProduct(s0, wb)
+                a1 = a1.addingProduct(s1, wa); b1 = b1.addingProduct(s1, wb)
+                a2 = a2.addingProduct(s2, wa); b2 = b2.addingProduct(s2, wb)
+                a3 = a3.addingProduct(s3, wa); b3 = b3.addingProduct(s3, wb)
+                w += n
+            }
+            storeV(a0, o0); storeV(b0, o0 + v); storeV(a1, o1); storeV(b1, o1 + v)
+            storeV(a2, o2); storeV(b2, o2 + v); storeV(a3, o3); storeV(b3, o3 + v)
+            g += 4
+        }
+        c += 2 * v
+    }
+    return c
+}
+
+/// `rowsMat`'s tiles for two streams (rows of X `ld` apart), width V, from column `start`: four registers
+/// of columns per stream (eight accumulators, four weight loads and two broadcasts per eight FMAs),
+/// W read once for both. Returns the first column it left.
+@inlinable @inline(__always)
+func rowsMatTwoStreams<E: WeightElement, V: DenseVector>(_: V.Type, _ X: UnsafePointer<Scalar>, stride ld: Int, rows R: Int,
+                                                         _ W: UnsafePointer<E>, columns n: Int, _ out: UnsafeMutablePointer<Scalar>,
+                                                         accumulate: Bool, from start: Int) -> Int {
+    let v = V.scalarCount, x0 = X, x1 = X + ld
+    var c = start
+    while c + 4 * v <= n {
+        let o0 = out + c, o1 = o0 + n
+        var a0: V = accumulate ? loadV(o0) : V(), b0: V = accumulate ? loadV(o0 + v) : V()
+        var c0: V = accumulate ? loadV(o0 + 2 * v) : V(), d0: V = accumulate ? loadV(o0 + 3 * v) : V()
+        var a1: V = accumulate ? loadV(o1) : V(), b1: V = accumulate ? loadV(o1 + v) : V()
+        var c1: V = accumulate ? loadV(o1 + 2 * v) : V(), d1: V = accumulate ? loadV(o1 + 3 * v) : V()
+        var w = W + c
+        for r in 0..<R {
+            let wa = V.load(w), wb = V.load(w + v), wc = V.load(w + 2 * v), wd = V.load(w + 3 * v)
+            let s0 = V(repeating: x0[r]), s1 = V(repeating: x1[r])
+            a0 = a0.addingProduct(s0, wa); b0 = b0.addingProduct(s0, wb); c0 = c0.addingProduct(s0, wc); d0 = d0.addingProduct(s0, wd)
+            a1 = a1.addingProduct(s1, wa); b1 = b1.addingProduct(s1, wb); c1 = c1.addingProduct(s1, wc); d1 = d1.addingProduct(s1, wd)
+            w += n
+        }
+        storeV(a0, o0); storeV(b0, o0 + v); storeV(c0, o0 + 2 * v); storeV(d0, o0 + 3 * v)
+        storeV(a1, o1); storeV(b1, o1 + v); storeV(c1, o1 + 2 * v); storeV(d1, o1 + 3 * v)
+        c += 4 * v
+    }
+    return c
+}
+
 /// Depth of `rowsMat`'s panels (rows of W per pass).
 public let rowsMatPanel = 128
 
@@ -240,7 +331,9 @@ public let rowsMatPanel = 128
 /// SSM_TILE_LIMIT variable, for an experiment).
 public let vecMatTileLimitBytes = 32 * 1024
 
-/// The row-streaming schedule of `vecMat`: 8 rows per pass over the full width.
+/// The row-streaming schedule of `vecMat`: 8 rows per pass over the full width, 8 lanes wide in
+/// every build (it is bound by how fast W streams in: on Zen 4, 16 lanes made the H = P = 256 S5
+/// step 5 % slower with float weights, and converting 16 halves at a time did not pay either).
 @inlinable
 func vecMatStreaming<E: WeightElement>(_ x: UnsafePointer<Scalar>, rows R: Int, _ W: UnsafePointer<E>, columns n: Int,
                                        _ out: UnsafeMutablePointer<Scalar>, accumulate: Bool) {
@@ -299,9 +392,11 @@ public func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 public var blasConfiguration: String { String(cString: openblas_get_config()) }
 
 /// What the scan core's SIMD was compiled for (Package.swift defines SSM_TARGET_CPU_FMA when it
-/// targets a CPU with FMA).
+/// targets a CPU with FMA, and SSM_SIMD512 when that CPU has AVX-512).
 public var simdTarget: String {
-    #if SSM_TARGET_CPU_FMA
+    #if SSM_SIMD512
+    return "16-lane dense kernels, 8-lane scan, fused multiply-add (AVX-512 target)"
+    #elseif SSM_TARGET_CPU_FMA
     return "8-lane SIMD with fused multiply-add (AVX2+FMA target)"
     #else
     return "baseline target without FMA (slower: see SSM_TARGET_CPU in the README)"
