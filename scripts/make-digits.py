@@ -9,6 +9,10 @@ take at a random speed (110–220 words/min), pitch (15–85) and level, resampl
 split: every voice of the accent en-029 and of the variants f4, m5, klatt3 and whisper is test
 only, so the test voices are voices training never heard. Test recordings carry noise at a random
 SNR (white or pink, 5–30 dB); training ones are clean (the trainer adds noise as augmentation).
+Training also hears flite's five voices (kal and kal16 — one speaker's 8 and 16 kHz diphone
+voices —, awb, rms and slt: voices made from recordings of four real speakers, closer to a human
+voice than espeak's formant synthesis), --flite-takes takes per digit each at a random tempo and
+pitch. They are training-only: the test sets are as they were before flite was added.
 
 Human speech: the Free Spoken Digit Dataset recordings in PATH ({digit}_{speaker}_{take}.wav,
 8 kHz), referenced by absolute path (the data stays where it is: nothing is copied). One speaker
@@ -24,7 +28,7 @@ OUT/test-human.csv (path,label), and OUT/stream.wav + OUT/stream.txt: a recordin
 in random order, each by a different test voice, with pauses between them, and when each digit was
 spoken (examples/digits.wav and .txt, the quick start's stream, are this recording).
 
-Needs espeak-ng (apt install espeak-ng), numpy and scipy.
+Needs espeak-ng and flite (apt install espeak-ng flite), numpy and scipy.
 """
 import argparse, csv, os, subprocess, sys, tempfile
 import numpy as np
@@ -37,12 +41,26 @@ VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f
             "klatt4", "whisper", "Andy", "Annie"]
 TEST_ACCENTS = {"en-029"}
 TEST_VARIANTS = {"f4", "m5", "klatt3", "whisper"}
+# flite's voices and the range of their mean pitch (Hz) a take draws from.
+FLITE_VOICES = {"kal": (75, 150), "kal16": (75, 150), "awb": (75, 150), "rms": (70, 140), "slt": (140, 260)}
 RATE = 8000
 
 
 def say(text, voice, speed, pitch):
+    """espeak-ng: speed in words per minute, pitch 0–99."""
+    return synthesize(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", "{wav}", text])
+
+
+def say_flite(text, voice, stretch, f0):
+    """flite: stretch scales the duration, f0 is the mean pitch in Hz."""
+    return synthesize(["flite", "-voice", voice, "--setf", f"duration_stretch={stretch:.3f}",
+                       "--setf", f"int_f0_target_mean={f0:.1f}", "-t", text, "-o", "{wav}"])
+
+
+def synthesize(command):
+    """Runs a synthesizer that writes the WAV file named "{wav}" in command; resamples to RATE, trims."""
     with tempfile.NamedTemporaryFile(suffix=".wav") as f:
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", f.name, text], check=True,
+        subprocess.run([f.name if a == "{wav}" else a for a in command], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         rate, x = wavfile.read(f.name)
     x = x.astype(np.float64) / 32768.0
@@ -86,6 +104,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--fsdd", required=True, help="folder of FSDD recordings ({digit}_{speaker}_{take}.wav)")
     ap.add_argument("--takes", type=int, default=4, help="takes per voice and digit")
+    ap.add_argument("--flite-takes", type=int, default=16, help="takes per flite voice and digit (training only)")
     ap.add_argument("--human-repeat", type=int, default=3, help="times each human training recording is listed")
     ap.add_argument("--human-test", default="nicolas", help="FSDD speaker held out for testing")
     ap.add_argument("--seed", type=int, default=0)
@@ -130,6 +149,18 @@ def main():
             test_human.append(row)
         else:
             train.extend([row] * a.human_repeat)
+    # flite's voices, training only, from their own random stream (so that adding them left every
+    # espeak recording, the silence set and the stream recording as they were).
+    frng = np.random.default_rng([a.seed, 1])
+    for voice, (f0_lo, f0_hi) in FLITE_VOICES.items():
+        for word in DIGITS:
+            for t in range(a.flite_takes):
+                x = say_flite(word, voice, frng.uniform(0.75, 1.4), frng.uniform(f0_lo, f0_hi))
+                x = x / (np.abs(x).max() + 1e-9) * 10 ** (frng.uniform(-20, -3) / 20)
+                name = f"synth/flite-{voice}_{word}_{t}.wav"
+                write(out + "/" + name, x)
+                train.append((name, word))
+        print(f"flite {voice}: done", file=sys.stderr)
     for name, rows in [("train.csv", train), ("test-synth.csv", test_synth), ("test-human.csv", test_human)]:
         with open(out + "/" + name, "w", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the shipped spoken-digit classifier from nothing but espeak-ng and FSDD:
+# Reproduces the shipped spoken-digit classifier from nothing but espeak-ng, flite and FSDD:
 #   scripts/train-digits.sh FSDD_DIR [s4d|s5|lru] [MINUTES]
 # 1. scripts/make-digits.py writes the synthetic set, the manifests and the stream recording to
 #    .build-digits/ (FSDD is referenced in place, never copied);
@@ -14,10 +14,13 @@ fsdd="${1:?usage: scripts/train-digits.sh FSDD_DIR [s4d|s5|lru] [MINUTES]}"
 family="${2:-s4d}"
 minutes="${3:-}"   # default: the recipe's 12 epochs on one thread (examples/train/digits.toml)
 command -v espeak-ng >/dev/null || { echo "needs espeak-ng (apt install espeak-ng)" >&2; exit 1; }
+command -v flite >/dev/null || { echo "needs flite (apt install flite)" >&2; exit 1; }
 python3 -c "import numpy, scipy" || { echo "needs numpy and scipy (pip install numpy scipy)" >&2; exit 1; }
 swift build -c release --product ssm-stream
 bin=.build/release/ssm-stream
-[ -f .build-digits/train.csv ] || python3 scripts/make-digits.py .build-digits --fsdd "$fsdd"
+# The data set is made once (it is seeded: a second run writes the same bytes); one made before
+# make-digits.py added flite's voices lacks them and is made again.
+grep -q "synth/flite-" .build-digits/train.csv 2>/dev/null || python3 scripts/make-digits.py .build-digits --fsdd "$fsdd"
 out=".build-digits/digits-$family.safetensors"
 $bin train --config examples/train/digits.toml --arch "examples/train/digits-$family.json" -o "$out" \
     ${minutes:+--minutes "$minutes" --threads "$(nproc)"} --json | tee ".build-digits/train-$family.jsonl"
