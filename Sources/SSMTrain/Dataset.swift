@@ -1,4 +1,3 @@
-import ComplexModule
 import RealModule
 import SSM
 
@@ -155,15 +154,13 @@ public struct Windowing: Sendable {
                 if p1 > 0 { let g = Float((p0 / p1).squareRoot()); for k in 0..<L { x[k] *= g } }
             }
             if a.eqDB > 0 && a.eqBands > 0 {
-                var p0 = 0.0, p1 = 0.0
-                for v in x { p0 += Double(v * v) }
-                for _ in 0..<a.eqBands {
-                    let f = Double.exp(r.uniform(Double.log(1.0 / 80), Double.log(0.45)))
-                    let section = Biquad.Section(kind: .peaking, frequency: f, gainDB: r.uniform(-a.eqDB, a.eqDB), q: r.uniform(0.7, 3))
-                    Windowing.filter(&x, Biquad.coefficients(section, rate: 1))
+                Windowing.keepingLevel(&x) { x in
+                    for _ in 0..<a.eqBands {
+                        let f = Double.exp(r.uniform(Double.log(1.0 / 80), Double.log(0.45)))
+                        let section = Biquad.Section(kind: .peaking, frequency: f, gainDB: r.uniform(-a.eqDB, a.eqDB), q: r.uniform(0.7, 3))
+                        Windowing.filter(&x, Biquad.coefficients(section, rate: 1))
+                    }
                 }
-                for v in x { p1 += Double(v * v) }
-                if p1 > 0 { let g = Float((p0 / p1).squareRoot()); for k in 0..<L { x[k] *= g } }
             }
             if a.lowpass > 0 && r.uniform() < a.lowpass {
                 let f = Double.exp(r.uniform(Double.log(1.0 / 8), Double.log(0.45)))
@@ -232,36 +229,25 @@ public struct Windowing: Sendable {
     }
 
     /// x through a 4th-order Butterworth low-pass at `cutoff` (a fraction of the sample rate, in
-    /// (0, 0.5)), from rest, its level (mean square) kept.
+    /// (0, 0.5)), from rest, its level (mean square) kept: the `design` toolbox's filter, run by its
+    /// double-precision reference (`ModalSystem.filter`).
     static func lowpassed(_ x: inout [Float], cutoff: Double) {
         let spec = FilterDesign.Spec(family: .butterworth, band: .lowpass, order: 4, cutoff: cutoff, rate: 1)
-        guard let zpk = try? FilterDesign.design(spec) else { return }
-        // H(z) = k·Π(1 − z_j z⁻¹)/Π(1 − p_i z⁻¹), expanded to b and a (conjugate pairs: real).
-        func expand(_ roots: [Complex<Double>]) -> [Double] {
-            var c = [Complex<Double>(1, 0)]
-            for r in roots {
-                var next = c + [Complex(0, 0)]
-                for j in 1..<next.count { next[j] = next[j] - r * c[j - 1] }
-                c = next
-            }
-            return c.map(\.real)
+        // The cutoffs drawn lie inside (0, 0.5), where the design cannot fail.
+        guard let system = try? ModalRealization.realize(FilterDesign.design(spec)) else { return }
+        keepingLevel(&x) { x in
+            let y = system.filter(x.map { Double($0) }, length: x.count)
+            for k in x.indices { x[k] = Float(y[k]) }
         }
-        let b = expand(zpk.zeros).map { $0 * zpk.gain }, a = expand(zpk.poles)
+    }
+
+    /// Runs `change` on x, then scales x back to its mean square from before (the level an
+    /// equalizing augmentation keeps). Silence stays silence.
+    static func keepingLevel(_ x: inout [Float], _ change: (inout [Float]) -> Void) {
         var p0 = 0.0, p1 = 0.0
-        var xs = [Double](repeating: 0, count: b.count), ys = [Double](repeating: 0, count: a.count)
-        for k in x.indices {
-            let v = Double(x[k])
-            p0 += v * v
-            for j in stride(from: xs.count - 1, to: 0, by: -1) { xs[j] = xs[j - 1] }
-            xs[0] = v
-            var y = 0.0
-            for j in 0..<b.count { y += b[j] * xs[j] }
-            for j in 1..<a.count { y -= a[j] * ys[j - 1] }
-            for j in stride(from: ys.count - 1, to: 0, by: -1) { ys[j] = ys[j - 1] }
-            ys[0] = y
-            x[k] = Float(y)
-            p1 += y * y
-        }
+        for v in x { p0 += Double(v * v) }
+        change(&x)
+        for v in x { p1 += Double(v * v) }
         if p1 > 0 { let g = Float((p0 / p1).squareRoot()); for k in x.indices { x[k] *= g } }
     }
 
