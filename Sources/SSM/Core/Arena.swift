@@ -19,14 +19,17 @@ public final class Arena: @unchecked Sendable {
         return p
     }
 
-    /// A half-precision copy of `values` (rounded to nearest): the weights a half-precision model's
-    /// step reads. Not part of the float layout (`zero`, `add`, `update` and `count` are about floats).
-    public func halves(_ values: [Scalar]) -> UnsafeMutablePointer<Float16> {
-        let p = UnsafeMutablePointer<Float16>.allocate(capacity: max(values.count, 1))
-        p.initialize(repeating: 0, count: max(values.count, 1))
-        for (i, v) in values.enumerated() { p[i] = Float16(v) }
+    /// A half-precision copy (rounded to nearest) of the row-major (R, n) matrix `values`, in strips
+    /// (`StripMatrix`): the weights a half-precision model's step reads. Not part of the float layout
+    /// (`zero`, `add`, `update` and `count` are about floats).
+    public func halfStrips(_ values: UnsafePointer<Scalar>, rows R: Int, columns n: Int) -> StripMatrix<Float16> {
+        let p = UnsafeMutablePointer<Float16>.allocate(capacity: max(R * n, 1))
+        p.initialize(repeating: 0, count: max(R * n, 1))
+        for r in 0..<R {
+            for c in 0..<n { p[StripMatrix<Float16>.offset(row: r, column: c, rows: R, columns: n)] = Float16(values[r * n + c]) }
+        }
         halfChunks.append(p)
-        return p
+        return StripMatrix(rows: R, columns: n, base: p)
     }
 
     /// A copy of `values`.

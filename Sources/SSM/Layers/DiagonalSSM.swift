@@ -24,10 +24,10 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
     @usableFromInline let bw: UnsafeMutablePointer<Scalar>      // mimo (H, 2P) · siso (2P)
     @usableFromInline let cw: UnsafeMutablePointer<Scalar>      // mimo (2P, H) · siso (2P)
     @usableFromInline let d: UnsafeMutablePointer<Scalar>       // (H)
-    /// MIMO B̄ and C in half precision (the layouts of `bw`, `cw`), when the file stores B or C so:
-    /// the per-sample paths read these (half the bytes); blocks and training read `bw`, `cw`.
-    @usableFromInline let bw16: UnsafeMutablePointer<Float16>?
-    @usableFromInline let cw16: UnsafeMutablePointer<Float16>?
+    /// MIMO B̃ and C in half precision (the shapes of `bw`, `cw`, in strips), when the file stores B
+    /// or C so: the per-sample paths read these (half the bytes); blocks and training read `bw`, `cw`.
+    @usableFromInline let bw16: StripMatrix<Float16>?
+    @usableFromInline let cw16: StripMatrix<Float16>?
     /// With `bw16`: the discretization's per-lane factor f (2P: [Re f; Im f]) with B̄ = f ⊙ B̃, so that
     /// the half weights are the file's B̃ exactly (B̄ itself can be far smaller: Δ·B̃ for small Δ,
     /// where halves lose their precision) and B̄u = f ⊙ (B̃u) is formed in float.
@@ -71,14 +71,18 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
         if halfB, let f {
             var t = [Scalar](repeating: 0, count: H * 2 * P)
             for h in 0..<H { for p in 0..<P { t[h * 2 * P + p] = Scalar(bTilde[p][h].real); t[h * 2 * P + P + p] = Scalar(bTilde[p][h].imaginary) } }
-            bw16 = arena.halves(t)
+            bw16 = arena.halfStrips(t, rows: H, columns: 2 * P)
             bScale = arena.copy(f.map { Scalar($0.real) } + f.map { Scalar($0.imaginary) })
         } else {
             bw16 = nil; bScale = nil
         }
         // C's halves are the file's values times s = 1 or 2 (exact); blocks read the same values.
-        cw16 = half.c && mimo ? arena.halves(Array(UnsafeBufferPointer(start: cw, count: 2 * P * H))) : nil
-        if let cw16 { for i in 0..<(2 * P * H) { cw[i] = Scalar(cw16[i]) } }
+        if half.c && mimo {
+            for i in 0..<(2 * P * H) { cw[i] = Scalar(Float16(cw[i])) }
+            cw16 = arena.halfStrips(cw, rows: 2 * P, columns: H)
+        } else {
+            cw16 = nil
+        }
     }
 
     /// x ← f ⊙ x over P complex lanes, split storage (B̄u from B̃u when B̃ is kept in half precision).
@@ -129,14 +133,14 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
     func stepHalf(_ u: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>,
                   state: UnsafeMutablePointer<Scalar>, scratch b: UnsafeMutablePointer<Scalar>) {
         if let bw16, let bScale {
-            vecMat(u, rows: H, bw16, columns: 2 * P, b, accumulate: false)                 // B̃u from half weights
+            vecMat(u, bw16, b, accumulate: false)                                           // B̃u from half weights
             scaleInput(b, bScale)                                                           // B̄u = f ⊙ B̃u
             Scan<ComplexLanes>.step(a: lambda, h: state, b: UnsafePointer(b), lanes: P)
         } else {
             Scan<ComplexLanes>.step(a: lambda, h: state, input: u, rows: H, weights: bw, lanes: P, scratch: b)
         }
         for i in 0..<H { y[i] = d[i] * u[i] }
-        if let cw16 { vecMat(UnsafePointer(state), rows: 2 * P, cw16, columns: H, y, accumulate: true) }
+        if let cw16 { vecMat(UnsafePointer(state), cw16, y, accumulate: true) }
         else { vecMat(UnsafePointer(state), rows: 2 * P, cw, columns: H, y, accumulate: true) }
     }
 
@@ -153,7 +157,7 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
         case .mimo:
             let w = 2 * P
             if let bw16, let bScale {
-                rowsMat(U, rows: G, depth: H, bw16, columns: w, X, accumulate: false)           // X_g = B̃ u_g
+                rowsMat(U, rows: G, bw16, X, accumulate: false)                                 // X_g = B̃ u_g
                 for g in 0..<G { scaleInput(X + g * w, bScale) }                                 // X_g = B̄ u_g
             } else { rowsMat(U, rows: G, depth: H, bw, columns: w, X, accumulate: false) }     // X_g = B̄ u_g
             for g in 0..<G {
@@ -162,7 +166,7 @@ public struct DiagonalSSM: @unchecked Sendable {  // read-only weights after ini
                 x.update(from: h, count: w)
             }
             for g in 0..<G { for i in 0..<H { Y[g * H + i] = d[i] * U[g * H + i] } }
-            if let cw16 { rowsMat(UnsafePointer(X), rows: G, depth: w, cw16, columns: H, Y, accumulate: true) }
+            if let cw16 { rowsMat(UnsafePointer(X), rows: G, cw16, Y, accumulate: true) }
             else { rowsMat(UnsafePointer(X), rows: G, depth: w, cw, columns: H, Y, accumulate: true) }  // y_g += C h_g
         }
     }

@@ -6,9 +6,9 @@ public struct Linear: @unchecked Sendable {
     public let inputs: Int, outputs: Int
     @usableFromInline let wt: UnsafeMutablePointer<Scalar>  // (in, out)
     @usableFromInline let bias: UnsafeMutablePointer<Scalar>  // (out)
-    /// The weight in half precision, (in, out) as `wt`, when the file stores it so: the per-sample
-    /// paths read it (half the bytes); blocks and training use `wt` (the same values, widened).
-    @usableFromInline let wt16: UnsafeMutablePointer<Float16>?
+    /// The weight in half precision, (in, out) as `wt` in strips, when the file stores it so: the
+    /// per-sample paths read it (half the bytes); blocks and training use `wt` (the same values, widened).
+    @usableFromInline let wt16: StripMatrix<Float16>?
 
     init(_ r: TensorReader, prefix p: String, inputs: Int, outputs: Int, bias hasBias: Bool = true, arena: Arena) throws(ModelError) {
         self.init(weight: try r.take(p + "weight", [outputs, inputs]),
@@ -22,7 +22,7 @@ public struct Linear: @unchecked Sendable {
         wt = arena.floats(inputs * outputs)
         for o in 0..<outputs { for i in 0..<inputs { wt[i * outputs + o] = w[o * inputs + i] } }
         bias = b.map(arena.copy) ?? arena.floats(outputs)
-        wt16 = half ? arena.halves(Array(UnsafeBufferPointer(start: wt, count: inputs * outputs))) : nil
+        wt16 = half ? arena.halfStrips(wt, rows: inputs, columns: outputs) : nil
     }
 
     /// PyTorch's default init: U(±1/√in) for weight and bias.
@@ -35,7 +35,7 @@ public struct Linear: @unchecked Sendable {
     /// y (out) = W x + b.
     public func apply(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>) {
         y.update(from: bias, count: outputs)
-        if let wt16 { vecMat(x, rows: inputs, wt16, columns: outputs, y, accumulate: true) }
+        if let wt16 { vecMat(x, wt16, y, accumulate: true) }
         else { vecMat(x, rows: inputs, wt, columns: outputs, y, accumulate: true) }
     }
 
@@ -49,7 +49,7 @@ public struct Linear: @unchecked Sendable {
     /// four streams (`rowsMat`) rather than once per stream. Rows of X are `inputStride` apart.
     public func apply(_ X: UnsafePointer<Scalar>, _ Y: UnsafeMutablePointer<Scalar>, streams G: Int, inputStride: Int? = nil) {
         for g in 0..<G { (Y + g * outputs).update(from: bias, count: outputs) }
-        if let wt16 { rowsMat(X, rows: G, depth: inputs, wt16, columns: outputs, Y, accumulate: true, inputStride: inputStride) }
+        if let wt16 { rowsMat(X, rows: G, wt16, Y, accumulate: true, inputStride: inputStride) }
         else { rowsMat(X, rows: G, depth: inputs, wt, columns: outputs, Y, accumulate: true, inputStride: inputStride) }
     }
 
