@@ -176,7 +176,8 @@ struct InspectInitTests {
         expectExit(try runCLI(["init", "-q", packageRoot.appendingPathComponent("configs/architectures/s5-4x64.json").path, "-o", m]), 0)
         let r = try runCLI(["convert", m, "--weights", "f16", "-o", h])
         expectExit(r, 0)
-        #expect(r.stderr.contains("12 tensors to f16") && r.stderr.hasSuffix("→ \(h)\n"), "\(r.stderr)")
+        #expect(r.stderr.contains("12 tensors to f16") && r.stderr.contains("→ \(h)\n")
+                && r.stderr.contains("on the probe (1 s of a chirp in noise) the output moves by"), "\(r.stderr)")
         let sizeM = try FileManager.default.attributesOfItem(atPath: m)[.size] as! Int, sizeH = try FileManager.default.attributesOfItem(atPath: h)[.size] as! Int
         #expect(sizeH < sizeM * 6 / 10, "\(sizeH) bytes from \(sizeM)")
         let i = try runCLI(["inspect", "--json", h])
@@ -200,5 +201,49 @@ struct InspectInitTests {
         let st = try SafeTensors(contentsOfFile: d)
         #expect(st.metadata["ssm_train_options"]?.contains("per_step") == true)
         expectExit(try runCLI(["convert", dir.file("missing.safetensors"), "--weights", "f16", "-o", d]), 66)
+    }
+
+    @Test("convert --max-error keeps in float32 the matrices that move the output most, until it is within the bound on the probe")
+    func convertMaxError() throws {
+        let dir = TempDir()
+        let arch = dir.file("a.json"), m = dir.file("m.safetensors"), h = dir.file("h.safetensors")
+        try #"{"sample_rate": 16000, "d_input": 1, "d_model": 8, "d_output": 1, "encoder": true, "decoder": true, "blocks": [{"layer": {"family": "s5", "d_model": 8, "d_state": 8}, "norm": "layer", "activation": "gelu", "output": "glu"}]}"#
+            .write(toFile: arch, atomically: true, encoding: .utf8)
+        expectExit(try runCLI(["init", "-q", arch, "-o", m]), 0)
+        let probe = dir.file("probe.wav"), y32 = dir.file("y32.wav"), y16 = dir.file("y16.wav")
+        try writeWAV(probe, testSignal(4000))
+        expectExit(try runCLI(["run", "-q", "--mode", "block", "--encoding", "f32", m, probe, y32]), 0)
+        let reference = try readWAV(y32).samples.map(Double.init)
+        func deviation(_ stderr: String, _ word: String) -> Double? {
+            guard let r = stderr.range(of: word + " ") else { return nil }
+            return Double(stderr[r.upperBound...].prefix { !$0.isWhitespace })
+        }
+        // No bound: all three matrices (B, C, the GLU's) halved, and how far that moves the output.
+        var r = try runCLI(["convert", m, "--weights", "f16", "--probe", probe, "-o", h])
+        expectExit(r, 0)
+        let full = try #require(deviation(r.stderr, "moves by"), "\(r.stderr)")
+        #expect(r.stderr.contains("3 tensors to f16") && full > 0, "\(r.stderr)")
+        // Half of that: at least one matrix goes back, and the file's output is within the bound.
+        let bound = full / 2
+        r = try runCLI(["convert", m, "--weights", "f16", "--probe", probe, "--max-error", String(bound), "-o", h])
+        expectExit(r, 0)
+        #expect(r.stderr.contains("kept in float32: 'layers.0."), "\(r.stderr)")
+        let now = try #require(deviation(r.stderr, "now"), "\(r.stderr)")
+        #expect(now <= bound, "\(r.stderr)")
+        let halves = (try jsonObject(try runCLI(["inspect", "--json", h]).stdout))["f16_tensors"] as? Int ?? -1
+        #expect((0..<3).contains(halves), "\(halves) matrices in f16")
+        expectExit(try runCLI(["run", "-q", "--mode", "block", "--encoding", "f32", h, probe, y16]), 0)
+        let measured = relErr(try readWAV(y16).samples, reference)
+        #expect(measured <= bound * 1.01, "run measures \(measured), convert said \(now) ≤ \(bound)")
+        // A loose bound changes nothing; a bound nothing but float32 meets returns every matrix.
+        r = try runCLI(["convert", m, "--weights", "f16", "--max-error", "0.5", "-o", h])
+        #expect(r.status == 0 && !r.stderr.contains("kept in float32") && r.stderr.contains("on the probe (1 s of a chirp in noise)"), "\(r.stderr)")
+        r = try runCLI(["convert", m, "--weights", "f16", "--max-error", "1e-15", "-o", h])
+        #expect(r.status == 0 && r.stderr.contains("0 tensors to f16") && r.stderr.contains("now 0.00e+00"), "\(r.stderr)")
+        // Bad arguments and a missing probe.
+        expectExit(try runCLI(["convert", m, "--weights", "f16", "--max-error", "0", "-o", h]), 64)
+        expectExit(try runCLI(["convert", m, "--weights", "f16", "--max-error", "nan", "-o", h]), 64)
+        expectExit(try runCLI(["convert", m, "--weights", "f32", "--max-error", "1e-3", "-o", h]), 64)
+        expectExit(try runCLI(["convert", m, "--weights", "f16", "--probe", dir.file("none.wav"), "-o", h]), 66)
     }
 }
