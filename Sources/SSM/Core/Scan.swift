@@ -416,7 +416,7 @@ extension Scan where Lanes == ComplexLanes {
             var p = g * n
             let end = p + n
             while p + 8 <= end { acc += lanes8(p, us); p += 8 }
-            var s = d[g] * ug + acc.sum()
+            var s = d[g] * ug + treeSum(acc)
             while p < end { s += lane1(p, ug); p += 1 }
             y[g] = s
         }
@@ -469,8 +469,8 @@ extension Scan where Lanes == ComplexLanes {
             var g = 0
             while g < H {
                 let g2 = g + 1, pair = g2 < H
-                lanes(g * 8, { V8(repeating: U[$0 * H + g]) }, { k, t in Y[k * H + g] = d[g] * U[k * H + g] + (V8() + t).sum() },
-                      pair: g2 * 8, { V8(repeating: U[$0 * H + g2]) }, { k, t in Y[k * H + g2] = d[g2] * U[k * H + g2] + (V8() + t).sum() },
+                lanes(g * 8, { V8(repeating: U[$0 * H + g]) }, { k, t in Y[k * H + g] = d[g] * U[k * H + g] + treeSum(V8() + t) },
+                      pair: g2 * 8, { V8(repeating: U[$0 * H + g2]) }, { k, t in Y[k * H + g2] = d[g2] * U[k * H + g2] + treeSum(V8() + t) },
                       pair)
                 g += pair ? 2 : 1
             }
@@ -490,7 +490,7 @@ extension Scan where Lanes == ComplexLanes {
                           pair: p + 8, { V8(repeating: U[$0 * H + g]) }, { store8(load8(S + 8 * $0) + $1, S + 8 * $0) }, pair)
                     p += pair ? 16 : 8
                 }
-                for k in 0..<L { Y[k * H + g] = d[g] * U[k * H + g] + load8(S + 8 * k).sum() }
+                for k in 0..<L { Y[k * H + g] = d[g] * U[k * H + g] + treeSum(load8(S + 8 * k)) }
             }
             return
         }
@@ -578,7 +578,7 @@ extension Scan where Lanes == ComplexLanes {
             var p = q * n
             let end = p + n
             while p + 8 <= end { acc += lanes8(p, us, dys); p += 8 }
-            var s = d[q] * dyg + acc.sum()
+            var s = d[q] * dyg + treeSum(acc)
             while p < end { s += lane1(p, ug, dyg); p += 1 }
             du[q] = s
             dd[q] += dyg * ug
@@ -617,11 +617,22 @@ func spread8(_ v: UnsafePointer<Scalar>, _ n: Int) -> V8 {
     }
 }
 
-/// The sums of each group of n ∈ {1, 2, 4} consecutive lanes of `v`, handed to `body(group, sum)`.
+/// The sum of the eight lanes as a tree (halves, then quarters, then the last pair): three dependent
+/// additions where SIMD's `sum()` makes seven, in order. S4D's step ended each channel with one, and
+/// the ordered chain cost a third of its time at H = 64, N = 64. The step, the blocked scan and the
+/// backward all sum this way, so they keep agreeing to the bit.
+@inlinable @inline(__always)
+func treeSum(_ v: V8) -> Scalar {
+    let four = v.lowHalf + v.highHalf, two = four.lowHalf + four.highHalf
+    return two[0] + two[1]
+}
+
+/// The sums of each group of n ∈ {1, 2, 4} consecutive lanes of `v`, handed to `body(group, sum)`
+/// (a group of four as a tree, like `treeSum`).
 @inlinable @inline(__always)
 func forGroupSums(_ v: V8, _ n: Int, _ body: (Int, Scalar) -> Void) {
     switch n {
-    case 4: body(0, v.lowHalf.sum()); body(1, v.highHalf.sum())
+    case 4: let s = v.evenHalf + v.oddHalf; body(0, s[0] + s[1]); body(1, s[2] + s[3])
     case 2: let s = v.evenHalf + v.oddHalf; for j in 0..<4 { body(j, s[j]) }
     default: for j in 0..<8 { body(j, v[j]) }
     }
