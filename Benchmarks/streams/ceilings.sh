@@ -16,14 +16,7 @@ echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), family $(sed -n 's/^cpu 
 "$dir/roofline" | tee "$dir/roofline.txt"
 for spec in "64 glu" "256 none"; do
     set -- $spec
-    python3 - "$1" "$2" > "$dir/s5-$1.json" <<'PY'
-import json, sys
-H, out = int(sys.argv[1]), sys.argv[2]
-blocks = [{"layer": {"family": "s5", "d_model": H, "d_state": H}, "norm": "layer", "activation": "gelu",
-           "output": out, "residual": True} for _ in range(4)]
-print(json.dumps({"sample_rate": 16000, "d_input": 1, "d_model": H, "d_output": 1, "encoder": True,
-                  "decoder": True, "blocks": blocks}))
-PY
+    python3 Benchmarks/streams/s5-stack.py "$1" "$2" > "$dir/s5-$1.json"
     $bin init -q "$dir/s5-$1.json" -o "$dir/s5-$1.safetensors"
     $bin inspect "$dir/s5-$1.safetensors" --json > "$dir/s5-$1.inspect.json"
     $bin bench --streams "$dir/s5-$1.safetensors" --counts 1 --repeats 5 --seconds 0.2 --json > "$dir/s5-$1.bench.json"

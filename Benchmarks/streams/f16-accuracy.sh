@@ -20,18 +20,21 @@ for rate in (16000, 8000):
     with wave.open(f"{d}/in{rate}.wav", "wb") as w:
         w.setnchannels(1); w.setsampwidth(2); w.setframerate(rate); w.writeframes((x * 32767).astype("<i2").tobytes())
 w = wave.open("examples/digits.wav")
-frames, half = w.getnframes(), w.getnframes() // 2
+frames, half, size = w.getnframes(), w.getnframes() // 2, w.getsampwidth() * w.getnchannels()
 data = w.readframes(frames)
-for name, part in (("first", data[:half * w.getsampwidth()]), ("second", data[half * w.getsampwidth():])):
+for name, part in (("first", data[:half * size]), ("second", data[half * size:])):
     with wave.open(f"{d}/digits-{name}.wav", "wb") as o:
-        o.setnchannels(1); o.setsampwidth(w.getsampwidth()); o.setframerate(w.getframerate()); o.writeframes(part)
+        o.setnchannels(w.getnchannels()); o.setsampwidth(w.getsampwidth()); o.setframerate(w.getframerate())
+        o.writeframes(part)
 PY
 echo "| model | f32 bytes | f16 bytes | step: max rel. error | block: max rel. error |"
 echo "|---|---|---|---|---|"
 compare() {  # name model input [convert options]
     local name=$1 m=$2 in=$3
     shift 3
-    $bin convert -q "$m" --weights f16 "$@" -o "$dir/h.safetensors"
+    # With options (--max-error, --probe): what convert measured on its probe and kept, on stderr.
+    if [ $# -gt 0 ]; then $bin convert "$m" --weights f16 "$@" -o "$dir/h.safetensors" 2>&1 | sed -n 's/^ssm-stream convert: on /  (convert, on /p' >&2
+    else $bin convert -q "$m" --weights f16 -o "$dir/h.safetensors"; fi
     local kind; kind=$($bin inspect --json "$m" | python3 -c 'import json,sys; print(json.load(sys.stdin)["task"])')
     local errs=()
     for mode in step block; do

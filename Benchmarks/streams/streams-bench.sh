@@ -17,14 +17,7 @@ echo "|---|---|---|---|---|---|"
 for spec in "64 glu" "256 none"; do
     set -- $spec
     H=$1; out=$2
-    python3 - "$H" "$out" > "$dir/s5-$H.json" <<'PY'
-import json, sys
-H, out = int(sys.argv[1]), sys.argv[2]
-blocks = [{"layer": {"family": "s5", "d_model": H, "d_state": H}, "norm": "layer", "activation": "gelu",
-           "output": out, "residual": True} for _ in range(4)]
-print(json.dumps({"sample_rate": 16000, "d_input": 1, "d_model": H, "d_output": 1, "encoder": True,
-                  "decoder": True, "blocks": blocks}))
-PY
+    python3 Benchmarks/streams/s5-stack.py "$H" "$out" > "$dir/s5-$H.json"
     $bin init -q "$dir/s5-$H.json" -o "$dir/s5-$H.safetensors"
     $bin convert -q "$dir/s5-$H.safetensors" --weights f16 -o "$dir/s5-$H-f16.safetensors"
     for prec in fp32 f16; do

@@ -20,7 +20,8 @@ struct Convert: ParsableCommand {
 
         With f16 the summary says how far the halves move the model's output on a probe signal \
         (--probe AUDIO, else 1 s of a seeded chirp in noise): max |y16 − y32| ÷ max |y32| over \
-        block-mode outputs, a classifier's scores. --max-error E keeps that within E: the matrices \
+        block-mode outputs (a classifier's scores), relative to the input model. --max-error E \
+        keeps that within E: the matrices \
         that move the output most on their own go back to float32, one at a time, until it is \
         within E (named in the summary). Give a probe like the model's real input: a chirp does \
         not move a speech classifier as speech does.
@@ -62,6 +63,10 @@ struct Convert: ParsableCommand {
     }
 
     func run() throws {
+        if let probe, !FileManager.default.fileExists(atPath: probe) {
+            warn("ssm-stream convert: probe '\(probe)': no such file")
+            throw ExitCode(ExitStatus.noInput)
+        }
         let read = try Chain.read(model, command: "convert")
         let spec = read.spec
         var (tensors, changed, kept) = ModelFile.withWeights(read.tensors, half: weights == .f16)
@@ -88,6 +93,9 @@ struct Convert: ParsableCommand {
             warn("ssm-stream convert: \(changed) tensor\(changed == 1 ? "" : "s") to \(weights.rawValue); "
                  + "\(half.count) of \(tensors.count) tensors (\(half.reduce(0) { $0 + $1.values.count }) of "
                  + "\(tensors.values.reduce(0) { $0 + $1.values.count }) values) in f16, \(bytes.count) bytes → \(output)")
+            if maxError != nil && deviation == nil {
+                warn("ssm-stream convert: no matrix was halved, so the output does not move (--max-error holds)")
+            }
             if let d = deviation {
                 let on = probe.map { "'\($0)'" } ?? "the probe (1 s of a chirp in noise)"
                 if d.restored.isEmpty {
@@ -99,8 +107,6 @@ struct Convert: ParsableCommand {
             }
         }
     }
-
-    private func sci(_ x: Double) -> String { String(format: "%.2e", x) }
 
     /// The probe: --probe as mono at the model's rate, else 1 s of a seeded chirp (20 Hz to 0.45 of
     /// the rate, amplitude 0.3) in white noise (0.05 rms); the same signal on every input channel.
@@ -132,7 +138,8 @@ struct Convert: ParsableCommand {
 /// How far half-precision weights move a model's output on a signal, and which matrices to keep in
 /// float32 to stay within a bound (`convert --max-error`): each halved matrix is measured alone
 /// (the rest float32), and the ones that move the output most go back to float32, one at a time,
-/// until the whole is within the bound — 2k + 1 passes over the probe at most for k matrices.
+/// until the whole is within the bound — at most 2k + 2 passes over the probe for k matrices (the
+/// reference, the whole, k alone, k − 1 restores: the last would restore the input itself).
 struct HalfDeviation {
     let spec: ModelSpec
     let float: [String: Tensor]
@@ -171,7 +178,10 @@ struct HalfDeviation {
     func deviation(_ tensors: [String: Tensor]) throws -> Double {
         let y = try Self.outputs(spec, tensors, input, length)
         var worst = 0.0
-        for (a, b) in zip(y, reference) { worst = max(worst, Double(Swift.abs(a - b))) }
+        for (a, b) in zip(y, reference) {
+            let d = Double(Swift.abs(a - b))
+            if !(d <= worst) { worst = d }   // a NaN counts as the worst
+        }
         return peak > 0 ? worst / peak : worst
     }
 
@@ -189,10 +199,12 @@ struct HalfDeviation {
             alone.append((name, try deviation(trial)))
         }
         var now = before, restored: [String] = []
-        for (name, _) in alone.sorted(by: { $0.deviation > $1.deviation || ($0.deviation == $1.deviation && $0.name < $1.name) }) {
+        let order = alone.sorted { $0.deviation > $1.deviation || ($0.deviation == $1.deviation && $0.name < $1.name) }
+        for (i, (name, _)) in order.enumerated() {
             tensors[name] = float[name]
             restored.append(name)
-            now = try deviation(tensors)
+            // With every matrix back the model is the input itself: nothing left to measure.
+            now = i == order.count - 1 ? 0 : try deviation(tensors)
             if now <= bound { break }
         }
         return (before, now, restored)

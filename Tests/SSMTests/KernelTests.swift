@@ -42,6 +42,7 @@ struct KernelTests {
                         for g in 0..<G { vecMat(xp.baseAddress! + g * ld, strips, ep.baseAddress! + g * n, accumulate: accumulate) }
                     }
                 }
+                withExtendedLifetime(arena) {}   // strips point into it
                 let scale = Double(R).squareRoot()
                 for (name, got) in [("rowsMat f32", a), ("rowsMat f16", b), ("vecMat f16", c), ("rowsMat f16 strips", d), ("vecMat f16 strips", e)] {
                     let err = zip(got, want).map { Swift.abs(Double($0) - $1) }.max()!
@@ -56,6 +57,7 @@ struct KernelTests {
         let (R, n) = shape
         let w = (0..<(R * n)).map { Scalar($0) }   // exact in half precision up to 2048
         let arena = Arena(), m = arena.halfStrips(w, rows: R, columns: n)
+        defer { withExtendedLifetime(arena) {} }   // m points into it
         var seen = Set<Int>()
         for r in 0..<R {
             for c in 0..<n {

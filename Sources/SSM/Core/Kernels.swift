@@ -356,8 +356,9 @@ func rowsMatTwoStreams<E: WeightElement, V: DenseVector>(_: V.Type, _ X: UnsafeP
 /// read streams and a load and a store of `out` per 64 weights. Over a strip, `vecMat`'s register
 /// tiles hold all of the strip's outputs across all R rows and read W strictly in order. Half
 /// weights are stored so (blocks and training read the float copy). On Zen 4 (one core, the 4-layer
-/// S5 step of H = P = 256, 2 MiB of halves from L3) a C model of both schedules ran in 43 µs per
-/// sample row by row and 25 µs in strips; float weights row by row, 51 µs.
+/// S5 step of H = P = 256, 2 MiB of halves from L3) `Benchmarks/streams/schedules.c`, a C model of
+/// both schedules, runs in 42–44 µs per sample row by row and 25–26 µs in strips; float weights
+/// row by row, 54–59 µs.
 public struct StripMatrix<E: WeightElement>: @unchecked Sendable {
     public let rows: Int, columns: Int
     @usableFromInline let base: UnsafeMutablePointer<E>
