@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The spoken-digit data set of the shipped classifier (models/digits.safetensors).
 
-usage: scripts/make-digits.py OUT --fsdd PATH [--takes 4] [--human-repeat 3] [--human-test SPEAKER]
-                              [--seed 0]
+usage: scripts/make-digits.py OUT --fsdd PATH [--takes 4] [--flite-takes 16] [--extra-takes 4]
+                              [--human-repeat 3] [--human-test SPEAKER] [--seed 0]
 
 Synthetic speech: espeak-ng says "zero" … "nine" in 8 English accents × 20 voice variants, each
 take at a random speed (110–220 words/min), pitch (15–85) and level, resampled to 8 kHz. Voices are
@@ -12,7 +12,11 @@ SNR (white or pink, 5–30 dB); training ones are clean (the trainer adds noise 
 Training also hears flite's five voices (kal and kal16 — one speaker's 8 and 16 kHz diphone
 voices —, awb, rms and slt: voices made from recordings of four real speakers, closer to a human
 voice than espeak's formant synthesis), --flite-takes takes per digit each at a random tempo and
-pitch. They are training-only: the test sets are as they were before flite was added.
+pitch. They are training-only: the test sets are as they were before flite was added. With
+--extra-takes N (default 0: not in the shipped recipe yet), training also hears espeak-ng's 55 other
+voice variants (EXTRA_VARIANTS: named speakers, whisperf, klatt5 and klatt6, …), N takes per variant
+and digit, each in a random training accent; written as synth/x-*.wav after everything else, from
+their own random stream, so the other recordings keep their bytes (README, "Spoken digits").
 
 Human speech: the Free Spoken Digit Dataset recordings in PATH ({digit}_{speaker}_{take}.wav,
 8 kHz), referenced by absolute path (the data stays where it is: nothing is copied). One speaker
@@ -41,6 +45,14 @@ VARIANTS = ["m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f
             "klatt4", "whisper", "Andy", "Annie"]
 TEST_ACCENTS = {"en-029"}
 TEST_VARIANTS = {"f4", "m5", "klatt3", "whisper"}
+# espeak-ng's other variants, training only (none is a test variant; whisperf is a female whisper,
+# the test variant whisper a male one).
+EXTRA_VARIANTS = ["Alex", "Alicia", "Andrea", "AnxiousAndy", "Denis", "Diogo", "Gene", "Hugo", "Jacky", "Lee", "Marco",
+                  "Mario", "Michael", "Mike", "Nguyen", "Storm", "adam", "anika", "announcer", "antonio", "aunty",
+                  "belinda", "benjamin", "boris", "caleb", "david", "ed", "edward", "grandma", "grandpa", "gustave",
+                  "iven", "john", "kaukovalta", "linda", "m8", "max", "michel", "miguel", "norbert", "pablo", "paul",
+                  "pedro", "quincy", "rob", "robert", "sandro", "shelby", "steph", "travis", "victor", "zac",
+                  "whisperf", "klatt5", "klatt6"]
 # flite's voices and the range of their mean pitch (Hz) a take draws from.
 FLITE_VOICES = {"kal": (75, 150), "kal16": (75, 150), "awb": (75, 150), "rms": (70, 140), "slt": (140, 260)}
 RATE = 8000
@@ -74,6 +86,35 @@ def synthesize(command):
     return y
 
 
+def check_variants():
+    """Stops at once, naming them, if this espeak-ng lacks any of the variants the set uses."""
+    listed = subprocess.run(["espeak-ng", "--voices=variant"], check=True, capture_output=True, text=True).stdout
+    have = {line.split()[4][3:] for line in listed.splitlines()[1:] if len(line.split()) > 4 and line.split()[4].startswith("!v/")}
+    missing = [v for v in VARIANTS + EXTRA_VARIANTS if v not in have]
+    if missing:
+        sys.exit(f"make-digits.py: this espeak-ng has no voice variant {', '.join(missing)} (espeak-ng --voices=variant)")
+
+
+def extra_voices(out, seed, takes):
+    """EXTRA_VARIANTS' takes (training rows), from their own random stream [seed, 2], so that adding
+    them left every other recording as it was."""
+    xrng = np.random.default_rng([seed, 2])
+    accents = [x for x in ACCENTS if x not in TEST_ACCENTS]
+    rows = []
+    for variant in EXTRA_VARIANTS:
+        for word in DIGITS:
+            for t in range(takes):
+                accent = accents[xrng.integers(len(accents))]
+                x = say(word, f"{accent}+{variant}", int(xrng.uniform(110, 220)), int(xrng.uniform(15, 85)))
+                x = x / (np.abs(x).max() + 1e-9) * 10 ** (xrng.uniform(-20, -3) / 20)
+                name = f"synth/x-{variant}_{word}_{t}.wav"
+                write(out + "/" + name, x)
+                rows.append((name, word))
+    if takes:
+        print(f"espeak-ng's {len(EXTRA_VARIANTS)} other variants: done", file=sys.stderr)
+    return rows
+
+
 def noise(kind, n, rng):
     w = rng.standard_normal(n)
     if kind == "pink":
@@ -105,10 +146,13 @@ def main():
     ap.add_argument("--fsdd", required=True, help="folder of FSDD recordings ({digit}_{speaker}_{take}.wav)")
     ap.add_argument("--takes", type=int, default=4, help="takes per voice and digit")
     ap.add_argument("--flite-takes", type=int, default=16, help="takes per flite voice and digit (training only)")
+    ap.add_argument("--extra-takes", type=int, default=0,
+                    help="takes per extra espeak-ng variant and digit (training only; 0: none)")
     ap.add_argument("--human-repeat", type=int, default=3, help="times each human training recording is listed")
     ap.add_argument("--human-test", default="nicolas", help="FSDD speaker held out for testing")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
+    check_variants()
     rng = np.random.default_rng(a.seed)
     out = os.path.abspath(a.out)
     os.makedirs(out + "/synth", exist_ok=True)
@@ -161,6 +205,7 @@ def main():
                 write(out + "/" + name, x)
                 train.append((name, word))
         print(f"flite {voice}: done", file=sys.stderr)
+    train.extend(extra_voices(out, a.seed, a.extra_takes))
     for name, rows in [("train.csv", train), ("test-synth.csv", test_synth), ("test-human.csv", test_human)]:
         with open(out + "/" + name, "w", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")
