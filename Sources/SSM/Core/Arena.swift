@@ -12,7 +12,7 @@ public final class Arena: @unchecked Sendable {
     /// Every buffer starts on a 64-byte boundary. malloc's 16-byte alignment put a buffer's 32-byte
     /// SIMD loads across cache lines at every other load whenever its address was 16 or 48 past a
     /// line: S4D's step (H = N = 64: 64 KiB of coefficients and state per sample) then ran about
-    /// 20 % slower, or not, as the allocator placed it (a C model: 605–665 against 734–787 ns).
+    /// 20 % slower, or not, as the allocator placed it (README, "Performance").
     static let alignment = 64
 
     /// n zero-initialized floats (at least one, so the pointer is always valid), 64-byte aligned.
