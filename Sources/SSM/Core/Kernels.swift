@@ -379,18 +379,25 @@ public struct StripMatrix<E: WeightElement>: @unchecked Sendable {
 
     /// Element (r, c).
     @inlinable public subscript(r: Int, c: Int) -> E { base[Self.offset(row: r, column: c, rows: rows, columns: columns)] }
+
+    /// Each strip in turn: its first column, its width and its (rows, width) row-major elements.
+    @inlinable @inline(__always)
+    func forEachStrip(_ body: (_ column: Int, _ width: Int, _ strip: UnsafePointer<E>) -> Void) {
+        var c = 0, strip = UnsafePointer(base)
+        while c < columns {
+            let width = min(Self.stripColumns, columns - c)
+            body(c, width, strip)
+            strip += rows * width; c += width
+        }
+    }
 }
 
 /// out[0..<n] (+)= x · W over a `StripMatrix`: `vecMat`'s register schedule, strip by strip.
 @inlinable
 public func vecMat<E: WeightElement>(_ x: UnsafePointer<Scalar>, _ W: StripMatrix<E>, _ out: UnsafeMutablePointer<Scalar>,
                                      accumulate: Bool) {
-    let R = W.rows, n = W.columns, w = StripMatrix<E>.stripColumns
-    var c = 0, strip = UnsafePointer(W.base)
-    while c < n {
-        let width = min(w, n - c)
-        vecMatInRegisters(x, rows: R, strip, columns: width, out + c, accumulate: accumulate)
-        strip += R * width; c += width
+    W.forEachStrip { c, width, strip in
+        vecMatInRegisters(x, rows: W.rows, strip, columns: width, out + c, accumulate: accumulate)
     }
 }
 
@@ -399,13 +406,9 @@ public func vecMat<E: WeightElement>(_ x: UnsafePointer<Scalar>, _ W: StripMatri
 @inlinable
 public func rowsMat<E: WeightElement>(_ X: UnsafePointer<Scalar>, rows G: Int, _ W: StripMatrix<E>,
                                       _ out: UnsafeMutablePointer<Scalar>, accumulate: Bool, inputStride: Int? = nil) {
-    let R = W.rows, n = W.columns, w = StripMatrix<E>.stripColumns
-    var c = 0, strip = UnsafePointer(W.base)
-    while c < n {
-        let width = min(w, n - c)
-        rowsMat(X, rows: G, depth: R, strip, columns: width, out + c, outputStride: n, accumulate: accumulate,
+    W.forEachStrip { c, width, strip in
+        rowsMat(X, rows: G, depth: W.rows, strip, columns: width, out + c, outputStride: W.columns, accumulate: accumulate,
                 inputStride: inputStride, strip: true)
-        strip += R * width; c += width
     }
 }
 
