@@ -92,6 +92,13 @@ public struct Augmentation: Sendable, Equatable {
     /// 8 kHz), the level kept — a microphone, a codec or a recording chain that drops the upper band
     /// (and with it the fricatives' noise), as recordings of human speakers often do.
     public var lowpass = 0.0
+    /// Feature masks (SpecAugment; `FeatureMask`, applied by the model to a compressing block's
+    /// log-envelopes): `masks` spans of channels, each of a width uniform in [0, maskChannels] of
+    /// the channels, and `masks` spans of time, each uniform in [0, maskTime] of the window, each at
+    /// a uniform place. 0: none.
+    public var maskChannels = 0.0
+    public var maskTime = 0.0
+    public var masks = 2
     public init() {}
 }
 
@@ -131,6 +138,7 @@ public struct Windowing: Sendable {
             rng = r
         }
         var x = [Float](repeating: 0, count: L)
+        var mask: FeatureMask? = nil
         var target = clip.target.map { _ in [Float](repeating: 0, count: L) }
         let n = samples.count
         // Placement: offset of the clip in the window (negative: the window starts inside the clip).
@@ -190,6 +198,15 @@ public struct Windowing: Sendable {
                     for k in 0..<L { x[k] += s * noise[k] }
                 }
             }
+            if a.masks > 0 && (a.maskChannels > 0 || a.maskTime > 0) {
+                var m = FeatureMask()
+                func span(_ width: Double) -> Range<Double> { let w = r.uniform(0, width), s = r.uniform(0, 1 - w); return s..<(s + w) }
+                for _ in 0..<a.masks {
+                    if a.maskChannels > 0 { m.channels.append(span(a.maskChannels)) }
+                    if a.maskTime > 0 { m.rows.append(span(a.maskTime)) }
+                }
+                mask = m
+            }
             rng = r
         }
         var steps: [Int32]? = nil
@@ -197,7 +214,8 @@ public struct Windowing: Sendable {
             steps = Windowing.stepTargets(samples, offset: offset, length: L, label: clip.label, background: background,
                                           evidence: evidence, tail: tail)
         }
-        return TrainingSequence(x: x.map { Scalar($0) }, label: clip.label, stepTargets: steps, target: target.map { $0.map { Scalar($0) } })
+        return TrainingSequence(x: x.map { Scalar($0) }, label: clip.label, stepTargets: steps, target: target.map { $0.map { Scalar($0) } },
+                                mask: mask)
     }
 
     /// The span [start, end) of `samples` where its envelope (|x| smoothed over 10 ms at 8 kHz

@@ -18,8 +18,10 @@ public struct TrainingSequence: Sendable {
     public var label: Int
     public var stepTargets: [Int32]?
     public var target: [Scalar]?
-    public init(x: [Scalar], label: Int = 0, stepTargets: [Int32]? = nil, target: [Scalar]? = nil) {
-        self.x = x; self.label = label; self.stepTargets = stepTargets; self.target = target
+    /// Feature masks for this sequence's forward (augmentation; nil: none).
+    public var mask: FeatureMask?
+    public init(x: [Scalar], label: Int = 0, stepTargets: [Int32]? = nil, target: [Scalar]? = nil, mask: FeatureMask? = nil) {
+        self.x = x; self.label = label; self.stepTargets = stepTargets; self.target = target; self.mask = mask
     }
 }
 
@@ -179,6 +181,7 @@ public final class Trainer {
         let L = length, C = spec.dOutput, tape = tapes[t], (y, dy) = work[t]
         precondition(s.x.count == L * spec.dInput, "a training sequence has \(s.x.count) values, expected \(L * spec.dInput)")
         tape.reset()
+        tape.featureMask = s.mask
         s.x.withUnsafeBufferPointer { x in
             model.forward(x.baseAddress!, y, length: L, state: tape)
             let d: UnsafeMutablePointer<Scalar>? = backward ? dy : nil

@@ -36,6 +36,11 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     public var whisper = 0.0
     public var formant = 0.0
     public var lowpass = 0.0
+    /// Feature masks (`Augmentation.maskChannels`, `.masks`; nil: none, the default count), maskTime
+    /// in seconds. Optional so that a model trained without them records no such keys.
+    public var maskChannels: Double? = nil
+    public var maskTime: Double? = nil
+    public var masks: Int? = nil
     public var shift = Augmentation().shift
     /// Event settings the exported classifier suggests to `run` and the daemon (`ModelSpec.events`;
     /// the background class is always among its ignored classes).
@@ -76,6 +81,9 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         whisper = try c.decodeIfPresent(Double.self, forKey: .whisper) ?? d.whisper
         formant = try c.decodeIfPresent(Double.self, forKey: .formant) ?? d.formant
         lowpass = try c.decodeIfPresent(Double.self, forKey: .lowpass) ?? d.lowpass
+        maskChannels = try c.decodeIfPresent(Double.self, forKey: .maskChannels)
+        maskTime = try c.decodeIfPresent(Double.self, forKey: .maskTime)
+        masks = try c.decodeIfPresent(Int.self, forKey: .masks)
         shift = try c.decodeIfPresent(Bool.self, forKey: .shift) ?? d.shift
         eventThreshold = try c.decodeIfPresent(Float.self, forKey: .eventThreshold)
         eventRelease = try c.decodeIfPresent(Float.self, forKey: .eventRelease)
@@ -89,6 +97,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
         case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, lowpass
+        case maskChannels = "mask_channels", maskTime = "mask_time", masks
         case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
         case eventMinGap = "event_min_gap"
     }
@@ -105,6 +114,9 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         a.whisper = whisper
         a.formant = formant
         a.lowpass = lowpass
+        a.maskChannels = maskChannels ?? 0
+        a.maskTime = (maskTime ?? 0) / seconds
+        a.masks = masks ?? a.masks
         a.shift = shift
         if let lo = snrMin ?? snrMax, let hi = snrMax ?? snrMin { a.snrDB = min(lo, hi)...max(lo, hi) }
         return a

@@ -93,6 +93,12 @@ struct Train: ParsableCommand {
     var formant: Double?
     @Option(help: "Augmentation: probability that a clip is band-limited (4th-order low-pass at 1/8–0.45 of the rate; default 0).")
     var lowpass: Double?
+    @Option(name: .customLong("mask-channels"), help: "Augmentation: feature masks over the channels of each log-compressing block's input, each up to this fraction of them (0–1; default 0: off).")
+    var maskChannels: Double?
+    @Option(name: .customLong("mask-time"), help: "Augmentation: feature masks over time of each such block's log-envelopes, each up to this many seconds (default 0: off).")
+    var maskTime: Double?
+    @Option(help: "Augmentation: how many channel masks and how many time masks per clip (default 2).")
+    var masks: Int?
     @Option(help: "Augmentation: a folder of noise recordings mixed in at the SNR range (instead of white noise).")
     var noise: String?
     @Option(help: "Checkpoint file (default MODEL.ckpt).")
@@ -151,6 +157,9 @@ struct Train: ParsableCommand {
         if let v = whisper { o.whisper = v }
         if let v = formant { o.formant = v }
         if let v = lowpass { o.lowpass = v }
+        if let v = maskChannels { o.maskChannels = v }
+        if let v = maskTime { o.maskTime = v }
+        if let v = masks { o.masks = v }
         guard let arch else { throw fail(ExitStatus.usage, "--arch is required (or 'arch' in --config)") }
         guard let data else { throw fail(ExitStatus.usage, "--data is required (or 'data' in --config)") }
         guard let output else { throw fail(ExitStatus.usage, "-o/--output is required (or 'output' in --config)") }
@@ -160,6 +169,9 @@ struct Train: ParsableCommand {
         guard o.eqDB >= 0, o.eqDB <= 40, o.eqBands >= 0, o.eqBands <= 16, o.whisper >= 0, o.whisper <= 1,
               o.formant >= 0, o.formant <= 0.5, o.lowpass >= 0, o.lowpass <= 1 else {
             throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper and --lowpass (probabilities) in [0, 1] and --formant in [0, 0.5]")
+        }
+        guard (0...1).contains(o.maskChannels ?? 0), (0...o.seconds).contains(o.maskTime ?? 0), (0...16).contains(o.masks ?? 0) else {
+            throw fail(ExitStatus.usage, "--mask-channels must be in [0, 1], --mask-time in [0, --seconds] and --masks in [0, 16]")
         }
 
         // Architecture (JSON, or a model file to continue from).
@@ -204,6 +216,9 @@ struct Train: ParsableCommand {
         }
         if spec.task == .filter && o.formant > 0 {
             throw fail(ExitStatus.usage, "--formant is for classifiers: a filter's input would change voice while its clean target keeps it")
+        }
+        if (o.maskChannels ?? 0) > 0 || (o.maskTime ?? 0) > 0, !spec.blocks.contains(where: { ($0.compress ?? .none) != .none }) {
+            throw fail(ExitStatus.usage, "--mask-channels and --mask-time mask a log-compressing block's input (\"compress\": \"log\"); architecture '\(arch)' has none")
         }
         if spec.task == .filter && o.lowpass > 0 {
             throw fail(ExitStatus.usage, "--lowpass is for classifiers: a filter's input would lose its upper band while its clean target keeps it")
@@ -385,6 +400,9 @@ enum TrainConfigFile {
             case "whisper": o.whisper = try number()
             case "formant": o.formant = try number()
             case "lowpass": o.lowpass = try number()
+            case "mask_channels": o.maskChannels = try number()
+            case "mask_time": o.maskTime = try number()
+            case "masks": o.masks = try integer()
             case "event_threshold": o.eventThreshold = Float(try number())
             case "event_release": o.eventRelease = Float(try number())
             case "event_min_duration": o.eventMinDuration = try number()

@@ -156,6 +156,11 @@ struct TrainTests {
         // Augmentation out of range: 64, naming the flag.
         r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--lowpass", "1.5"])
         expectExit(r, 64); #expect(r.stderr.contains("--lowpass"))
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--mask-time", "9"])
+        expectExit(r, 64); #expect(r.stderr.contains("--mask-time"))
+        // Feature masks on an architecture with no log-compressing block to mask.
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--mask-channels", "0.2"])
+        expectExit(r, 64); #expect(r.stderr.contains("has none"))
         // An architecture that cannot be trained yet.
         let mamba = tmp.file("mamba.json")
         try #"{"task":"classify","sample_rate":8000,"d_input":1,"d_model":8,"d_output":4,"encoder":true,"decoder":true,"labels":["t300","t500","t800","t1200"],"blocks":[{"layer":{"family":"mamba","d_model":8,"d_state":4}}]}"#

@@ -19,6 +19,8 @@ struct GradCase: CustomStringConvertible, Sendable {
     let name: String
     let spec: ModelSpec
     let objective: Objective
+    /// Feature masks every sequence of the batch carries (the trainer applies them on the tape).
+    var mask: FeatureMask? = nil
     var description: String { name }
 }
 
@@ -67,6 +69,13 @@ let gradCases: [GradCase] = [
         top.pool = 2; top.compress = .log; top.compressFloor = 0.05
         return model([pre, top])
     }(), objective: .classify(.perStep)),
+    // Feature masks after the compression: channel 1 of 4 and rows 3 and 4 of the 7 pooled rows take
+    // their row's mean, whose own gradient is part of the pullback.
+    GradCase(name: "s4d-abs-then-pool2-log-compress-masked-s5-perstep", spec: {
+        var pre = block(.s4d, .zoh, residual: false, activation: .abs, output: .none), top = block(.s5, .zoh, norm: .layer)
+        top.pool = 2; top.compress = .log; top.compressFloor = 0.05
+        return model([pre, top])
+    }(), objective: .classify(.perStep), mask: FeatureMask(channels: [0.3..<0.6], rows: [0.5..<0.65])),
     GradCase(name: "stack-s5-lru-s4d-no-encoder-decoder",
              spec: model([block(.s5, .zoh, norm: .layer), block(.lru, norm: .rms, activation: .geluTanh), block(.s4d, .zoh, output: .mlp)],
                          encoder: false, decoder: false),
@@ -99,7 +108,7 @@ enum GradCheck {
             let label = Int(rng.next() % UInt64(C))
             let steps = (0..<L).map { _ in rng.uniform() < 0.25 ? Int32(-1) : Int32(rng.next() % UInt64(C)) }
             let target = (0..<(L * C)).map { _ in Scalar(rng.normal()) }
-            return TrainingSequence(x: x, label: label, stepTargets: steps, target: target)
+            return TrainingSequence(x: x, label: label, stepTargets: steps, target: target, mask: c.mask)
         }
         return (trainer, batch)
     }

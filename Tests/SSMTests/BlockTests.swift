@@ -125,6 +125,40 @@ struct BlockTests {
                           norm: .rms, prenorm: false, residual: false, activation: .abs, output: .linear, compress: .log)
     }
 
+    @Test("feature masks on a tape: masked values take their row's mean after the compression; streaming ignores them")
+    func featureMask() throws {
+        let H = 4, L = 10
+        var block = BlockSpec(layer: LayerSpec(family: .s4d, dModel: H, dState: 4, discretization: .zoh), norm: .layer)
+        block.compress = .log; block.compressFloor = 0.05
+        let spec = ModelSpec(sampleRate: 1, dInput: H, dModel: H, dOutput: H, encoder: false, decoder: false, blocks: [block])
+        let m = try Model(spec: spec, tensors: try Model.initialize(spec, seed: 3))
+        var rng = SeededRandom(seed: 4)
+        let u = rng.normals(L * H, scale: 2)
+        let mask = FeatureMask(channels: [0.25..<0.5], rows: [0.7..<0.9])     // channel 1; rows 7 and 8
+        let tape = m.makeTape(length: L)
+        tape.featureMask = mask
+        var y = [Float](repeating: 0, count: L * H)
+        m.forward(u, &y, length: L, state: tape)
+        let input = tape.blockWorks[0].input!
+        for k in 0..<L {
+            let c = (0..<H).map { Foundation.log(0.05 + Swift.abs(Double(u[k * H + $0]))) }
+            let mean = c.reduce(0, +) / Double(H)
+            for h in 0..<H {
+                let want = k == 7 || k == 8 || h == 1 ? mean : c[h]
+                #expect(Swift.abs(Double(input[k * H + h]) - want) < 1e-5, "row \(k) channel \(h)")
+            }
+        }
+        // Streaming states ignore a mask; so does a tape without one.
+        var plain = [Float](repeating: 0, count: L * H), masked = plain, bare = plain
+        let s = m.makeState(maxBlock: L)
+        m.forward(u, &plain, length: L, state: s)
+        s.reset(); s.featureMask = mask
+        m.forward(u, &masked, length: L, state: s)
+        tape.reset(); tape.featureMask = nil
+        m.forward(u, &bare, length: L, state: tape)
+        #expect(plain == masked && plain == bare && y != plain)
+    }
+
     @Test("a compress_floor that is not positive is refused with its block named")
     func badCompressFloor() throws {
         for floor: Float in [0, -1, .nan] {

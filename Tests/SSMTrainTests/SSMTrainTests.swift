@@ -131,6 +131,25 @@ struct SSMTrainTests {
         #expect(Swift.abs(p1 / p0 - 1) < 1e-4 && y.x.map { Float($0) } != clip.samples)
     }
 
+    @Test("feature masks are drawn only when asked for, seeded, within their widths; options give the time in seconds")
+    func featureMasks() {
+        let clip = Clip(samples: (0..<300).map { Float(sin(Double($0) * 0.3)) * 0.5 }, label: 0, source: "s")
+        var w = Windowing(length: 400)
+        var g: SeededRandom? = SeededRandom(seed: 1)
+        #expect(w.sequence(clip, perStep: false, rng: &g).mask == nil)
+        w.augmentation.maskChannels = 0.2; w.augmentation.maskTime = 0.1; w.augmentation.masks = 3
+        var g1: SeededRandom? = SeededRandom(seed: 1), g2: SeededRandom? = SeededRandom(seed: 1), none: SeededRandom? = nil
+        let a = w.sequence(clip, perStep: false, rng: &g1).mask, b = w.sequence(clip, perStep: false, rng: &g2).mask
+        #expect(a == b && a?.channels.count == 3 && a?.rows.count == 3)
+        #expect(a!.channels.allSatisfy { $0.lowerBound >= 0 && $0.upperBound <= 1 && $0.upperBound - $0.lowerBound <= 0.2 })
+        #expect(a!.rows.allSatisfy { $0.lowerBound >= 0 && $0.upperBound <= 1 && $0.upperBound - $0.lowerBound <= 0.1 })
+        #expect(w.sequence(clip, perStep: false, rng: &none).mask == nil)    // validation: never
+        var o = TrainOptions()
+        o.seconds = 0.8; o.maskTime = 0.08; o.maskChannels = 0.15
+        #expect(Swift.abs(o.augmentation.maskTime - 0.1) < 1e-12 && o.augmentation.maskChannels == 0.15 && o.augmentation.masks == Augmentation().masks)
+        #expect(!TrainOptions().json.contains("mask"))
+    }
+
     @Test("whispering keeps the level and the formant, and takes away the pitch")
     func whisper() {
         let x = voicedVowel()

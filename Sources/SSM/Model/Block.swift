@@ -136,12 +136,14 @@ public final class Block: Sendable {
     /// weight is read once for all L streams (`Model.step(_:_:batch:)`).
     /// A training tape (`BlockWork.isTape`) gives every intermediate its own buffer, so that it is
     /// still there for `backward`; a streaming `BlockWork` aliases them (y = a, v = g) and keeps nothing.
+    /// `mask`: a training tape's feature masks, applied after the compression (`FeatureMask`).
     func forward(_ X: UnsafeMutablePointer<Scalar>, length L: Int, state: UnsafeMutablePointer<Scalar>, _ w: BlockWork, mode: ForwardMode,
-                 streams stride: Int? = nil) {
+                 streams stride: Int? = nil, mask: FeatureMask? = nil) {
         let n = L * H
         if compress != .none {
             if let raw = w.raw { raw.update(from: X, count: n) }
             compress.apply(X, n, floor: compressFloor)
+            if let keep = w.keep { FeatureMask.apply(mask, X, keep: keep, length: L, H: H) }
         }
         if let input = w.input { input.update(from: X, count: n) }
         for k in 0..<L {
@@ -211,7 +213,10 @@ public final class Block: Sendable {
         layer.backward(w.t, tape: w.s, initial: b.zeroState, dA, b.dt, length: L, scratch: b.layer, into: grad.layer)
         if prenorm && norm.kind != .none { for k in 0..<L { norm.backward(w.input! + k * H, b.dt + k * H, b.dt + k * H, into: grad.norm) } }
         if residual { for i in 0..<n { dX[i] += b.dt[i] } } else { dX.update(from: b.dt, count: n) }
-        if compress != .none { compress.backward(w.raw!, dX, n, floor: compressFloor) }
+        if compress != .none {
+            if let keep = w.keep { FeatureMask.backward(dX, keep: keep, length: L, H: H) }
+            compress.backward(w.raw!, dX, n, floor: compressFloor)
+        }
     }
 
     public var parameterCount: Int {
@@ -233,11 +238,11 @@ public final class Block: Sendable {
 /// output, a the activated output, v the output projection's, g the MLP's activated hidden, z the
 /// block's update, s the layer's scratch. Streaming shares one set between all blocks with a = y and
 /// g = v; a training tape has one set per block, all distinct, plus the block's input and its
-/// residual sum (before a post-norm), its input before compression (raw), and the layer keeps its
-/// states in s.
+/// residual sum (before a post-norm), its input before compression (raw) and the feature mask's
+/// flags after it (keep), and the layer keeps its states in s.
 struct BlockWork {
     let t, y, a, v, g, z, s: UnsafeMutablePointer<Scalar>
-    let input, sum, raw: UnsafeMutablePointer<Scalar>?
+    let input, sum, raw, keep: UnsafeMutablePointer<Scalar>?
     let isTape: Bool
 }
 

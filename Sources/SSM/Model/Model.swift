@@ -240,13 +240,14 @@ public final class Model: @unchecked Sendable {
             return
         }
         var start = 0
+        let mask = state.featureMask
         while start < L {
             let n = min(state.maxBlock, L - start)
             let h = state.block.x
             let xin = X + start * dIn, yout = Y + start * dOut
             if let e = encoder { e.apply(xin, h, length: n) } else { h.update(from: xin, count: n * dModel) }
             if !pooled {
-                for (i, b) in blocks.enumerated() { b.forward(h, length: n, state: state.state, state.blockWorks[i], mode: mode) }
+                for (i, b) in blocks.enumerated() { b.forward(h, length: n, state: state.state, state.blockWorks[i], mode: mode, mask: mask) }
                 if let d = decoder { d.apply(h, yout, length: n) } else { yout.update(from: h, count: n * dModel) }
             } else {
                 let comp = state.completion
@@ -254,7 +255,7 @@ public final class Model: @unchecked Sendable {
                 var rows = n
                 for (i, b) in blocks.enumerated() {
                     if pools[i] > 1 { rows = pool(h, rows: rows, block: i, state: state) }
-                    if rows > 0 { b.forward(h, length: rows, state: state.state, state.blockWorks[i], mode: mode) }
+                    if rows > 0 { b.forward(h, length: rows, state: state.state, state.blockWorks[i], mode: mode, mask: mask) }
                 }
                 if rows > 0 { if let d = decoder { d.apply(h, yout, length: rows) } else { yout.update(from: h, count: rows * dModel) } }
                 hold(yout, samples: n, frames: rows, completion: comp, held: state.state + heldOffset)
@@ -433,6 +434,9 @@ public final class ModelState: @unchecked Sendable {
     let stages: [ModelState]
     let links: UnsafeMutablePointer<Scalar>
     let linkWidth: Int
+    /// A training tape's feature masks for the next `forward` (`FeatureMask`; nil: none). A
+    /// streaming state has no buffer to mask with and ignores it.
+    public var featureMask: FeatureMask? = nil
     private let arena = Arena()
     /// What owns `state` when it is a slice of another allocation (a chain's, a `StreamBatch`'s):
     /// kept alive as long as this state is.
@@ -475,7 +479,8 @@ public final class ModelState: @unchecked Sendable {
                                  g: mlp ? arena.floats(L * b.workWidth) : v, z: arena.floats(L * H),
                                  s: arena.floats(b.layer.blockScratchCount(L)), input: arena.floats(L * H),
                                  sum: !b.prenorm && b.norm.kind != .none ? arena.floats(L * H) : nil,
-                                 raw: b.compress != .none ? arena.floats(L * H) : nil, isTape: true)
+                                 raw: b.compress != .none ? arena.floats(L * H) : nil,
+                                 keep: b.compress != .none ? arena.floats(L * H) : nil, isTape: true)
             }
             let layerScratch = m.blocks.map { $0.layer.backwardScratchCount(L) }.max() ?? 0
             backwardWork = BackwardWork(da: arena.floats(L * H), dv: arena.floats(L * wide), dg: arena.floats(L * wide),
@@ -489,7 +494,7 @@ public final class ModelState: @unchecked Sendable {
             let y = arena.floats(maxBlock * H), v = arena.floats(maxBlock * wide)
             let shared = BlockWork(t: arena.floats(maxBlock * H), y: y, a: y, v: v, g: v,
                                    z: arena.floats(maxBlock * H), s: arena.floats(blockScratch), input: nil, sum: nil, raw: nil,
-                                   isTape: false)
+                                   keep: nil, isTape: false)
             blockWorks = Array(repeating: shared, count: m.blocks.count)
             backwardWork = nil; dh = nil; dFrames = nil
         }

@@ -240,6 +240,49 @@ func glu(_ v: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, _ n: Int
     combine8(v, v + n, y, n) { $0 * sigmoid8($1) }
 }
 
+/// Masks over a training sequence's features (SpecAugment, Park et al. 2019), applied to a
+/// compressing block's compressed input (its log-envelopes, `BlockSpec.compress`): spans of channels
+/// and spans of rows (time), each a fraction [lo, hi) of the block's H channels or of its L rows, so
+/// that one mask fits any architecture. Channel h is in a span when (h + ½)/H is, row k when
+/// (k + ½)/L is. A masked value becomes its row's mean (over all H channels, before masking): a
+/// masked channel tells no more than the frame's level, and a masked row is flat (zero after a
+/// layer norm). Training only: streaming never masks.
+public struct FeatureMask: Sendable, Equatable {
+    public var channels: [Range<Double>]
+    public var rows: [Range<Double>]
+    public init(channels: [Range<Double>] = [], rows: [Range<Double>] = []) { self.channels = channels; self.rows = rows }
+    public var isEmpty: Bool { channels.isEmpty && rows.isEmpty }
+
+    /// X (L, H) in place: x[k, h] ← keep·x[k, h] + (1 − keep)·x̄_k, x̄_k = (1/H) Σ_h x[k, h]; keep
+    /// (L, H) receives the 0/1 flags `backward` needs (all 1 without a mask).
+    static func apply(_ m: FeatureMask?, _ X: UnsafeMutablePointer<Scalar>, keep: UnsafeMutablePointer<Scalar>, length L: Int, H: Int) {
+        guard let m, !m.isEmpty else { keep.update(repeating: 1, count: L * H); return }
+        for k in 0..<L {
+            let x = X + k * H, f = keep + k * H
+            let row = m.rows.contains { $0.contains((Double(k) + 0.5) / Double(L)) }
+            var mean: Scalar = 0
+            for h in 0..<H { mean += x[h] }
+            mean /= Scalar(H)
+            for h in 0..<H {
+                let masked = row || m.channels.contains { $0.contains((Double(h) + 0.5) / Double(H)) }
+                f[h] = masked ? 0 : 1
+                if masked { x[h] = mean }
+            }
+        }
+    }
+
+    /// Pullback of `apply`, in place on dX (L, H): dx[k, h] = keep·g[k, h] + (1/H) Σ_h' (1 − keep[k, h'])·g[k, h'].
+    static func backward(_ dX: UnsafeMutablePointer<Scalar>, keep: UnsafePointer<Scalar>, length L: Int, H: Int) {
+        for k in 0..<L {
+            let g = dX + k * H, f = keep + k * H
+            var s: Scalar = 0
+            for h in 0..<H { s += (1 - f[h]) * g[h] }
+            s /= Scalar(H)
+            for h in 0..<H { g[h] = f[h] * g[h] + s }
+        }
+    }
+}
+
 extension BlockSpec.Compress {
     /// x ← ln(ε + |x|) on n values in place (`BlockSpec.compress`).
     @inline(__always)
