@@ -87,6 +87,10 @@ public struct Augmentation: Sendable, Equatable {
     /// Formants (the spectral envelope) moved by a factor uniform in 1 ± formant, pitch and timing
     /// kept: a longer or shorter vocal tract, i.e. another speaker (`Windowing.formantWarped`).
     public var formant = 0.0
+    /// Tempo changed by a factor log-uniform in [1/(1 + tempo), 1 + tempo], pitch and formants
+    /// kept (`Windowing.tempoChanged`): a faster or slower speaker of the same voice, where `speed`
+    /// moves pitch and formants with the tempo.
+    public var tempo = 0.0
     /// With this probability the clip is band-limited: a 4th-order Butterworth low-pass
     /// (`FilterDesign`) at a cutoff log-uniform in [1/8, 0.45] of the sample rate (1–3.6 kHz at
     /// 8 kHz), the level kept — a microphone, a codec or a recording chain that drops the upper band
@@ -127,6 +131,11 @@ public struct Windowing: Sendable {
         var samples = clip.samples
         if var r = rng, augmentation.speed > 0 {
             samples = Windowing.resample(samples, factor: 1 + r.uniform(-augmentation.speed, augmentation.speed))
+            rng = r
+        }
+        if var r = rng, augmentation.tempo > 0 {
+            let t = Double.log(1 + augmentation.tempo)
+            samples = Windowing.tempoChanged(samples, factor: Double.exp(r.uniform(-t, t)))
             rng = r
         }
         if var r = rng, augmentation.formant > 0 {
@@ -384,6 +393,47 @@ public struct Windowing: Sendable {
         for k in 0..<n { p0 += Double(x[k]) * Double(x[k]); p1 += y[k] * y[k] }
         let g = p1 > 0 ? (p0 / p1).squareRoot() : 0
         return (0..<n).map { Float(y[$0] * g) }
+    }
+
+    /// `x` played `factor` times as fast (> 1: shorter), pitch and formants kept: WSOLA (Verhelst &
+    /// Roelands 1993). Output frame m (periodic Hann, N = 256 samples, 32 ms at 8 kHz; synthesis hop
+    /// N/2, where the windows sum to one) is the input frame near m·(N/2)·factor, moved by at most N/4
+    /// to the position whose samples best continue (highest correlation) the previous frame's input
+    /// — the pitch periods line up, so none is cut or doubled. The clip's level kept.
+    public static func tempoChanged(_ x: [Float], factor: Double, frame N: Int = 256) -> [Float] {
+        let n = x.count, hop = N / 2, search = N / 4
+        guard n > N, N >= 8, factor > 0, factor != 1 else { return x }
+        let out = Int((Double(n) / factor).rounded())
+        let w = (0..<N).map { 0.5 - 0.5 * Double.cos(2 * Double.pi * Double($0) / Double(N)) }
+        func at(_ j: Int) -> Double { j >= 0 && j < n ? Double(x[j]) : 0 }
+        // Frames start half a frame early, so that the first samples get two windows like the rest
+        // (y holds output sample t at t + hop).
+        var y = [Double](repeating: 0, count: out + 2 * N)
+        var previous = 0   // input position of the last frame taken
+        var m = 0
+        while m * hop < out + hop {
+            let nominal = Int((Double(m * hop - hop) * factor).rounded())
+            var best = nominal
+            if m > 0 {
+                // The natural continuation of the previous frame: its input, one hop on.
+                let next = previous + hop
+                var bestScore = -Double.infinity
+                for d in -search...search {
+                    let p = nominal + d
+                    var s = 0.0
+                    for k in stride(from: 0, to: N, by: 2) { s += at(next + k) * at(p + k) * w[k] }
+                    if s > bestScore { bestScore = s; best = p }
+                }
+            }
+            for k in 0..<N { y[m * hop + k] += at(best + k) * w[k] }
+            previous = best
+            m += 1
+        }
+        var p0 = 0.0, p1 = 0.0
+        for v in x { p0 += Double(v) * Double(v) }
+        for k in 0..<out { p1 += y[hop + k] * y[hop + k] }
+        let g = p1 > 0 ? (p0 / Double(n) / (p1 / Double(out))).squareRoot() : 0
+        return (0..<out).map { Float(y[hop + $0] * g) }
     }
 
     /// Linear-interpolation resampling by `factor` (> 1: faster and higher, fewer samples).

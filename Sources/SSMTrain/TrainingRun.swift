@@ -35,6 +35,8 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     public var eqBands = Augmentation().eqBands
     public var whisper = 0.0
     public var formant = 0.0
+    /// `Augmentation.tempo` (nil: 0; optional so that a model trained without it records no key).
+    public var tempo: Double? = nil
     public var lowpass = 0.0
     /// Feature masks (`Augmentation.maskChannels`, `.masks`; nil: none, the default count), maskTime
     /// in seconds. Optional so that a model trained without them records no such keys.
@@ -80,6 +82,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         eqBands = try c.decodeIfPresent(Int.self, forKey: .eqBands) ?? d.eqBands
         whisper = try c.decodeIfPresent(Double.self, forKey: .whisper) ?? d.whisper
         formant = try c.decodeIfPresent(Double.self, forKey: .formant) ?? d.formant
+        tempo = try c.decodeIfPresent(Double.self, forKey: .tempo)
         lowpass = try c.decodeIfPresent(Double.self, forKey: .lowpass) ?? d.lowpass
         maskChannels = try c.decodeIfPresent(Double.self, forKey: .maskChannels)
         maskTime = try c.decodeIfPresent(Double.self, forKey: .maskTime)
@@ -96,7 +99,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", warmup, clip, seed, threads
         case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
-        case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, lowpass
+        case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, tempo, lowpass
         case maskChannels = "mask_channels", maskTime = "mask_time", masks
         case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
         case eventMinGap = "event_min_gap"
@@ -113,6 +116,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         a.eqBands = eqBands
         a.whisper = whisper
         a.formant = formant
+        a.tempo = tempo ?? 0
         a.lowpass = lowpass
         a.maskChannels = maskChannels ?? 0
         a.maskTime = (maskTime ?? 0) / seconds

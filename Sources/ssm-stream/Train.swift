@@ -91,6 +91,8 @@ struct Train: ParsableCommand {
     var whisper: Double?
     @Option(help: "Augmentation: formants moved by a factor within 1 ± this (0–0.5), pitch and timing kept (another vocal tract; default 0).")
     var formant: Double?
+    @Option(help: "Augmentation: tempo changed by a factor within 1/(1 + this)…1 + this (0–1), pitch and formants kept (a faster or slower speaker; default 0).")
+    var tempo: Double?
     @Option(help: "Augmentation: probability that a clip is band-limited (4th-order low-pass at 1/8–0.45 of the rate; default 0).")
     var lowpass: Double?
     @Option(name: .customLong("mask-channels"), help: "Augmentation: feature masks over the channels of each log-compressing block's input, each up to this fraction of them (0–1; default 0: off).")
@@ -156,6 +158,7 @@ struct Train: ParsableCommand {
         if let v = eqBands { o.eqBands = v }
         if let v = whisper { o.whisper = v }
         if let v = formant { o.formant = v }
+        if let v = tempo { o.tempo = v }
         if let v = lowpass { o.lowpass = v }
         if let v = maskChannels { o.maskChannels = v }
         if let v = maskTime { o.maskTime = v }
@@ -167,8 +170,8 @@ struct Train: ParsableCommand {
             throw fail(ExitStatus.usage, "--batch, --seconds, --lr, --epochs and --minutes must be positive")
         }
         guard o.eqDB >= 0, o.eqDB <= 40, o.eqBands >= 0, o.eqBands <= 16, o.whisper >= 0, o.whisper <= 1,
-              o.formant >= 0, o.formant <= 0.5, o.lowpass >= 0, o.lowpass <= 1 else {
-            throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper and --lowpass (probabilities) in [0, 1] and --formant in [0, 0.5]")
+              o.formant >= 0, o.formant <= 0.5, o.lowpass >= 0, o.lowpass <= 1, (0...1).contains(o.tempo ?? 0) else {
+            throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper and --lowpass (probabilities) in [0, 1], --formant in [0, 0.5] and --tempo in [0, 1]")
         }
         guard (0...1).contains(o.maskChannels ?? 0), (0...o.seconds).contains(o.maskTime ?? 0), (0...16).contains(o.masks ?? 0) else {
             throw fail(ExitStatus.usage, "--mask-channels must be in [0, 1], --mask-time in [0, --seconds] and --masks in [0, 16]")
@@ -219,6 +222,9 @@ struct Train: ParsableCommand {
         }
         if (o.maskChannels ?? 0) > 0 || (o.maskTime ?? 0) > 0, !spec.blocks.contains(where: { ($0.compress ?? .none) != .none }) {
             throw fail(ExitStatus.usage, "--mask-channels and --mask-time mask a log-compressing block's input (\"compress\": \"log\"); architecture '\(arch)' has none")
+        }
+        if spec.task == .filter && (o.tempo ?? 0) > 0 {
+            throw fail(ExitStatus.usage, "--tempo is for classifiers: a filter's input would change pace while its clean target keeps it")
         }
         if spec.task == .filter && o.lowpass > 0 {
             throw fail(ExitStatus.usage, "--lowpass is for classifiers: a filter's input would lose its upper band while its clean target keeps it")
@@ -399,6 +405,7 @@ enum TrainConfigFile {
             case "eq_bands": o.eqBands = try integer()
             case "whisper": o.whisper = try number()
             case "formant": o.formant = try number()
+            case "tempo": o.tempo = try number()
             case "lowpass": o.lowpass = try number()
             case "mask_channels": o.maskChannels = try number()
             case "mask_time": o.maskTime = try number()

@@ -105,11 +105,11 @@ struct SSMTrainTests {
         var o = TrainOptions()
         #expect(o.augmentation.snrDB == nil && o.augmentation.gainDB == o.gainDB && o.augmentation.shift)
         o.gainDB = 3; o.speed = 0.2; o.tilt = 0.4; o.eqDB = 9; o.eqBands = 5; o.whisper = 0.3; o.formant = 0.15; o.shift = false
-        o.lowpass = 0.5
+        o.lowpass = 0.5; o.tempo = 0.4
         o.snrMin = 30; o.snrMax = 5
         let a = o.augmentation
         #expect(a.gainDB == 3 && a.speed == 0.2 && a.tilt == 0.4 && a.eqDB == 9 && a.eqBands == 5)
-        #expect(a.whisper == 0.3 && a.formant == 0.15 && a.lowpass == 0.5 && !a.shift && a.snrDB == 5...30)
+        #expect(a.whisper == 0.3 && a.formant == 0.15 && a.lowpass == 0.5 && a.tempo == 0.4 && !a.shift && a.snrDB == 5...30)
         o.snrMax = nil
         #expect(o.augmentation.snrDB == 30...30)
     }
@@ -147,7 +147,7 @@ struct SSMTrainTests {
         var o = TrainOptions()
         o.seconds = 0.8; o.maskTime = 0.08; o.maskChannels = 0.15
         #expect(Swift.abs(o.augmentation.maskTime - 0.1) < 1e-12 && o.augmentation.maskChannels == 0.15 && o.augmentation.masks == Augmentation().masks)
-        #expect(!TrainOptions().json.contains("mask"))
+        #expect(!TrainOptions().json.contains("mask") && !TrainOptions().json.contains("tempo"))
     }
 
     @Test("whispering keeps the level and the formant, and takes away the pitch")
@@ -201,6 +201,34 @@ struct SSMTrainTests {
         let same = Windowing.formantWarped(x, factor: 1 + 1e-12)
         let peakX = x.map { Swift.abs($0) }.max()!, diff = zip(same, x).map { Swift.abs($0 - $1) }.max()!
         #expect(same != x && diff <= 1e-4 * peakX, "identity warp changed the signal by \(diff) (peak \(peakX))")
+    }
+
+    @Test("a tempo change scales the length and the timing, keeps the pitch, the resonance and the level")
+    func tempo() {
+        let x = voicedVowel()
+        // The strongest harmonic (multiples of 100 Hz up to 3 kHz), by Goertzel away from the ends.
+        func peak(_ v: [Float]) -> Double {
+            var best = (f: 0.0, p: -1.0)
+            for f in Swift.stride(from: 100.0, through: 3000, by: 100) {
+                let w = 2 * Double.pi * f / 8000
+                var re = 0.0, im = 0.0
+                for k in 500..<(v.count - 500) { re += Double(v[k]) * cos(w * Double(k)); im -= Double(v[k]) * sin(w * Double(k)) }
+                if re * re + im * im > best.p { best = (f, re * re + im * im) }
+            }
+            return best.f
+        }
+        for factor in [1.6, 0.7] {
+            let y = Windowing.tempoChanged(x, factor: factor)
+            #expect(y.count == Int((8000 / factor).rounded()))
+            #expect(Swift.abs(energy(y) / Double(y.count) / (energy(x) / Double(x.count)) - 1) < 1e-3)
+            #expect(autocorrelation(y, 80) > 0.8, "factor \(factor): pitch period lost (\(autocorrelation(y, 80)))")
+            #expect(peak(y) == 1000, "factor \(factor): resonance at \(peak(y)) Hz")
+        }
+        // A burst from 0.375 s to 0.625 s is centred at 0.25 s when played twice as fast.
+        let burst = x.indices.map { $0 >= 3000 && $0 < 5000 ? x[$0] : 0 }
+        let y = Windowing.tempoChanged(burst, factor: 2)
+        let centre = y.indices.reduce(0.0) { $0 + Double($1) * Double(y[$1] * y[$1]) } / energy(y)
+        #expect(Swift.abs(centre - 2000) < 130, "centre of energy at \(centre)")
     }
 
     @Test("band-limiting keeps the low band, removes the high one (4th-order Butterworth), keeps the level")
