@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The spoken-digit data set of the shipped classifier (models/digits.safetensors).
 
-usage: scripts/make-digits.py OUT --fsdd PATH [--takes 4] [--flite-takes 16] [--extra-takes 0]
+usage: scripts/make-digits.py OUT --fsdd PATH [--takes 4] [--flite-takes 16] [--extra-takes 4]
                               [--human-repeat 3] [--human-test SPEAKER] [--seed 0]
 
 Synthetic speech: espeak-ng says "zero" … "nine" in 8 English accents × 20 voice variants, each
@@ -13,7 +13,7 @@ Training also hears flite's five voices (kal and kal16 — one speaker's 8 and 1
 voices —, awb, rms and slt: voices made from recordings of four real speakers, closer to a human
 voice than espeak's formant synthesis), --flite-takes takes per digit each at a random tempo and
 pitch. They are training-only: the test sets are as they were before flite was added. With
---extra-takes N (default 0: not in the shipped recipe yet), training also hears espeak-ng's 55 other
+--extra-takes N (default 4; 0: none), training also hears espeak-ng's 55 other
 voice variants (EXTRA_VARIANTS: named speakers, whisperf, klatt5 and klatt6, …), N takes per variant
 and digit, each in a random training accent; written as synth/x-*.wav after everything else, from
 their own random stream, so the other recordings keep their bytes (README, "Spoken digits").
@@ -147,7 +147,7 @@ def main():
     ap.add_argument("--fsdd", required=True, help="folder of FSDD recordings ({digit}_{speaker}_{take}.wav)")
     ap.add_argument("--takes", type=int, default=4, help="takes per voice and digit")
     ap.add_argument("--flite-takes", type=int, default=16, help="takes per flite voice and digit (training only)")
-    ap.add_argument("--extra-takes", type=int, default=0,
+    ap.add_argument("--extra-takes", type=int, default=4,
                     help="takes per extra espeak-ng variant and digit (training only; 0: none)")
     ap.add_argument("--human-repeat", type=int, default=3, help="times each human training recording is listed")
     ap.add_argument("--human-test", default="nicolas", help="FSDD speaker held out for testing")

@@ -4,7 +4,7 @@
 # 1. scripts/make-digits.py writes the synthetic set, the manifests and the stream recording to
 #    .build-digits/ (FSDD is referenced in place, never copied);
 # 2. ssm-stream train runs examples/train/digits.toml with the chosen family's architecture (default
-#    s4d, the shipped model's; 12 epochs on one thread, or a MINUTES budget on all cores);
+#    s4d, the shipped model's; the recipe's epochs on its two threads, or a MINUTES budget on all cores);
 # 3. ssm-stream eval scores it on the held-out synthetic voices and the held-out human speaker.
 # Everything lands in .build-digits/ (the model, the stream recording stream.wav and stream.txt,
 # when each of its digits is spoken); nothing in the repository is changed.
@@ -12,15 +12,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 fsdd="${1:?usage: scripts/train-digits.sh FSDD_DIR [s4d|s5|lru] [MINUTES]}"
 family="${2:-s4d}"
-minutes="${3:-}"   # default: the recipe's 12 epochs on one thread (examples/train/digits.toml)
+minutes="${3:-}"   # default: the recipe's epochs and threads (examples/train/digits.toml)
 command -v espeak-ng >/dev/null || { echo "needs espeak-ng (apt install espeak-ng)" >&2; exit 1; }
 command -v flite >/dev/null || { echo "needs flite (apt install flite)" >&2; exit 1; }
 python3 -c "import numpy, scipy" || { echo "needs numpy and scipy (pip install numpy scipy)" >&2; exit 1; }
 swift build -c release --product ssm-stream
 bin=.build/release/ssm-stream
 # The data set is made once (it is seeded: a second run writes the same bytes); one made before
-# make-digits.py added flite's voices lacks them and is made again.
-grep -q "synth/flite-" .build-digits/train.csv 2>/dev/null || python3 scripts/make-digits.py .build-digits --fsdd "$fsdd"
+# the recipe took espeak-ng's other voice variants (synth/x-*, after flite's) is made again.
+grep -q "synth/x-" .build-digits/train.csv 2>/dev/null || python3 scripts/make-digits.py .build-digits --fsdd "$fsdd"
 out=".build-digits/digits-$family.safetensors"
 $bin train --config examples/train/digits.toml --arch "examples/train/digits-$family.json" -o "$out" \
     ${minutes:+--minutes "$minutes" --threads "$(nproc)"} --json | tee ".build-digits/train-$family.jsonl"

@@ -4,7 +4,7 @@
 // the right class, while or just after it is spoken, and nothing in the pauses.
 //
 // The model shipped today does not yet (README, "Spoken digits": all ten digits come out with
-// their class, but three wrong-class events come with them), so that check is a known
+// their class, but two wrong-class events come with them), so that check is a known
 // issue: it runs and prints every miss, and it fails the day the check starts passing, until the
 // known-issue mark is removed.
 
