@@ -323,7 +323,7 @@ public struct Windowing: Sendable {
         guard n > N, N >= 8, factor > 0, factor != 1 else { return x }
         let plan = FFTPlan(size: N)
         var y = [Double](repeating: 0, count: n), norm = [Double](repeating: 0, count: n)
-        let w = (0..<N).map { 0.5 - 0.5 * Double.cos(2 * Double.pi * Double($0) / Double(N)) }
+        let w = hann(N)
         var frame = [Double](repeating: 0, count: N)
         // e^{−iωj} for j = 0…p at every bin's ω and at its ω/factor (the same for every frame).
         let bins = N / 2 + 1
@@ -372,7 +372,7 @@ public struct Windowing: Sendable {
         let n = x.count, hop = N / 2
         guard n > N else { return x }
         var y = [Double](repeating: 0, count: n + N)
-        let w = (0..<N).map { 0.5 - 0.5 * Double.cos(2 * Double.pi * Double($0) / Double(N)) }
+        let w = hann(N)
         var frame = [Double](repeating: 0, count: N), e = [Double](repeating: 0, count: N)
         var start = -hop
         while start < n {
@@ -395,16 +395,20 @@ public struct Windowing: Sendable {
         return (0..<n).map { Float(y[$0] * g) }
     }
 
+    /// The periodic Hann window of N samples (at a hop of N/2 copies sum to one).
+    static func hann(_ N: Int) -> [Double] { (0..<N).map { 0.5 - 0.5 * Double.cos(2 * Double.pi * Double($0) / Double(N)) } }
+
     /// `x` played `factor` times as fast (> 1: shorter), pitch and formants kept: WSOLA (Verhelst &
     /// Roelands 1993). Output frame m (periodic Hann, N = 256 samples, 32 ms at 8 kHz; synthesis hop
-    /// N/2, where the windows sum to one) is the input frame near m·(N/2)·factor, moved by at most N/4
-    /// to the position whose samples best continue (highest correlation) the previous frame's input
-    /// — the pitch periods line up, so none is cut or doubled. The clip's level kept.
+    /// N/2, where the windows sum to one), centred at output sample c, is the input frame centred
+    /// near c·factor, moved by at most N/4 to the position whose samples best continue (highest
+    /// correlation) the previous frame's input — the pitch periods line up, so none is cut or
+    /// doubled. The clip's level kept.
     public static func tempoChanged(_ x: [Float], factor: Double, frame N: Int = 256) -> [Float] {
         let n = x.count, hop = N / 2, search = N / 4
         guard n > N, N >= 8, factor > 0, factor != 1 else { return x }
         let out = Int((Double(n) / factor).rounded())
-        let w = (0..<N).map { 0.5 - 0.5 * Double.cos(2 * Double.pi * Double($0) / Double(N)) }
+        let w = hann(N)
         func at(_ j: Int) -> Double { j >= 0 && j < n ? Double(x[j]) : 0 }
         // Frames start half a frame early, so that the first samples get two windows like the rest
         // (y holds output sample t at t + hop).
@@ -412,7 +416,8 @@ public struct Windowing: Sendable {
         var previous = 0   // input position of the last frame taken
         var m = 0
         while m * hop < out + hop {
-            let nominal = Int((Double(m * hop - hop) * factor).rounded())
+            // Output frame m starts at (m − 1)·hop and is centred at m·hop (hop = N/2).
+            let nominal = Int((Double(m * hop) * factor).rounded()) - hop
             var best = nominal
             if m > 0 {
                 // The natural continuation of the previous frame: its input, one hop on.

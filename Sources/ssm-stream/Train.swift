@@ -99,7 +99,7 @@ struct Train: ParsableCommand {
     var maskChannels: Double?
     @Option(name: .customLong("mask-time"), help: "Augmentation: feature masks over time of each such block's log-envelopes, each up to this many seconds (default 0: off).")
     var maskTime: Double?
-    @Option(help: "Augmentation: how many channel masks and how many time masks per clip (default 2).")
+    @Option(help: "Augmentation: how many channel masks and how many time masks per clip (1–16; default 2).")
     var masks: Int?
     @Option(help: "Augmentation: a folder of noise recordings mixed in at the SNR range (instead of white noise).")
     var noise: String?
@@ -173,8 +173,8 @@ struct Train: ParsableCommand {
               o.formant >= 0, o.formant <= 0.5, o.lowpass >= 0, o.lowpass <= 1, (0...1).contains(o.tempo ?? 0) else {
             throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper and --lowpass (probabilities) in [0, 1], --formant in [0, 0.5] and --tempo in [0, 1]")
         }
-        guard (0...1).contains(o.maskChannels ?? 0), (0...o.seconds).contains(o.maskTime ?? 0), (0...16).contains(o.masks ?? 0) else {
-            throw fail(ExitStatus.usage, "--mask-channels must be in [0, 1], --mask-time in [0, --seconds] and --masks in [0, 16]")
+        guard (0...1).contains(o.maskChannels ?? 0), (0...o.seconds).contains(o.maskTime ?? 0), (1...16).contains(o.masks ?? 1) else {
+            throw fail(ExitStatus.usage, "--mask-channels must be in [0, 1], --mask-time in [0, --seconds] and --masks in [1, 16]")
         }
 
         // Architecture (JSON, or a model file to continue from).

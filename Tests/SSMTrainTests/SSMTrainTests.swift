@@ -19,6 +19,19 @@ private func voicedVowel() -> [Float] {
 
 private func energy(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1) * Double($1) } }
 
+/// The strongest harmonic of a 100 Hz voice at 8 kHz (multiples of 100 Hz up to 3 kHz), by
+/// Goertzel over the samples in `span`.
+private func strongestHarmonic(_ v: [Float], _ span: Range<Int>) -> Double {
+    var best = (f: 0.0, p: -1.0)
+    for f in Swift.stride(from: 100.0, through: 3000, by: 100) {
+        let w = 2 * Double.pi * f / 8000
+        var re = 0.0, im = 0.0
+        for k in span { re += Double(v[k]) * cos(w * Double(k)); im -= Double(v[k]) * sin(w * Double(k)) }
+        if re * re + im * im > best.p { best = (f, re * re + im * im) }
+    }
+    return best.f
+}
+
 /// Normalized autocorrelation at `lag` (near 1 at a pitch period of a voiced signal).
 private func autocorrelation(_ v: [Float], _ lag: Int) -> Double {
     var s = 0.0; for k in lag..<v.count { s += Double(v[k]) * Double(v[k - lag]) }; return s / energy(v)
@@ -178,17 +191,7 @@ struct SSMTrainTests {
     @Test("formant warping moves the resonance, keeps the pitch and the level")
     func formant() {
         let x = voicedVowel()
-        // The strongest harmonic (multiples of 100 Hz up to 3 kHz), by Goertzel over the middle second.
-        func peak(_ v: [Float]) -> Double {
-            var best = (f: 0.0, p: -1.0)
-            for f in Swift.stride(from: 100.0, through: 3000, by: 100) {
-                let w = 2 * Double.pi * f / 8000
-                var re = 0.0, im = 0.0
-                for k in 1000..<7000 { re += Double(v[k]) * cos(w * Double(k)); im -= Double(v[k]) * sin(w * Double(k)) }
-                if re * re + im * im > best.p { best = (f, re * re + im * im) }
-            }
-            return best.f
-        }
+        func peak(_ v: [Float]) -> Double { strongestHarmonic(v, 1000..<7000) }
         #expect(peak(x) == 1000)
         for (factor, expected) in [(1.25, 1200.0...1300), (0.8, 800.0...800)] {
             let y = Windowing.formantWarped(x, factor: factor)
@@ -206,17 +209,7 @@ struct SSMTrainTests {
     @Test("a tempo change scales the length and the timing, keeps the pitch, the resonance and the level")
     func tempo() {
         let x = voicedVowel()
-        // The strongest harmonic (multiples of 100 Hz up to 3 kHz), by Goertzel away from the ends.
-        func peak(_ v: [Float]) -> Double {
-            var best = (f: 0.0, p: -1.0)
-            for f in Swift.stride(from: 100.0, through: 3000, by: 100) {
-                let w = 2 * Double.pi * f / 8000
-                var re = 0.0, im = 0.0
-                for k in 500..<(v.count - 500) { re += Double(v[k]) * cos(w * Double(k)); im -= Double(v[k]) * sin(w * Double(k)) }
-                if re * re + im * im > best.p { best = (f, re * re + im * im) }
-            }
-            return best.f
-        }
+        func peak(_ v: [Float]) -> Double { strongestHarmonic(v, 500..<(v.count - 500)) }
         for factor in [1.6, 0.7] {
             let y = Windowing.tempoChanged(x, factor: factor)
             #expect(y.count == Int((8000 / factor).rounded()))
@@ -228,7 +221,7 @@ struct SSMTrainTests {
         let burst = x.indices.map { $0 >= 3000 && $0 < 5000 ? x[$0] : 0 }
         let y = Windowing.tempoChanged(burst, factor: 2)
         let centre = y.indices.reduce(0.0) { $0 + Double($1) * Double(y[$1] * y[$1]) } / energy(y)
-        #expect(Swift.abs(centre - 2000) < 130, "centre of energy at \(centre)")
+        #expect(Swift.abs(centre - 2000) < 20, "centre of energy at \(centre)")
     }
 
     @Test("band-limiting keeps the low band, removes the high one (4th-order Butterworth), keeps the level")
