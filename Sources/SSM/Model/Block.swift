@@ -143,7 +143,7 @@ public final class Block: Sendable {
         if compress != .none {
             if let raw = w.raw { raw.update(from: X, count: n) }
             compress.apply(X, n, floor: compressFloor)
-            if let keep = w.keep { FeatureMask.apply(mask, X, keep: keep, length: L, H: H) }
+            if let keep = w.keep, let mask, !mask.isEmpty { mask.apply(X, keep: keep, length: L, H: H) }
         }
         if let input = w.input { input.update(from: X, count: n) }
         for k in 0..<L {
@@ -186,8 +186,10 @@ public final class Block: Sendable {
     /// Pullback of `forward` over the L samples its tape `w` holds: dX (L, H) is the gradient of the
     /// block's output on entry and of its input on return. Gradients of the block's weights
     /// accumulate, in engine layout, into `grad` (the same block of a gradient twin). The layer
-    /// started from the zero state (training runs each sequence from rest).
-    func backward(_ dX: UnsafeMutablePointer<Scalar>, length L: Int, _ w: BlockWork, _ b: BackwardWork, into grad: Block) {
+    /// started from the zero state (training runs each sequence from rest). `mask`: the one the
+    /// forward ran with.
+    func backward(_ dX: UnsafeMutablePointer<Scalar>, length L: Int, _ w: BlockWork, _ b: BackwardWork, into grad: Block,
+                  mask: FeatureMask? = nil) {
         precondition(w.isTape, "Block.backward needs a training tape")
         let n = L * H
         if !prenorm && norm.kind != .none { for k in 0..<L { norm.backward(w.sum! + k * H, dX + k * H, dX + k * H, into: grad.norm) } }
@@ -214,7 +216,7 @@ public final class Block: Sendable {
         if prenorm && norm.kind != .none { for k in 0..<L { norm.backward(w.input! + k * H, b.dt + k * H, b.dt + k * H, into: grad.norm) } }
         if residual { for i in 0..<n { dX[i] += b.dt[i] } } else { dX.update(from: b.dt, count: n) }
         if compress != .none {
-            if let keep = w.keep { FeatureMask.backward(dX, keep: keep, length: L, H: H) }
+            if let keep = w.keep, let mask, !mask.isEmpty { mask.backward(dX, keep: keep, length: L, H: H) }
             compress.backward(w.raw!, dX, n, floor: compressFloor)
         }
     }

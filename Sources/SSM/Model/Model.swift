@@ -342,8 +342,9 @@ public final class Model: @unchecked Sendable {
         }
         if let d = decoder { if n > 0 { d.backward(h, dOutput, dh, length: n, into: grad.decoder!) } else { dh.update(repeating: 0, count: H) } }
         else { dh.update(from: dOutput, count: n * H) }
+        let mask = tape.featureMask
         for i in blocks.indices.reversed() {
-            if rows[i] > 0 { blocks[i].backward(dh, length: rows[i], tape.blockWorks[i], b, into: grad.blocks[i]) }
+            if rows[i] > 0 { blocks[i].backward(dh, length: rows[i], tape.blockWorks[i], b, into: grad.blocks[i], mask: mask) }
             let R = pools[i]
             if R > 1 {
                 // The pool's pullback: each of the R rows of a completed group gets 1/R of its gradient.
@@ -434,8 +435,8 @@ public final class ModelState: @unchecked Sendable {
     let stages: [ModelState]
     let links: UnsafeMutablePointer<Scalar>
     let linkWidth: Int
-    /// A training tape's feature masks for the next `forward` (`FeatureMask`; nil: none). A
-    /// streaming state has no buffer to mask with and ignores it.
+    /// A training tape's feature masks for the next `forward` and its `backward` (`FeatureMask`;
+    /// nil: none). A streaming state has no buffer to mask with and ignores it.
     public var featureMask: FeatureMask? = nil
     private let arena = Arena()
     /// What owns `state` when it is a slice of another allocation (a chain's, a `StreamBatch`'s):

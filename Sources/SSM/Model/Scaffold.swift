@@ -254,17 +254,17 @@ public struct FeatureMask: Sendable, Equatable {
     public var isEmpty: Bool { channels.isEmpty && rows.isEmpty }
 
     /// X (L, H) in place: x[k, h] ← keep·x[k, h] + (1 − keep)·x̄_k, x̄_k = (1/H) Σ_h x[k, h]; keep
-    /// (L, H) receives the 0/1 flags `backward` needs (all 1 without a mask).
-    static func apply(_ m: FeatureMask?, _ X: UnsafeMutablePointer<Scalar>, keep: UnsafeMutablePointer<Scalar>, length L: Int, H: Int) {
-        guard let m, !m.isEmpty else { keep.update(repeating: 1, count: L * H); return }
+    /// (L, H) receives the 0/1 flags `backward` needs. An empty mask changes nothing (and `Block`
+    /// then calls neither).
+    func apply(_ X: UnsafeMutablePointer<Scalar>, keep: UnsafeMutablePointer<Scalar>, length L: Int, H: Int) {
         for k in 0..<L {
             let x = X + k * H, f = keep + k * H
-            let row = m.rows.contains { $0.contains((Double(k) + 0.5) / Double(L)) }
+            let row = rows.contains { $0.contains((Double(k) + 0.5) / Double(L)) }
             var mean: Scalar = 0
             for h in 0..<H { mean += x[h] }
             mean /= Scalar(H)
             for h in 0..<H {
-                let masked = row || m.channels.contains { $0.contains((Double(h) + 0.5) / Double(H)) }
+                let masked = row || channels.contains { $0.contains((Double(h) + 0.5) / Double(H)) }
                 f[h] = masked ? 0 : 1
                 if masked { x[h] = mean }
             }
@@ -272,7 +272,7 @@ public struct FeatureMask: Sendable, Equatable {
     }
 
     /// Pullback of `apply`, in place on dX (L, H): dx[k, h] = keep·g[k, h] + (1/H) Σ_h' (1 − keep[k, h'])·g[k, h'].
-    static func backward(_ dX: UnsafeMutablePointer<Scalar>, keep: UnsafePointer<Scalar>, length L: Int, H: Int) {
+    func backward(_ dX: UnsafeMutablePointer<Scalar>, keep: UnsafePointer<Scalar>, length L: Int, H: Int) {
         for k in 0..<L {
             let g = dX + k * H, f = keep + k * H
             var s: Scalar = 0
