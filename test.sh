@@ -21,7 +21,8 @@ status=${PIPESTATUS[0]}
 set -e
 # One plain closing line: "tests: N passed, N failed".
 total=$(grep -oE 'Test run with [0-9]+ test' "$log" | grep -oE '[0-9]+' | tail -1 || true)
-failed=$(grep -E '^✘ Test ' "$log" | grep -vc '^✘ Test run' || true)
+# (A failing test prints one "recorded an issue" line per issue and one "failed after" line.)
+failed=$(grep -E '^✘ Test .* failed after ' "$log" | grep -vc '^✘ Test run' || true)
 [ -n "$total" ] || { echo "error: swift test printed no summary" >&2; exit 1; }
 echo "tests: $((total - failed)) passed, $failed failed"
 exit "$status"

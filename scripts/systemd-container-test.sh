@@ -108,8 +108,25 @@ printf '[Service]\nWatchdogSec=3s\nEnvironment=SSM_STREAMD_TEST_HOOKS=1\n' > "$r
 setsid systemd-nspawn -D "$root" --register=no --keep-unit --console=read-only -b </dev/null >"$work/console.log" 2>&1 &
 nspawn_pid=$!
 init=""
-waitfor 60 sh -c "pgrep -P $nspawn_pid >/dev/null" || fail "the container did not start: $(tail -5 "$work/console.log")"
-init=$(pgrep -P "$nspawn_pid" | head -1)
+# The container's init: the descendant of systemd-nspawn that is PID 1 of its own PID namespace
+# and has exec'd systemd. (nspawn's first child is a short-lived intermediate that exits once it
+# has cloned the init, so "the first child" may be gone a moment later.)
+container_init() {
+    local todo=("$nspawn_pid") p c
+    while [ ${#todo[@]} -gt 0 ]; do
+        p=${todo[0]}; todo=("${todo[@]:1}")
+        for c in $(pgrep -P "$p" || true); do
+            if [ "$(awk '/^NSpid:/ {print $NF}' "/proc/$c/status" 2>/dev/null)" = 1 ] \
+                && [ "$(cat "/proc/$c/comm" 2>/dev/null)" = systemd ]; then
+                echo "$c"; return 0
+            fi
+            todo+=("$c")
+        done
+    done
+    return 1
+}
+waitfor 60 container_init || fail "the container did not start: $(tail -5 "$work/console.log")"
+init=$(container_init)
 inside() { nsenter -t "$init" -a "$@"; }
 waitfor 120 inside systemctl is-system-running --wait || true
 state=$(inside systemctl is-system-running || true)
