@@ -132,8 +132,10 @@ func childEnvironment(_ extra: [String: String]) -> [String: String] {
 }
 
 /// Runs ssm-stream with `args` in the package root. stdout and stderr are pipes read to EOF;
-/// stdin is /dev/null, a pipe fed with bytes, or a file. The child is sent SIGTERM after `timeout` s.
-func runCLI(_ args: [String], stdin: Stdin = .null, stdoutFile: String? = nil, timeout: Double = 60,
+/// stdin is /dev/null, a pipe fed with bytes, or a file. The child is sent SIGTERM after `timeout` s:
+/// a bound that catches a hang, not a speed check — a debug build's `convert` takes 10 s of CPU,
+/// and a loaded 2-core machine running the suite in parallel has stretched one past 60 s of wall time.
+func runCLI(_ args: [String], stdin: Stdin = .null, stdoutFile: String? = nil, timeout: Double = 300,
             environment: [String: String] = [:], executable: URL = cliURL, directory: String? = nil) throws -> CLIResult {
     if executable == cliURL { try requireCLI() }
     let p = Process()
