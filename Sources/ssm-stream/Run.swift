@@ -118,6 +118,7 @@ extension IOError {
 
 extension StreamEngine.Mode: ExpressibleByArgument {}
 extension Resampler.Quality: ExpressibleByArgument {}
+extension EventDetector.Grouping: ExpressibleByArgument {}
 
 struct InputOptions: ParsableArguments {
     enum Kind: String, ExpressibleByArgument, CaseIterable { case auto, s16le, s32le, f32le, f64le, text }
@@ -237,6 +238,11 @@ struct EventOptions: ParsableArguments {
     @Option(help: "A class never to report (e.g. background), besides the model's own; repeatable.")
     var ignore: [String] = []
 
+    @Option(help: ArgumentHelp("How classes become events: 'exclusive' (one event at a time, of the class with the most evidence over it) or 'per-class' (each class its own, overlapping).",
+                               discussion: "Default: exclusive for a softmax classifier with a background class (one it does not report), per-class otherwise.",
+                               valueName: "mode"))
+    var grouping: EventDetector.Grouping?
+
     @Option(help: "Also write every class's score every N samples (0: never).")
     var posteriors: Int = 0
 
@@ -254,10 +260,12 @@ struct EventOptions: ParsableArguments {
 
     func detectorOptions(spec: ModelSpec, labels: [String], rate: Int) throws -> EventDetector.Options {
         do {
-            return try EventSettings(threshold: threshold, release: release, minDuration: minDuration, minGap: minGap, ignore: ignore)
-                .resolve(model: spec, labels: labels, rate: rate)
+            return try EventSettings(threshold: threshold, release: release, minDuration: minDuration, minGap: minGap, ignore: ignore,
+                                     grouping: grouping).resolve(model: spec, labels: labels, rate: rate)
         } catch { throw ValidationError("--" + error.message) }
     }
 
-    var isDefault: Bool { threshold == nil && release == nil && minDuration == nil && minGap == nil && ignore.isEmpty && posteriors == 0 }
+    var isDefault: Bool {
+        threshold == nil && release == nil && minDuration == nil && minGap == nil && ignore.isEmpty && grouping == nil && posteriors == 0
+    }
 }

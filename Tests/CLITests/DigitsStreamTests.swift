@@ -3,10 +3,9 @@
 // says when each is spoken), `ssm-stream run` and the daemon each report every digit once, with
 // the right class, while or just after it is spoken, and nothing in the pauses.
 //
-// The model shipped today does not yet (README, "Spoken digits": all ten digits come out with
-// their class, but two wrong-class events come with them), so that check is a known
-// issue: it runs and prints every miss, and it fails the day the check starts passing, until the
-// known-issue mark is removed.
+// The model's scores wander between classes within a word (the start of "seven" scores "six", the
+// end of "five" "nine"); its events are one per word because its classes exclude each other and
+// the detector groups them so (`EventDetector.Grouping.exclusive`, the default for such a model).
 
 import Foundation
 import Testing
@@ -52,17 +51,13 @@ private func runEvents() throws -> [[String: Any]] {
     return try jsonLines(r.stdout)
 }
 
-private let belowTheBar: Comment = "models/digits.safetensors is below the accuracy it must reach (README, \"Spoken digits\")"
-
 @Suite("the shipped digit classifier in a stream")
 struct DigitsStreamTests {
     @Test("ssm-stream run: one event per spoken digit, of its class, at its time; none in the pauses")
     func run() throws {
         let events = try runEvents()
         #expect(!events.isEmpty)
-        try withKnownIssue(belowTheBar) {
-            try expectOneEventPerDigit(events, "run")
-        }
+        try expectOneEventPerDigit(events, "run")
     }
 
     @Test("ssm-streamd on the quick start's configuration: the same events, in its events file and on stderr")
@@ -80,9 +75,7 @@ struct DigitsStreamTests {
         #expect(!r.timedOut && r.status == 0, "exit \(r.status): \(r.stderr)")
         let events = try jsonLines(Array(try Data(contentsOf: URL(fileURLWithPath: dir.file("events.jsonl")))))
         #expect(!events.isEmpty)
-        try withKnownIssue(belowTheBar) {
-            try expectOneEventPerDigit(events, "ssm-streamd")
-        }
+        try expectOneEventPerDigit(events, "ssm-streamd")
         for e in events {
             let label = try #require(e["class"] as? String)
             #expect(r.stderr.contains("\(label) on channel 0 from "), "the event is on stderr: \(r.stderr)")

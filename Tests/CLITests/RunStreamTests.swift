@@ -305,6 +305,29 @@ struct RunEventTests {
         #expect(abs((scores?["up"] ?? 0) - 0.7) < 1e-6 && abs((scores?["down"] ?? 0) + 0.7) < 1e-6)
     }
 
+    @Test("--grouping exclusive: \"up\" running straight into \"down\" is one event, of the class with the most evidence; a bad mode → 64")
+    func grouping() throws {
+        let dir = TempDir()
+        let model = try passThroughClassifier(dir)   // identity scores: per-class unless told
+        let inPath = dir.file("in.txt")
+        // 0.1 s "up" at 0.9, straight into 0.3 s "down" at 0.8 (its score −0.8 for "up"), then silence.
+        try writeLines(inPath, Array(repeating: 0, count: 10) + Array(repeating: 0.9, count: 10) + Array(repeating: -0.8, count: 30)
+            + Array(repeating: 0, count: 10))
+        var r = try runCLI(["run", "-q", "--rate", "100", model, inPath, "-"])
+        expectExit(r, 0)
+        #expect(try jsonLines(r.stdout).map { $0["class"] as? String } == ["up", "down"])
+        r = try runCLI(["run", "-q", "--rate", "100", "--grouping", "exclusive", model, inPath, "-"])
+        expectExit(r, 0)
+        let ev = try jsonLines(r.stdout)
+        #expect(ev.map { $0["class"] as? String } == ["down"])
+        #expect(ev.first?["start_sample"] as? Int == 10 && ev.first?["end_sample"] as? Int == 50, "\(ev)")
+        r = try runCLI(["run", "-q", "--rate", "100", "--grouping", "sometimes", model, inPath, "-"])
+        expectExit(r, 64)
+        #expect(r.stderr.contains("exclusive") && r.stderr.contains("per-class"), "\(r.stderr)")
+        // A filter model takes no event options.
+        expectExit(try runCLI(["run", "--grouping", "exclusive", modelPath, noisyTonePath, dir.file("o.wav")]), 64)
+    }
+
     @Test("a model's own event settings (\"events\" in its metadata) apply without flags; flags override them")
     func modelEventDefaults() throws {
         let dir = TempDir()

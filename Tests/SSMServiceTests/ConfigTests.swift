@@ -136,6 +136,7 @@ struct DaemonConfigTests {
         min_duration = 0.25
         min_gap = 1
         ignore = ["bg"]
+        grouping = "per-class"
         file = "events.jsonl"
         journal = false
         [control]
@@ -154,6 +155,7 @@ struct DaemonConfigTests {
         #expect(c.source.resampleQuality == .best && c.source.duration == 1.5 && c.source.atEnd == .restart && c.source.ringSeconds == 0.5)
         #expect(c.output.kind == .file && c.resolve(c.output.path) == "rel/dir/out/x.flac" && c.output.format == "flac" && c.output.encoding == "s24")
         #expect(c.events.threshold == 0.7 && c.events.release == 0.6 && c.events.minDuration == 0.25 && c.events.minGap == 1)
+        #expect(c.events.grouping == .perClass && c.events.settings.grouping == .perClass)
         #expect(c.events.ignore == ["bg"] && c.resolve(c.events.file) == "rel/dir/events.jsonl" && !c.events.journal)
         #expect(c.control.socket == "" && c.control.mode == 0o600 && c.control.maxClients == 2)
         #expect(c.log.target == .stderr && c.log.level == .debug && c.log.statusInterval == 1 && c.log.statsInterval == 0)
@@ -169,6 +171,7 @@ struct DaemonConfigTests {
         ("model = 3\n[source]\ntype = \"alsa\"", "line 1: 'model' must be a string"),
         ("model = \"m\"\nblock = 0\n[source]\ntype = \"alsa\"", "line 2: 'block' is 0; it must be between 1 and 65536"),
         ("model = \"m\"\nmode = \"fast\"\n[source]\ntype = \"alsa\"", "line 2: 'mode' is 'fast'; one of \"step\", \"block\""),
+        (minimal + "\n[events]\ngrouping = \"overlap\"", "line 5: 'grouping' in [events] is 'overlap'; one of \"per-class\", \"exclusive\""),
         (minimal + "\npath = \"x.wav\"", "'path' in [source] is for files and pipes"),
         ("model = \"m\"\n[source]\ntype = \"file\"", "'path' in [source] is missing"),
         ("model = \"m\"\n[source]\ntype = \"file\"\npath = \"x\"\nformat = \"s16le\"", "needs 'rate'"),

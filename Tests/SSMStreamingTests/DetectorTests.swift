@@ -55,6 +55,70 @@ struct DetectorTests {
         #expect(events[0].peak == 0.9 && abs(events[0].mean - 0.7) < 1e-6)
     }
 
+    /// Three classes, 2 the background: class 0 leads for 3 samples, then class 1 for 4, with no
+    /// background between them (a word whose scores wander), then background.
+    static let wandering: [[Float]] = [[0, 0, 1], [0.7, 0.2, 0.1], [0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.3, 0.6, 0.1],
+                                       [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.1, 0.85, 0.05], [0, 0, 1], [0, 0, 1]]
+
+    static func events(_ scores: [[Float]], _ options: EventDetector.Options) -> [DetectedEvent] {
+        let d = EventDetector(classes: scores[0].count, options: options)
+        var events: [DetectedEvent] = []
+        for (t, row) in scores.enumerated() {
+            var v = row
+            d.push(&v, at: t) { events.append($0) }
+        }
+        d.finish(at: scores.count) { events.append($0) }
+        return events
+    }
+
+    @Test("exclusive grouping: one event over the span where any reported class is active, of the class with the most evidence")
+    func exclusive() throws {
+        let perClass = Self.events(Self.wandering, .init(onset: 0.5, release: 0.4, ignored: [2]))
+        #expect(perClass.map(\.classIndex) == [0, 1] && perClass.map(\.start) == [1, 4])
+        let one = Self.events(Self.wandering, .init(onset: 0.5, release: 0.4, ignored: [2], grouping: .exclusive))
+        try #require(one.count == 1)
+        // Evidence over samples 1–7: class 0 sums 2.1, class 1 3.55; the background is never a candidate
+        // (its 0.55 would lose anyway; below it wins nothing either).
+        #expect(one[0].classIndex == 1 && one[0].start == 1 && one[0].end == 8)
+        #expect(one[0].peak == 0.85 && abs(one[0].mean - 3.55 / 7) < 1e-6)
+        // Ignoring class 1 leaves class 0's span alone.
+        let zero = Self.events(Self.wandering, .init(onset: 0.5, release: 0.4, ignored: [1, 2], grouping: .exclusive))
+        #expect(zero.map(\.classIndex) == [0] && zero.map(\.start) == [1] && zero.map(\.end) == [4])
+        // A background that wins the evidence is still not reported: the best reported class is.
+        var loud = Self.wandering
+        for t in 1...7 { loud[t][2] = 5 }
+        #expect(Self.events(loud, .init(onset: 0.5, release: 0.4, ignored: [2], grouping: .exclusive)).map(\.classIndex) == [1])
+        // min_gap and min_duration act on the one track as on each class's.
+        var split = Self.wandering   // background at sample 3: class 0 over 1–2, class 1 over 4–7
+        split[3] = [0.1, 0.1, 0.8]
+        #expect(Self.events(split, .init(onset: 0.5, release: 0.4, ignored: [2], grouping: .exclusive)).map(\.classIndex) == [0, 1])
+        let merged = Self.events(split, .init(onset: 0.5, release: 0.4, minGap: 2, ignored: [2], grouping: .exclusive))
+        #expect(merged.map(\.classIndex) == [1] && merged.map(\.start) == [1] && merged.map(\.end) == [8])
+        #expect(Self.events(split, .init(onset: 0.5, release: 0.4, minDuration: 3, ignored: [2], grouping: .exclusive)).map(\.classIndex) == [1])
+    }
+
+    @Test("the default grouping: exclusive for a softmax classifier with a class it does not report, per class otherwise; a given one wins")
+    func defaultGrouping() throws {
+        func grouping(_ scores: ModelSpec.Scores?, ignore: [String]?, _ given: EventDetector.Grouping? = nil) throws -> EventDetector.Grouping {
+            var spec = ModelSpec(task: .classify, sampleRate: 100, dInput: 1, dModel: 1, dOutput: 3, encoder: false, decoder: true,
+                                 blocks: [], labels: ["a", "b", "bg"], scores: scores)
+            spec.events = ModelSpec.EventDefaults(ignore: ignore)
+            return try EventSettings(grouping: given).resolve(model: spec, labels: ["a", "b", "bg"], rate: 100).grouping
+        }
+        #expect(try grouping(nil, ignore: ["bg"]) == .exclusive)
+        #expect(try grouping(.softmax, ignore: ["bg"]) == .exclusive)
+        #expect(try grouping(.softmax, ignore: nil) == .perClass)
+        #expect(try grouping(.sigmoid, ignore: ["bg"]) == .perClass)
+        #expect(try grouping(.identity, ignore: ["bg"]) == .perClass)
+        #expect(try grouping(.softmax, ignore: ["bg"], .perClass) == .perClass)
+        #expect(try grouping(.sigmoid, ignore: nil, .exclusive) == .exclusive)
+        // A user's --ignore makes a background as well as the model's.
+        var spec = ModelSpec(task: .classify, sampleRate: 100, dInput: 1, dModel: 1, dOutput: 3, encoder: false, decoder: true,
+                             blocks: [], labels: ["a", "b", "bg"])
+        spec.events = nil
+        #expect(try EventSettings(ignore: ["bg"]).resolve(model: spec, labels: ["a", "b", "bg"], rate: 100).grouping == .exclusive)
+    }
+
     @Test("softmax sums to 1 and keeps the order; sigmoid is 1/(1+e^-x); both finite for large logits")
     func scoring() {
         var x: [Float] = [1, 2, 3, 1000]

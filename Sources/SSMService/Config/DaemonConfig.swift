@@ -59,6 +59,7 @@ public struct DaemonConfig: Equatable, Sendable {
         public var minDuration: Double?
         public var minGap: Double?
         public var ignore: [String] = []
+        public var grouping: EventDetector.Grouping?
         /// A JSON Lines file events are appended to ("" for none).
         public var file = ""
         /// Whether each event is also a journald entry.
@@ -66,6 +67,10 @@ public struct DaemonConfig: Equatable, Sendable {
         /// Event entries per second the journal gets at most (a burst above it becomes one entry
         /// counting the events left out); 0: no limit. The socket and the events file get all.
         public var journalRate = 10.0
+        /// The detector settings of this table (the model's own fill what it leaves out).
+        public var settings: EventSettings {
+            EventSettings(threshold: threshold, release: release, minDuration: minDuration, minGap: minGap, ignore: ignore, grouping: grouping)
+        }
     }
 
     public struct Metrics: Equatable, Sendable {
@@ -210,7 +215,7 @@ private struct Reader {
         "source": ["type", "device", "path", "format", "rate", "channels", "per_channel", "resample",
                    "resample_quality", "latency_ms", "duration", "at_end", "ring_seconds", "realtime", "loop"],
         "output": ["type", "path", "device", "format", "encoding"],
-        "events": ["threshold", "release", "min_duration", "min_gap", "ignore", "file", "journal", "journal_rate"],
+        "events": ["threshold", "release", "min_duration", "min_gap", "ignore", "grouping", "file", "journal", "journal_rate"],
         "metrics": ["file", "interval"],
         "control": ["socket", "mode", "max_clients"],
         "log": ["target", "level", "status_interval", "stats_interval"],
@@ -368,6 +373,7 @@ private struct Reader {
         e.minDuration = try number("events", "min_duration", 0...86400)
         e.minGap = try number("events", "min_gap", 0...86400)
         e.ignore = try strings("events", "ignore") ?? e.ignore
+        e.grouping = try choice("events", "grouping", EventDetector.Grouping.self)
         e.file = try string("events", "file") ?? e.file
         e.journal = try bool("events", "journal") ?? e.journal
         e.journalRate = try number("events", "journal_rate", 0...1e6) ?? e.journalRate

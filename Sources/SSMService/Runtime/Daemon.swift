@@ -464,8 +464,7 @@ public final class Daemon {
         if model.spec.task == .classify {
             let e = fresh.events
             do {
-                options = try EventSettings(threshold: e.threshold, release: e.release, minDuration: e.minDuration, minGap: e.minGap,
-                                            ignore: e.ignore).resolve(model: model.spec, labels: p.labels, rate: p.modelRate)
+                options = try e.settings.resolve(model: model.spec, labels: p.labels, rate: p.modelRate)
             } catch {
                 reloadRefused("[events] " + error.message, requester); return true
             }

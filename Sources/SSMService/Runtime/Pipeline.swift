@@ -220,8 +220,7 @@ public final class Pipeline: @unchecked Sendable {
             let e = config.events
             let options: EventDetector.Options
             do {
-                options = try EventSettings(threshold: e.threshold, release: e.release, minDuration: e.minDuration, minGap: e.minGap,
-                                            ignore: e.ignore).resolve(model: spec, labels: labels, rate: modelRate)
+                options = try e.settings.resolve(model: spec, labels: labels, rate: modelRate)
             } catch { throw DaemonFailure(DaemonFailure.config, "[events] " + error.message) }
             output = .classify(Classifier(output: .ring(events), options: options, classes: spec.dOutput,
                                           groups: groups, scores: spec.scoring))
