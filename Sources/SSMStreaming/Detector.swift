@@ -1,13 +1,14 @@
 import SSM
 
-/// A detected event: one class above threshold over a span of samples [start, end).
+/// A detected event: a class above threshold over a span of samples [start, end) (with exclusive
+/// grouping: any class above it, and the event's class the one with the most evidence over the span).
 public struct DetectedEvent: Sendable, Equatable {
     public var classIndex: Int
     public var channel: Int
     /// First sample of the event and the sample after its last, in the detector's sample clock.
     public var start: Int
     public var end: Int
-    /// Highest and mean score over the samples the class was active.
+    /// Highest and mean score of the event's class over its active samples.
     public var peak: Float
     public var mean: Float
     public var duration: Int { end - start }
@@ -42,7 +43,7 @@ public final class EventDetector {
         public var release: Float
         /// Events shorter than this many samples are dropped.
         public var minDuration: Int
-        /// Gaps shorter than this many samples between two spans of one class merge them.
+        /// Gaps shorter than this many samples between two spans of one track merge them.
         public var minGap: Int
         /// Classes never reported (e.g. a background class).
         public var ignored: Set<Int>
@@ -86,7 +87,7 @@ public final class EventDetector {
         case .perClass:
             for c in 0..<classes where reported[c] { try advance(c, scores[c], scores, at: t, emit) }
         case .exclusive:
-            var s: Float = 0
+            var s = -Float.infinity
             for c in 0..<classes where reported[c] { s = max(s, scores[c]) }
             try advance(0, s, scores, at: t, emit)
         }
@@ -142,6 +143,7 @@ public final class EventDetector {
         if options.grouping == .exclusive {
             c = -1
             for j in 0..<classes where reported[j] && (c < 0 || evidence[j] > evidence[c]) { c = j }
+            guard c >= 0 else { return }   // no class reported (an event cannot open then)
             peak = peaks[c]; sum = evidence[c]
         }
         try emit(DetectedEvent(classIndex: c, channel: channel, start: tr.start, end: tr.end,

@@ -15,9 +15,10 @@ struct Eval: ParsableCommand {
         readout predicts the class of the mean logits. One trained per step (its metadata says so) is \
         scored on what `ssm-stream run` would report: the recording, followed by the seconds of \
         silence during which training holds a word's class (its `tail`), goes through the same \
-        scores and event detector with the model's own event settings; the prediction is the class \
-        of the event that peaks highest, or the background class if no event fires. Classes the \
-        data lacks are fine (a test set of words without silence clips).
+        scores and event detector with the model's own event settings (--grouping overrides its \
+        grouping, as for `run`); the prediction is the class of the event that peaks highest, or \
+        the background class if no event fires. Classes the data lacks are fine (a test set of \
+        words without silence clips).
 
         With --json, one object: accuracy (0–1), per_class, confusion (rows: true class), labels, \
         clips — or snr_improvement_db, si_sdr_improvement_db and clips.
@@ -33,6 +34,8 @@ struct Eval: ParsableCommand {
     var data: String
     @Flag(help: "Unreadable recordings are fatal (default: skipped and counted).")
     var strict = false
+    @Option(help: ArgumentHelp("A per-step classifier's event grouping, as for `run` (default: the one `run` would use).", valueName: "exclusive|per-class"))
+    var grouping: EventDetector.Grouping?
     @Flag(help: "One JSON object on stdout.")
     var json = false
 
@@ -46,6 +49,9 @@ struct Eval: ParsableCommand {
         } catch let e as SafeTensorsError { throw fail(ExitStatus.badModel, "model '\(model)': \(e.message)") }
         catch let e as ModelError { throw fail(ExitStatus.badModel, "model '\(model)': \(e.message)") }
         let spec = m.spec
+        if grouping != nil && spec.task != .classify {
+            throw fail(ExitStatus.usage, "--grouping is for classifiers; '\(model)' is a filter")
+        }
         guard spec.dInput == 1 else { throw fail(ExitStatus.badModel, "model '\(model)': eval reads mono recordings (d_input 1, got \(spec.dInput))") }
         let options = st.metadata["ssm_train_options"].flatMap { try? JSONDecoder().decode(TrainOptions.self, from: Data($0.utf8)) }
         let set: TrainData
@@ -59,9 +65,12 @@ struct Eval: ParsableCommand {
             // Per step: the stream's own event detector, on the recording and then `tail` of silence.
             let stream: (EventDetector.Options, tail: Int)?
             if let o = options, o.readout == .perStep {
-                do { stream = (try EventSettings().resolve(model: spec, labels: labels, rate: spec.sampleRate), Int((o.tail * Double(spec.sampleRate)).rounded())) }
+                do { stream = (try EventSettings(grouping: grouping).resolve(model: spec, labels: labels, rate: spec.sampleRate), Int((o.tail * Double(spec.sampleRate)).rounded())) }
                 catch { throw fail(ExitStatus.badModel, "model '\(model)': \(error.message)") }
             } else { stream = nil }
+            if grouping != nil && stream == nil {
+                throw fail(ExitStatus.usage, "--grouping is for classifiers trained per step (their events); '\(model)' predicts from its mean logits")
+            }
             let background = options?.background.flatMap { labels.firstIndex(of: $0) }
             var confusion = [[Int]](repeating: [Int](repeating: 0, count: C), count: C)
             var results = [Int](repeating: 0, count: clips.count)

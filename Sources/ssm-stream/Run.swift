@@ -232,7 +232,7 @@ struct EventOptions: ParsableArguments {
     @Option(help: "Drop events shorter than this, in seconds (default: the model's, else 0).")
     var minDuration: Double?
 
-    @Option(help: "Merge events of one class separated by less than this, in seconds (default: the model's, else 0).")
+    @Option(help: "Merge events separated by less than this, in seconds (of one class, or any with exclusive grouping; default: the model's, else 0).")
     var minGap: Double?
 
     @Option(help: "A class never to report (e.g. background), besides the model's own; repeatable.")

@@ -40,7 +40,7 @@ final class RunPipeline {
             throw IOError(.cantCreate, "output '\(cmd.output)' is the input file: writing it would destroy the input")
         }
         if spec.task == .filter && !cmd.eventOptions.isDefault {
-            throw ValidationError("--threshold, --release, --min-duration, --min-gap, --ignore and --posteriors are for classifier models; '\(cmd.model)' is a filter")
+            throw ValidationError("--threshold, --release, --min-duration, --min-gap, --ignore, --grouping and --posteriors are for classifier models; '\(cmd.model)' is a filter")
         }
         if spec.task == .classify && (cmd.outputOptions.format != nil || cmd.outputOptions.encoding != nil) {
             throw ValidationError("--format and --encoding are for filter models; classifier '\(cmd.model)' writes JSON Lines")

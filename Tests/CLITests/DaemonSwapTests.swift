@@ -82,14 +82,14 @@ struct DaemonSwapTests {
         #expect(relativeError(out, a, at..<96000) > 0.1)
     }
 
-    @Test("a classifier swapped mid-stream: events before the switch frame come from the old model, after it the new model's own event settings apply (its threshold 0.9 is above the pulses' 0.8: no more events)")
+    @Test("a classifier swapped mid-stream (with another [events] grouping): events before the switch frame come from the old model, after it the new model's own event settings apply (its threshold 0.9 is above the pulses' 0.8: no more events)")
     func swapClassifier() throws {
         let dir = TempDir()
         let loud = try passThroughClassifier(dir, name: "loud")
         let deaf = try passThroughClassifier(dir, events: ModelSpec.EventDefaults(threshold: 0.9), name: "deaf")
         // Pulses of 0.8 for 0.25 s every 0.5 s at 100 Hz, paced: 8 s.
         try f32le(pulses(seconds: 8, period: 0.5, on: 0.25)).withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: dir.file("p.raw"))) }
-        func config(_ model: String) -> String {
+        func config(_ model: String, _ events: String = "") -> String {
             """
             model = "\(model)"
             [source]
@@ -100,6 +100,7 @@ struct DaemonSwapTests {
             channels = 1
             realtime = true
             [events]
+            \(events)
             file = "events.jsonl"
             [control]
             socket = "ctl.sock"
@@ -111,7 +112,8 @@ struct DaemonSwapTests {
         let d = try RunningDaemon(["-c", cfg])
         let sock = dir.file("ctl.sock")
         _ = try statusWhen(sock) { ($0["events"] as? Int ?? 0) >= 2 }
-        _ = try writeConfig(dir, config(deaf))
+        // The detector's settings change with the model: still a swap in place.
+        _ = try writeConfig(dir, config(deaf, "grouping = \"exclusive\""))
         let reply = try ControlClient(sock).ask("reload")
         #expect(reply["reload"] as? String == "swapped", "\(reply)")
         let at = try #require(reply["frame"] as? Int, "\(reply)")

@@ -243,9 +243,20 @@ struct TrainTests {
         let obj = try jsonObject(e.stdout)
         #expect(obj["confusion"] as? [[Int]] == [[2, 1], [0, 1]], "\(obj)")
         #expect(obj["accuracy"] as? Double == 0.75)
+        // --grouping as for run (one reported class: either grouping gives the same events).
+        for g in ["exclusive", "per-class"] {
+            let eg = try runCLI(["eval", "--grouping", g, model, tmp.file("set.csv"), "--json"], executable: releaseCLI)
+            expectExit(eg, 0)
+            #expect(try jsonObject(eg.stdout)["confusion"] as? [[Int]] == [[2, 1], [0, 1]])
+        }
+        expectExit(try runCLI(["eval", "--grouping", "mostly", model, tmp.file("set.csv")], executable: releaseCLI), 64)
         // The same model without its training options is a pooled classifier: the mean's class, "up" for all four.
         let pooled = try runCLI(["eval", base, tmp.file("set.csv"), "--json"], executable: releaseCLI)
         let p = try jsonObject(pooled.stdout)
         #expect(p["confusion"] as? [[Int]] == [[3, 0], [1, 0]], "\(p)")
+        // It has no events to group.
+        let g = try runCLI(["eval", "--grouping", "exclusive", base, tmp.file("set.csv")], executable: releaseCLI)
+        expectExit(g, 64)
+        #expect(g.stderr.contains("--grouping is for classifiers trained per step"), "\(g.stderr)")
     }
 }

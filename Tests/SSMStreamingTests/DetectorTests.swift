@@ -77,8 +77,8 @@ struct DetectorTests {
         #expect(perClass.map(\.classIndex) == [0, 1] && perClass.map(\.start) == [1, 4])
         let one = Self.events(Self.wandering, .init(onset: 0.5, release: 0.4, ignored: [2], grouping: .exclusive))
         try #require(one.count == 1)
-        // Evidence over samples 1–7: class 0 sums 2.1, class 1 3.55; the background is never a candidate
-        // (its 0.55 would lose anyway; below it wins nothing either).
+        // Evidence over samples 1–7: class 0 sums 2.8, class 1 3.55; the background (0.65) is never a
+        // candidate, nor below where it has the most.
         #expect(one[0].classIndex == 1 && one[0].start == 1 && one[0].end == 8)
         #expect(one[0].peak == 0.85 && abs(one[0].mean - 3.55 / 7) < 1e-6)
         // Ignoring class 1 leaves class 0's span alone.
@@ -91,9 +91,14 @@ struct DetectorTests {
         // min_gap and min_duration act on the one track as on each class's.
         var split = Self.wandering   // background at sample 3: class 0 over 1–2, class 1 over 4–7
         split[3] = [0.1, 0.1, 0.8]
-        #expect(Self.events(split, .init(onset: 0.5, release: 0.4, ignored: [2], grouping: .exclusive)).map(\.classIndex) == [0, 1])
+        let two = Self.events(split, .init(onset: 0.5, release: 0.4, ignored: [2], grouping: .exclusive))
+        #expect(two.map(\.classIndex) == [0, 1])
+        // The second event's evidence starts afresh: class 1 over samples 4–7 only (2.95 / 4).
+        #expect(two.count == 2 && abs(two[1].mean - 2.95 / 4) < 1e-6 && two[1].peak == 0.85)
         let merged = Self.events(split, .init(onset: 0.5, release: 0.4, minGap: 2, ignored: [2], grouping: .exclusive))
         #expect(merged.map(\.classIndex) == [1] && merged.map(\.start) == [1] && merged.map(\.end) == [8])
+        // Merged across the gap, whose sample counts for nothing: class 1's 3.25 over 6 active samples.
+        #expect(merged.count == 1 && abs(merged[0].mean - 3.25 / 6) < 1e-6)
         #expect(Self.events(split, .init(onset: 0.5, release: 0.4, minDuration: 3, ignored: [2], grouping: .exclusive)).map(\.classIndex) == [1])
     }
 
@@ -112,6 +117,8 @@ struct DetectorTests {
         #expect(try grouping(.identity, ignore: ["bg"]) == .perClass)
         #expect(try grouping(.softmax, ignore: ["bg"], .perClass) == .perClass)
         #expect(try grouping(.sigmoid, ignore: nil, .exclusive) == .exclusive)
+        // Every class ignored, at a zero threshold (which the daemon's configuration allows): no event.
+        #expect(Self.events(Self.wandering, .init(onset: 0, release: 0, ignored: [0, 1, 2], grouping: .exclusive)).isEmpty)
         // A user's --ignore makes a background as well as the model's.
         var spec = ModelSpec(task: .classify, sampleRate: 100, dInput: 1, dModel: 1, dOutput: 3, encoder: false, decoder: true,
                              blocks: [], labels: ["a", "b", "bg"])

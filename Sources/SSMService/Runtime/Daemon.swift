@@ -451,7 +451,7 @@ public final class Daemon {
         a.model = b.model; a.control = b.control; a.log = b.log
         a.events.threshold = b.events.threshold; a.events.release = b.events.release
         a.events.minDuration = b.events.minDuration; a.events.minGap = b.events.minGap
-        a.events.ignore = b.events.ignore; a.events.journal = b.events.journal
+        a.events.ignore = b.events.ignore; a.events.grouping = b.events.grouping; a.events.journal = b.events.journal
         guard a == b else { return false }
         if p.swapPending || pendingSwap != nil {
             reloadRefused("the previous model swap is still under way; try again", requester); return true
