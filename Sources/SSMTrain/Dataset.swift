@@ -68,6 +68,10 @@ public struct Augmentation: Sendable, Equatable {
     /// (dB), with probability `noiseProbability`.
     public var snrDB: ClosedRange<Double>? = nil
     public var noiseProbability = 1.0
+    /// Probability that the noise covers only the recording's span rather than the whole window: a
+    /// noisy recording cut out and padded with digital silence, as `eval` and a file played alone
+    /// give, so the model also hears noise stop (and start) abruptly. The SNR is then the span's.
+    public var cutNoise = 0.0
     /// Speed (and with it pitch) changed by resampling by a factor uniform in 1 ± speed.
     public var speed = 0.0
     /// Random placement of the clip in the window (time shift); off: clips start at 0.
@@ -188,9 +192,12 @@ public struct Windowing: Sendable {
                 for k in 0..<L { x[k] *= g }
             }
             if let snr = a.snrDB, r.uniform() < a.noiseProbability {
+                // The samples the noise covers: the window, or (cut) the recording's span in it.
+                var span = 0..<L
+                if a.cutNoise > 0 && r.uniform() < a.cutNoise { span = max(0, offset)..<max(0, min(L, offset + n)) }
                 var p = 0.0
-                for k in 0..<L { p += Double(x[k]) * Double(x[k]) }
-                p /= Double(L)
+                for k in span { p += Double(x[k]) * Double(x[k]) }
+                p /= Double(max(1, span.count))
                 var noise = [Float](repeating: 0, count: L)
                 let src = self.noise.isEmpty ? [] : self.noise[Int(r.next() % UInt64(self.noise.count))]
                 if !src.isEmpty {
@@ -200,11 +207,11 @@ public struct Windowing: Sendable {
                     for k in 0..<L { noise[k] = Float(r.normal()) }
                 }
                 var q = 0.0
-                for v in noise { q += Double(v) * Double(v) }
-                q /= Double(L)
+                for k in span { q += Double(noise[k]) * Double(noise[k]) }
+                q /= Double(max(1, span.count))
                 if p > 0 && q > 0 {
                     let s = Float((p / q / Double.pow(10, r.uniform(snr.lowerBound, snr.upperBound) / 10)).squareRoot())
-                    for k in 0..<L { x[k] += s * noise[k] }
+                    for k in span { x[k] += s * noise[k] }
                 }
             }
             if a.masks > 0 && (a.maskChannels > 0 || a.maskTime > 0) {

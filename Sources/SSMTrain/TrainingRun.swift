@@ -29,6 +29,8 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     public var gainDB = 6.0
     public var snrMin: Double? = nil
     public var snrMax: Double? = nil
+    /// `Augmentation.cutNoise` (nil: 0; optional so that a model trained without it records no key).
+    public var cutNoise: Double? = nil
     public var speed = 0.0
     public var tilt = 0.0
     public var eqDB = 0.0
@@ -83,6 +85,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         whisper = try c.decodeIfPresent(Double.self, forKey: .whisper) ?? d.whisper
         formant = try c.decodeIfPresent(Double.self, forKey: .formant) ?? d.formant
         tempo = try c.decodeIfPresent(Double.self, forKey: .tempo)
+        cutNoise = try c.decodeIfPresent(Double.self, forKey: .cutNoise)
         lowpass = try c.decodeIfPresent(Double.self, forKey: .lowpass) ?? d.lowpass
         maskChannels = try c.decodeIfPresent(Double.self, forKey: .maskChannels)
         maskTime = try c.decodeIfPresent(Double.self, forKey: .maskTime)
@@ -99,7 +102,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", warmup, clip, seed, threads
         case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
-        case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, tempo, lowpass
+        case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, tempo, lowpass, cutNoise = "cut_noise"
         case maskChannels = "mask_channels", maskTime = "mask_time", masks
         case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
         case eventMinGap = "event_min_gap"
@@ -123,6 +126,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         a.masks = masks ?? a.masks
         a.shift = shift
         if let lo = snrMin ?? snrMax, let hi = snrMax ?? snrMin { a.snrDB = min(lo, hi)...max(lo, hi) }
+        a.cutNoise = cutNoise ?? 0
         return a
     }
 

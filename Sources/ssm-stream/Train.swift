@@ -77,6 +77,8 @@ struct Train: ParsableCommand {
     var snrMin: Double?
     @Option(name: .customLong("snr-max"), help: "… to snr-max dB.")
     var snrMax: Double?
+    @Option(name: .customLong("cut-noise"), help: "Augmentation: probability that the noise covers only the recording, which then starts and ends abruptly in digital silence, rather than the whole window (0–1; default 0).")
+    var cutNoise: Double?
     @Option(name: .customLong("gain-db"), help: "Augmentation: random gain within ±dB (default 6).")
     var gainDB: Double?
     @Option(help: "Augmentation: speed/pitch change by resampling within ±fraction (default 0).")
@@ -150,6 +152,7 @@ struct Train: ParsableCommand {
         if let v = valFraction { o.valFraction = v }
         if let v = valPattern { o.valPattern = v }
         if let v = snrMin { o.snrMin = v }
+        if let v = cutNoise { o.cutNoise = v }
         if let v = snrMax { o.snrMax = v }
         if let v = gainDB { o.gainDB = v }
         if let v = speed { o.speed = v }
@@ -170,8 +173,9 @@ struct Train: ParsableCommand {
             throw fail(ExitStatus.usage, "--batch, --seconds, --lr, --epochs and --minutes must be positive")
         }
         guard o.eqDB >= 0, o.eqDB <= 40, o.eqBands >= 0, o.eqBands <= 16, o.whisper >= 0, o.whisper <= 1,
-              o.formant >= 0, o.formant <= 0.5, o.lowpass >= 0, o.lowpass <= 1, (0...1).contains(o.tempo ?? 0) else {
-            throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper and --lowpass (probabilities) in [0, 1], --formant in [0, 0.5] and --tempo in [0, 1]")
+              o.formant >= 0, o.formant <= 0.5, o.lowpass >= 0, o.lowpass <= 1, (0...1).contains(o.tempo ?? 0),
+              (0...1).contains(o.cutNoise ?? 0) else {
+            throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper, --lowpass and --cut-noise (probabilities) in [0, 1], --formant in [0, 0.5] and --tempo in [0, 1]")
         }
         guard (0...1).contains(o.maskChannels ?? 0), (0...o.seconds).contains(o.maskTime ?? 0), (1...16).contains(o.masks ?? 1) else {
             throw fail(ExitStatus.usage, "--mask-channels must be in [0, 1], --mask-time in [0, --seconds] and --masks in [1, 16]")
@@ -406,6 +410,7 @@ enum TrainConfigFile {
             case "whisper": o.whisper = try number()
             case "formant": o.formant = try number()
             case "tempo": o.tempo = try number()
+            case "cut_noise": o.cutNoise = try number()
             case "lowpass": o.lowpass = try number()
             case "mask_channels": o.maskChannels = try number()
             case "mask_time": o.maskTime = try number()

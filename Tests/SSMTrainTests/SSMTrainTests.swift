@@ -118,9 +118,10 @@ struct SSMTrainTests {
         var o = TrainOptions()
         #expect(o.augmentation.snrDB == nil && o.augmentation.gainDB == o.gainDB && o.augmentation.shift)
         o.gainDB = 3; o.speed = 0.2; o.tilt = 0.4; o.eqDB = 9; o.eqBands = 5; o.whisper = 0.3; o.formant = 0.15; o.shift = false
-        o.lowpass = 0.5; o.tempo = 0.4
+        o.lowpass = 0.5; o.tempo = 0.4; o.cutNoise = 0.3
         o.snrMin = 30; o.snrMax = 5
         let a = o.augmentation
+        #expect(a.cutNoise == 0.3 && Augmentation().cutNoise == 0)
         #expect(a.gainDB == 3 && a.speed == 0.2 && a.tilt == 0.4 && a.eqDB == 9 && a.eqBands == 5)
         #expect(a.whisper == 0.3 && a.formant == 0.15 && a.lowpass == 0.5 && a.tempo == 0.4 && !a.shift && a.snrDB == 5...30)
         o.snrMax = nil
@@ -161,6 +162,33 @@ struct SSMTrainTests {
         o.seconds = 0.8; o.maskTime = 0.08; o.maskChannels = 0.15
         #expect(Swift.abs(o.augmentation.maskTime - 0.1) < 1e-12 && o.augmentation.maskChannels == 0.15 && o.augmentation.masks == Augmentation().masks)
         #expect(!TrainOptions().json.contains("mask") && !TrainOptions().json.contains("tempo"))
+    }
+
+    @Test("cut noise: the noise covers the recording's span only, at the span's SNR; without it, the whole window as before")
+    func cutNoise() {
+        let clip = Clip(samples: (0..<200).map { Float(sin(Double($0) * 0.3)) * 0.5 }, label: 0, source: "s")
+        var w = Windowing(length: 600)
+        w.augmentation.gainDB = 0; w.augmentation.snrDB = 10...10; w.augmentation.cutNoise = 1
+        for seed in 0..<8 {
+            var g: SeededRandom? = SeededRandom(seed: UInt64(seed))
+            let y = w.sequence(clip, perStep: false, rng: &g).x
+            // The clip is somewhere in the window; outside it every sample is still exactly zero.
+            let on = y.indices.filter { y[$0] != 0 }
+            let start = on.first ?? 0
+            #expect(on.count == 200 && on.last == start + 199, "seed \(seed): \(on.count) samples non-zero")
+            let noise = (0..<200).map { Double(y[start + $0]) - Double(clip.samples[$0]) }
+            let snr = 10 * log10(clip.samples.reduce(0.0) { $0 + Double($1 * $1) } / noise.reduce(0.0) { $0 + $1 * $1 })
+            #expect(Swift.abs(snr - 10) < 1e-3, "seed \(seed): SNR \(snr) dB")
+        }
+        // Never cut: the noise fills the window, and the draws are those of a run without the option.
+        w.augmentation.cutNoise = 0
+        var g: SeededRandom? = SeededRandom(seed: 1)
+        #expect(w.sequence(clip, perStep: false, rng: &g).x.allSatisfy { $0 != 0 })
+        var plain = Windowing(length: 600)
+        plain.augmentation.gainDB = 0; plain.augmentation.snrDB = 10...10
+        var g1: SeededRandom? = SeededRandom(seed: 4), g2: SeededRandom? = SeededRandom(seed: 4)
+        #expect(plain.sequence(clip, perStep: false, rng: &g1).x == w.sequence(clip, perStep: false, rng: &g2).x)
+        #expect(!TrainOptions().json.contains("cut_noise"))
     }
 
     @Test("whispering keeps the level and the formant, and takes away the pitch")
