@@ -2,7 +2,7 @@
 """The spoken-digit data set of the shipped classifier (models/digits.safetensors).
 
 usage: scripts/make-digits.py OUT --fsdd PATH [--takes 4] [--flite-takes 16] [--extra-takes 4]
-                              [--human-repeat 3] [--human-test SPEAKER] [--seed 0]
+                              [--festival-takes 0] [--human-repeat 3] [--human-test SPEAKER] [--seed 0]
 
 Synthetic speech: espeak-ng says "zero" … "nine" in 8 English accents × 20 voice variants, each
 take at a random speed (110–220 words/min), pitch (15–85) and level, resampled to 8 kHz. Voices are
@@ -16,7 +16,10 @@ pitch. They are training-only: the test sets are as they were before flite was a
 --extra-takes N (default 4; 0: none), training also hears espeak-ng's 55 other
 voice variants (EXTRA_VARIANTS: named speakers, whisperf, klatt5 and klatt6, …), N takes per variant
 and digit, each in a random training accent; written as synth/x-*.wav after everything else, from
-their own random stream, so the other recordings keep their bytes (README, "Spoken digits").
+their own random stream, so the other recordings keep their bytes (README, "Spoken digits"). With
+--festival-takes N (default 0: none), training also hears festival's voices (FESTIVAL_VOICES: ked,
+a speaker no other set has, and kal and slt by diphone and HMM synthesis), N takes per voice and
+digit as for flite, written last (synth/fest-*.wav; needs festival and its voice packages).
 
 Human speech: the Free Spoken Digit Dataset recordings in PATH ({digit}_{speaker}_{take}.wav,
 8 kHz), referenced by absolute path (the data stays where it is: nothing is copied). One speaker
@@ -34,7 +37,7 @@ spoken (examples/digits.wav and .txt, the quick start's stream, are this recordi
 
 Needs espeak-ng and flite (apt install espeak-ng flite), numpy and scipy.
 """
-import argparse, csv, os, subprocess, sys, tempfile
+import argparse, csv, os, shutil, subprocess, sys, tempfile
 import numpy as np
 from scipy.io import wavfile
 from scipy.signal import resample_poly, lfilter
@@ -55,6 +58,10 @@ EXTRA_VARIANTS = ["Alex", "Alicia", "Andrea", "AnxiousAndy", "Denis", "Diogo", "
                   "whisperf", "klatt5", "klatt6"]
 # flite's voices and the range of their mean pitch (Hz) a take draws from.
 FLITE_VOICES = {"kal": (75, 150), "kal16": (75, 150), "awb": (75, 150), "rms": (70, 140), "slt": (140, 260)}
+# festival's voices (Debian: festival festvox-kdlpc16k festvox-kallpc16k festvox-us-slt-hts) and
+# their pitch ranges: ked, a speaker no other set has, and kal and slt by other methods (diphone
+# concatenation, HMM synthesis) than flite's. The HMM voice takes no duration stretch.
+FESTIVAL_VOICES = {"ked_diphone": (75, 150), "kal_diphone": (75, 150), "cmu_us_slt_arctic_hts": (140, 260)}
 RATE = 8000
 
 
@@ -67,6 +74,41 @@ def say_flite(text, voice, stretch, f0):
     """flite: stretch scales the duration, f0 is the mean pitch in Hz."""
     return synthesize(["flite", "-voice", voice, "--setf", f"duration_stretch={stretch:.3f}",
                        "--setf", f"int_f0_target_mean={f0:.1f}", "-t", text, "-o", "{wav}"])
+
+
+def say_festival(text, voice, stretch, f0):
+    """festival's text2wave: stretch scales the duration, f0 is the mean pitch in Hz (diphone voices)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as t:
+        t.write(text + "\n"); t.flush()
+        return synthesize(["text2wave", "-eval", f"(voice_{voice})", "-eval", f"(Parameter.set 'Duration_Stretch {stretch:.3f})",
+                           "-eval", f"(set! int_lr_params (cons (list 'target_f0_mean {f0:.1f}) int_lr_params))",
+                           t.name, "-o", "{wav}"])
+
+
+def festival_voices(out, seed, takes):
+    """FESTIVAL_VOICES' takes (training rows), from their own random stream [seed, 3]."""
+    if not takes:
+        return []
+    if not shutil.which("text2wave"):
+        sys.exit("make-digits.py: --festival-takes needs festival (apt install festival festvox-kdlpc16k festvox-kallpc16k festvox-us-slt-hts)")
+    return pitched_voices(out, np.random.default_rng([seed, 3]), say_festival, FESTIVAL_VOICES, takes, "fest")
+
+
+def pitched_voices(out, rng, say_fn, voices, takes, prefix):
+    """Training rows of a synthesizer's voices ({name: (lowest, highest mean pitch in Hz)}): `takes`
+    takes per voice and digit, each at a random duration stretch (0.75–1.4), pitch and level,
+    written as synth/{prefix}-{voice}_{word}_{take}.wav."""
+    rows = []
+    for voice, (f0_lo, f0_hi) in voices.items():
+        for word in DIGITS:
+            for t in range(takes):
+                x = say_fn(word, voice, rng.uniform(0.75, 1.4), rng.uniform(f0_lo, f0_hi))
+                x = x / (np.abs(x).max() + 1e-9) * 10 ** (rng.uniform(-20, -3) / 20)
+                name = f"synth/{prefix}-{voice}_{word}_{t}.wav"
+                write(out + "/" + name, x)
+                rows.append((name, word))
+        print(f"{prefix} {voice}: done", file=sys.stderr)
+    return rows
 
 
 def synthesize(command):
@@ -149,6 +191,8 @@ def main():
     ap.add_argument("--flite-takes", type=int, default=16, help="takes per flite voice and digit (training only)")
     ap.add_argument("--extra-takes", type=int, default=4,
                     help="takes per extra espeak-ng variant and digit (training only; 0: none)")
+    ap.add_argument("--festival-takes", type=int, default=0,
+                    help="takes per festival voice and digit (training only; 0: none)")
     ap.add_argument("--human-repeat", type=int, default=3, help="times each human training recording is listed")
     ap.add_argument("--human-test", default="nicolas", help="FSDD speaker held out for testing")
     ap.add_argument("--seed", type=int, default=0)
@@ -196,17 +240,9 @@ def main():
             train.extend([row] * a.human_repeat)
     # flite's voices, training only, from their own random stream (so that adding them left every
     # espeak recording, the silence set and the stream recording as they were).
-    frng = np.random.default_rng([a.seed, 1])
-    for voice, (f0_lo, f0_hi) in FLITE_VOICES.items():
-        for word in DIGITS:
-            for t in range(a.flite_takes):
-                x = say_flite(word, voice, frng.uniform(0.75, 1.4), frng.uniform(f0_lo, f0_hi))
-                x = x / (np.abs(x).max() + 1e-9) * 10 ** (frng.uniform(-20, -3) / 20)
-                name = f"synth/flite-{voice}_{word}_{t}.wav"
-                write(out + "/" + name, x)
-                train.append((name, word))
-        print(f"flite {voice}: done", file=sys.stderr)
+    train.extend(pitched_voices(out, np.random.default_rng([a.seed, 1]), say_flite, FLITE_VOICES, a.flite_takes, "flite"))
     train.extend(extra_voices(out, a.seed, a.extra_takes))
+    train.extend(festival_voices(out, a.seed, a.festival_takes))
     for name, rows in [("train.csv", train), ("test-synth.csv", test_synth), ("test-human.csv", test_human)]:
         with open(out + "/" + name, "w", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")
