@@ -22,7 +22,8 @@ set -e
 # One plain closing line: "tests: N passed, N failed".
 total=$(grep -oE 'Test run with [0-9]+ test' "$log" | grep -oE '[0-9]+' | tail -1 || true)
 # (A failing test prints one "recorded an issue" line per issue and one "failed after" line.)
-failed=$(grep -E '^✘ Test .* failed after ' "$log" | grep -vc '^✘ Test run' || true)
+failed=$(grep -E '^✘ Test .* failed after [0-9.]+ seconds' "$log" | grep -v ' recorded an' \
+    | grep -vcE '^✘ Test run with [0-9]+ tests? ' || true)
 [ -n "$total" ] || { echo "error: swift test printed no summary" >&2; exit 1; }
 echo "tests: $((total - failed)) passed, $failed failed"
 exit "$status"

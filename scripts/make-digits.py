@@ -19,7 +19,8 @@ and digit, each in a random training accent; written as synth/x-*.wav after ever
 their own random stream, so the other recordings keep their bytes (README, "Spoken digits"). With
 --festival-takes N (default 0: none), training also hears festival's voices (FESTIVAL_VOICES: ked,
 a speaker no other set has, and kal and slt by diphone and HMM synthesis), N takes per voice and
-digit as for flite, written last (synth/fest-*.wav; needs festival and its voice packages).
+digit as for flite, written last (synth/fest-*.wav; needs festival and its voice packages). The HMM
+voice takes neither the duration stretch nor the pitch, so its takes differ in level only.
 
 Human speech: the Free Spoken Digit Dataset recordings in PATH ({digit}_{speaker}_{take}.wav,
 8 kHz), referenced by absolute path (the data stays where it is: nothing is copied). One speaker
@@ -89,8 +90,14 @@ def festival_voices(out, seed, takes):
     """FESTIVAL_VOICES' takes (training rows), from their own random stream [seed, 3]."""
     if not takes:
         return []
+    need = "apt install festival festvox-kdlpc16k festvox-kallpc16k festvox-us-slt-hts"
     if not shutil.which("text2wave"):
-        sys.exit("make-digits.py: --festival-takes needs festival (apt install festival festvox-kdlpc16k festvox-kallpc16k festvox-us-slt-hts)")
+        sys.exit(f"make-digits.py: --festival-takes needs festival ({need})")
+    for voice in FESTIVAL_VOICES:
+        try:
+            say_festival("one", voice, 1.0, 120.0)
+        except subprocess.CalledProcessError:
+            sys.exit(f"make-digits.py: festival has no voice {voice} ({need})")
     return pitched_voices(out, np.random.default_rng([seed, 3]), say_festival, FESTIVAL_VOICES, takes, "fest")
 
 

@@ -126,7 +126,7 @@ container_init() {
     return 1
 }
 waitfor 60 container_init || fail "the container did not start: $(tail -5 "$work/console.log")"
-init=$(container_init)
+init=$(container_init) || fail "the container's init is gone: $(tail -5 "$work/console.log")"
 inside() { nsenter -t "$init" -a "$@"; }
 waitfor 120 inside systemctl is-system-running --wait || true
 state=$(inside systemctl is-system-running || true)

@@ -5,19 +5,40 @@ usage: Benchmarks/training/framed-eval.py MODEL MANIFEST [--frame zero|floor] [-
 
 `ssm-stream eval` runs each recording from rest and then `tail` (0.25 s) of digital silence, so a
 noisy recording starts and stops abruptly. A live stream does not: the room's noise goes on. This
-scores MODEL on MANIFEST (path,label) the way `eval` does — `ssm-stream run` with the model's own
-event settings, the prediction the class of the event that peaks highest, the background class
-"silence" if none fires — with each recording framed by
+scores MODEL (a classifier trained per step) on MANIFEST (path,label) the way `eval` does —
+`ssm-stream run` with the model's own event settings, the prediction the class of the event that
+peaks highest, the model's background class if none fires — with each recording (mono: channels
+averaged) framed by
 
-  zero   0.25 s of digital silence after it (what `eval` does; its figure should equal eval's), or
-  floor  0.25 s before and after it of white noise at the recording's own noise floor (the RMS of
+  zero   the model's `tail` (0.25 s) of digital silence after it (what `eval` does: the same figure), or
+  floor  as long before and after it of white noise at the recording's own noise floor (the RMS of
          its quietest 10 % of 10 ms frames; seeded), as if cut from a continuing stream.
 
 Prints "FRAME accuracy %". Needs numpy and scipy; runs one `ssm-stream run` per recording.
 """
-import argparse, csv, json, os, subprocess, sys, tempfile
+import argparse, csv, json, os, struct, subprocess, sys, tempfile
 import numpy as np
 from scipy.io import wavfile
+
+
+def model_options(path):
+    """The model file's training options (safetensors metadata "ssm_train_options"), or {}."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        meta = json.loads(f.read(n)).get("__metadata__", {})
+    return json.loads(meta.get("ssm_train_options", "{}"))
+
+
+def mono(path):
+    """A recording as float samples in [-1, 1], channels averaged (as eval reads it), and its rate."""
+    rate, x = wavfile.read(path)
+    if x.dtype == np.uint8:
+        x = (x.astype(np.float64) - 128) / 128
+    elif np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float64) / (np.iinfo(x.dtype).max + 1)
+    else:
+        x = x.astype(np.float64)
+    return (x.mean(axis=1) if x.ndim == 2 else x), rate
 
 
 def main():
@@ -27,29 +48,37 @@ def main():
     ap.add_argument("--frame", choices=["zero", "floor"], default="floor")
     ap.add_argument("--cli", default=os.path.join(os.path.dirname(__file__), "../../.build/release/ssm-stream"))
     a = ap.parse_args()
-    rows = list(csv.reader(open(a.manifest)))[1:]
+    options = model_options(a.model)
+    if options.get("readout") != "per_step":
+        sys.exit("framed-eval.py: the model was not trained per step (eval scores it by its mean logits, not by events)")
+    tail, background = options.get("tail", 0.25), options.get("background")
+    rows = [r for r in csv.reader(open(a.manifest)) if r and not r[0].startswith("#")]
+    if rows and rows[0][:2] == ["path", "label"]:
+        rows = rows[1:]
+    if not rows:
+        sys.exit(f"framed-eval.py: {a.manifest} lists no recordings")
     base = os.path.dirname(os.path.abspath(a.manifest))
     rng = np.random.default_rng(0)
     correct = 0
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "framed.wav")
         for path, label in rows:
-            rate, x = wavfile.read(path if os.path.isabs(path) else os.path.join(base, path))
-            x = x.astype(np.float64) * (32767 if np.issubdtype(x.dtype, np.floating) else 1)
-            pad = int(0.25 * rate)
+            x, rate = mono(path if os.path.isabs(path) else os.path.join(base, path))
+            pad = int(round(tail * rate))
             if a.frame == "floor":
-                frames = x[: len(x) // (rate // 100) * (rate // 100)].reshape(-1, rate // 100)
-                power = np.sort((frames ** 2).mean(axis=1))
+                hop = max(1, rate // 100)
+                frames = x[: len(x) // hop * hop].reshape(-1, hop)
+                power = np.sort((frames ** 2).mean(axis=1)) if len(frames) else np.zeros(1)
                 level = np.sqrt(power[: max(1, len(power) // 10)].mean())
                 y = np.concatenate([rng.standard_normal(pad) * level, x, rng.standard_normal(pad) * level])
             else:
                 y = np.concatenate([x, np.zeros(pad)])
-            wavfile.write(wav, rate, np.clip(y, -32768, 32767).astype(np.int16))
-            out = subprocess.run([a.cli, "run", "-q", a.model, wav], capture_output=True, text=True, check=True).stdout
+            wavfile.write(wav, rate, y.astype(np.float32))
+            out = subprocess.run([a.cli, "run", "-q", "--resample", a.model, wav], capture_output=True, text=True, check=True).stdout
             events = [json.loads(line) for line in out.splitlines()]
-            predicted = max(events, key=lambda e: e["peak"])["class"] if events else "silence"
+            predicted = max(events, key=lambda e: e["peak"])["class"] if events else background
             correct += predicted == label
-    print(f"{a.frame} {100 * correct / max(1, len(rows)):.1f} %")
+    print(f"{a.frame} {100 * correct / len(rows):.1f} %")
 
 
 if __name__ == "__main__":

@@ -255,6 +255,9 @@ struct Train: ParsableCommand {
             guard !w.noise.isEmpty else { throw fail(ExitStatus.noInput, "--noise '\(noise)': no readable recordings") }
             if w.augmentation.snrDB == nil { w.augmentation.snrDB = 0...20 }
         }
+        if w.augmentation.cutNoise > 0 && w.augmentation.snrDB == nil {
+            throw fail(ExitStatus.usage, "--cut-noise shapes the added noise, and none is added: give --snr-min/--snr-max or --noise")
+        }
 
         let ckpt = checkpoint ?? output + ".ckpt"
         var resumed: Checkpoint.Contents?

@@ -160,6 +160,8 @@ struct TrainTests {
         expectExit(r, 64); #expect(r.stderr.contains("--tempo"))
         r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--cut-noise", "1.5"])
         expectExit(r, 64); #expect(r.stderr.contains("--cut-noise"))
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--cut-noise", "0.5"])
+        expectExit(r, 64); #expect(r.stderr.contains("none is added"), "\(r.stderr)")
         r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--mask-time", "9"])
         expectExit(r, 64); #expect(r.stderr.contains("--mask-time"))
         // Feature masks on an architecture with no log-compressing block to mask.
