@@ -49,11 +49,12 @@ struct Eval: ParsableCommand {
         } catch let e as SafeTensorsError { throw fail(ExitStatus.badModel, "model '\(model)': \(e.message)") }
         catch let e as ModelError { throw fail(ExitStatus.badModel, "model '\(model)': \(e.message)") }
         let spec = m.spec
-        if grouping != nil && spec.task != .classify {
-            throw fail(ExitStatus.usage, "--grouping is for classifiers; '\(model)' is a filter")
+        let options = st.metadata["ssm_train_options"].flatMap { try? JSONDecoder().decode(TrainOptions.self, from: Data($0.utf8)) }
+        if grouping != nil && !(spec.task == .classify && options?.readout == .perStep) {
+            throw fail(ExitStatus.usage, "--grouping is for classifiers trained per step (their events); '\(model)' "
+                       + (spec.task == .classify ? "predicts from its mean logits" : "is a filter"))
         }
         guard spec.dInput == 1 else { throw fail(ExitStatus.badModel, "model '\(model)': eval reads mono recordings (d_input 1, got \(spec.dInput))") }
-        let options = st.metadata["ssm_train_options"].flatMap { try? JSONDecoder().decode(TrainOptions.self, from: Data($0.utf8)) }
         let set: TrainData
         do { set = try TrainData.load(data, task: spec.task, rate: spec.sampleRate, labels: spec.labels, strict: strict, strictRate: false, everyClass: false) }
         catch { throw fail(error.status, error.message) }
@@ -68,9 +69,6 @@ struct Eval: ParsableCommand {
                 do { stream = (try EventSettings(grouping: grouping).resolve(model: spec, labels: labels, rate: spec.sampleRate), Int((o.tail * Double(spec.sampleRate)).rounded())) }
                 catch { throw fail(ExitStatus.badModel, "model '\(model)': \(error.message)") }
             } else { stream = nil }
-            if grouping != nil && stream == nil {
-                throw fail(ExitStatus.usage, "--grouping is for classifiers trained per step (their events); '\(model)' predicts from its mean logits")
-            }
             let background = options?.background.flatMap { labels.firstIndex(of: $0) }
             var confusion = [[Int]](repeating: [Int](repeating: 0, count: C), count: C)
             var results = [Int](repeating: 0, count: clips.count)
