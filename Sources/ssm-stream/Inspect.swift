@@ -103,12 +103,16 @@ struct Report {
         self.fileBytes = fileBytes
     }
 
-    /// Slowest time constant in seconds of eigenvalues with magnitude `r` in block `block`, which
-    /// runs at the sample rate divided by the pools up to it: e^(−t/τ) = r^(rate·t).
-    func timeConstant(_ r: Double, _ l: Layer) -> Double {
+    /// The rate in Hz block `l` runs at: the sample rate divided by the pools up to it.
+    func rate(_ l: Layer) -> Double {
         let blocks = spec.stageList[l.stage ?? 0].blocks
-        let rate = Double(spec.sampleRate) / Double(blocks.prefix(l.index + 1).reduce(1) { $0 * ($1.pool ?? 1) })
-        return r <= 0 ? 0 : -1 / (rate * log(r))
+        return Double(spec.sampleRate) / Double(blocks.prefix(l.index + 1).reduce(1) { $0 * ($1.pool ?? 1) })
+    }
+
+    /// Slowest time constant in seconds of eigenvalues with magnitude `r` in block `l`:
+    /// e^(−t/τ) = r^(rate·t).
+    func timeConstant(_ r: Double, _ l: Layer) -> Double {
+        r <= 0 ? 0 : -1 / (rate(l) * log(r))
     }
 
     func describe(_ l: Layer) -> String {
@@ -121,6 +125,7 @@ struct Report {
         case .rglru: parts.append("heads=\(s.heads ?? 1)")
         case .hawk: parts += ["lru_width=\(s.dState)", "conv=\(s.convWidth ?? 4)"]
         case .identity: break
+        case .meanNorm: parts.append("window=\(s.window ?? 0)")
         case .h3: parts += ["N=\(s.dState)", "inner=\((s.inner ?? .s4d).rawValue)", "head_dim=\(s.headDim ?? 1)"]
         }
         if let d = s.discretization { parts.append(d.rawValue) }
@@ -128,7 +133,7 @@ struct Report {
     }
 
     func scaffold(_ b: BlockSpec) -> String {
-        (b.pool.map { $0 > 1 ? "pooled by \($0), " : "" } ?? "") + "norm \(b.norm.rawValue)\(b.norm == .none ? "" : b.prenorm ? " (pre)" : " (post)"), activation \(b.activation.rawValue), output \(b.output.rawValue), residual \(b.residual ? "yes" : "no")"
+        (b.pool.map { $0 > 1 ? "pooled by \($0), " : "" } ?? "") + (b.compress == .log ? "log-compressed, " : "") + "norm \(b.norm.rawValue)\(b.norm == .none ? "" : b.prenorm ? " (pre)" : " (post)"), activation \(b.activation.rawValue), output \(b.output.rawValue), residual \(b.residual ? "yes" : "no")"
     }
 
     func text(_ t: Timing?, path: String) -> String {
@@ -152,6 +157,9 @@ struct Report {
                     out += ", Ā diagonal plus rank one (stable by construction: Re Λ < 0, bilinear)"
                 } else if l.spec.layer.family == .identity {
                     out += ", no recurrence (channel mixing only)"
+                } else if l.spec.layer.family == .meanNorm {
+                    let w = l.spec.layer.window ?? 0
+                    out += ", running mean over \(w) steps (\(fixed(Double(w) / rate(l) * 1000, 1)) ms) subtracted per channel"
                 } else {
                     out += ", Ā input-dependent (0 < a_t < 1 by construction)"
                 }

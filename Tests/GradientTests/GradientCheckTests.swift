@@ -1,7 +1,7 @@
 // Gradient checks: every trainable family (S4D both parametrizations, S5 ZOH / bilinear / Euler /
 // backward Euler with conj_sym on and off, LRU), every scaffold piece (encoder, decoder, LayerNorm
 // and RMSNorm pre and post, GELU erf and tanh, SiLU, ReLU, abs, log compression, GLU, linear, MLP, gated MLP, residual on
-// and off, the identity layer) and every loss, against central finite differences of the very
+// and off, the identity layer, the running-mean normalization) and every loss, against central finite differences of the very
 // forward code the product runs.
 //
 // This target builds twice (scripts/gradcheck.sh, run by test.sh):
@@ -68,6 +68,14 @@ let gradCases: [GradCase] = [
         var pre = block(.s4d, .zoh, residual: false, activation: .abs, output: .none), top = block(.s5, .zoh, norm: .layer)
         top.pool = 2; top.compress = .log; top.compressFloor = 0.05
         return model([pre, top])
+    }(), objective: .classify(.perStep)),
+    // The running-mean normalization after the log (no parameters of its own: the check is on the
+    // filter bank's, whose gradient flows back through its adjoint scan).
+    GradCase(name: "s4d-abs-then-pool2-log-meannorm-s5-perstep", spec: {
+        var pre = block(.s4d, .zoh, residual: false, activation: .abs, output: .none)
+        var cmn = block(.meanNorm, residual: false, activation: .none, output: .none) { $0.dState = 0; $0.window = 3 }
+        cmn.pool = 2; cmn.compress = .log; cmn.compressFloor = 0.05
+        return model([pre, cmn, block(.s5, .zoh, norm: .layer)])
     }(), objective: .classify(.perStep)),
     // Feature masks after the compression: channel 1 of 4 and rows 3 and 4 of the 7 pooled rows take
     // their row's mean, whose own gradient is part of the pullback.

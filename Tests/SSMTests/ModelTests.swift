@@ -32,6 +32,7 @@ private func stateFloats(_ l: LayerSpec) -> Int {
         let d = l.headDim ?? 1
         return l.dState * l.dModel + 2 * (l.dModel / d) * d * d * l.dState / 2
     case .identity: return 0
+    case .meanNorm: return l.dModel + 1                         // H running sums + their normalizer
     }
 }
 

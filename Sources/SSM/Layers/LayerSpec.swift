@@ -3,6 +3,8 @@ public enum Family: String, Codable, Sendable, CaseIterable {
     case s4, s4d, s5, lru, mamba, rglru, hawk, h3
     /// No sequence layer (y = u): a block of channel mixing only, e.g. Griffin's MLP block.
     case identity
+    /// Each channel minus its running mean (`MeanNorm`): no trained parameters, d_state 0, `window`.
+    case meanNorm = "mean_norm"
 
     public init(from decoder: Decoder) throws {
         let name = try decoder.singleValueContainer().decode(String.self)
@@ -52,6 +54,8 @@ public struct LayerSpec: Codable, Sendable, Equatable {
     /// H3: the diagonal branch's family, s4d (default) or s4; the heads' width d (default 1, must divide d_model).
     public var inner: Family?
     public var headDim: Int?
+    /// mean_norm: the running mean's window W in the layer's own steps (after any pool): a = 1 − 1/W.
+    public var window: Int?
 
     public init(family: Family, dModel: Int, dState: Int, discretization: Discretization? = nil,
                 initialization: String? = nil) {
@@ -66,5 +70,6 @@ public struct LayerSpec: Codable, Sendable, Equatable {
         case expand, dConv = "d_conv", dtRank = "dt_rank"
         case heads = "num_heads", convWidth = "conv1d_temporal_width"
         case inner, headDim = "head_dim"
+        case window
     }
 }

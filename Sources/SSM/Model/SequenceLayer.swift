@@ -24,10 +24,12 @@ public enum SequenceLayer: Sendable {
     case identity(width: Int)
     /// H3: shift SSM and an S4D or S4 diagonal SSM with multiplicative interactions.
     indirect case h3(H3Layer)
+    /// Each channel minus its running mean (no trained parameters), on the scan core's real lanes.
+    case meanNorm(MeanNorm)
 
     /// Builds the layer from its tensors (named as upstream, under `prefix`).
     public static func load(_ spec: LayerSpec, _ r: TensorReader, prefix: String, arena: Arena) throws(ModelError) -> SequenceLayer {
-        guard spec.dModel >= 1, spec.dState >= 1 || (spec.family == .identity && spec.dState == 0) else {
+        guard spec.dModel >= 1, spec.dState >= 1 || ([.identity, .meanNorm].contains(spec.family) && spec.dState == 0) else {
             throw ModelError("\(spec.family.rawValue): d_model and d_state must be positive (got \(spec.dModel), \(spec.dState))")
         }
         switch spec.family {
@@ -46,6 +48,7 @@ public enum SequenceLayer: Sendable {
         case .hawk: return .hawk(try HawkBlock.load(spec, r, prefix: prefix, arena: arena))
         case .h3: return .h3(try H3Layer.load(spec, r, prefix: prefix, arena: arena))
         case .identity: return .identity(width: spec.dModel)
+        case .meanNorm: return .meanNorm(try MeanNorm.load(spec, arena: arena))
         }
     }
 
@@ -60,7 +63,7 @@ public enum SequenceLayer: Sendable {
         case .rglru: return RGLRU.initialize(spec, width: spec.dModel, rng: &rng)
         case .hawk: return HawkBlock.initialize(spec, rng: &rng)
         case .h3: return try H3Layer.initialize(spec, rng: &rng)
-        case .identity: return [:]
+        case .identity, .meanNorm: return [:]
         }
     }
 
@@ -72,6 +75,7 @@ public enum SequenceLayer: Sendable {
         case .rglru(let l): l.stateCount
         case .hawk(let l): l.stateCount
         case .h3(let l): l.stateCount
+        case .meanNorm(let l): l.stateCount
         case .identity: 0
         }
     }
@@ -84,6 +88,7 @@ public enum SequenceLayer: Sendable {
         case .rglru(let l): l.scratchCount
         case .hawk(let l): l.scratchCount
         case .h3(let l): l.scratchCount
+        case .meanNorm(let l): l.scratchCount
         case .identity: 0
         }
     }
@@ -97,6 +102,7 @@ public enum SequenceLayer: Sendable {
         case .rglru(let l): l.blockScratchCount(L)
         case .hawk(let l): l.blockScratchCount(L)
         case .h3(let l): l.blockScratchCount(L)
+        case .meanNorm(let l): l.blockScratchCount(L)
         case .identity: 0
         }
     }
@@ -109,6 +115,7 @@ public enum SequenceLayer: Sendable {
         case .rglru(let l): l.flopsPerSample
         case .hawk(let l): l.flopsPerSample
         case .h3(let l): l.flopsPerSample
+        case .meanNorm(let l): l.flopsPerSample
         case .identity: 0
         }
     }
@@ -121,7 +128,7 @@ public enum SequenceLayer: Sendable {
         switch self {
         case .diagonal(let l): l.eigenvalueMagnitudes
         case .h3(let l): l.eigenvalueMagnitudes
-        case .dplr, .mamba, .rglru, .hawk, .identity: []
+        case .dplr, .mamba, .rglru, .hawk, .identity, .meanNorm: []
         }
     }
 
@@ -130,7 +137,7 @@ public enum SequenceLayer: Sendable {
         switch self {
         case .diagonal(let l): l.eigenvalues
         case .h3(let l): l.eigenvalues
-        case .dplr, .mamba, .rglru, .hawk, .identity: []
+        case .dplr, .mamba, .rglru, .hawk, .identity, .meanNorm: []
         }
     }
 
@@ -139,7 +146,7 @@ public enum SequenceLayer: Sendable {
         case .diagonal(let l): l.weightsAreFinite
         case .dplr(let l): l.weightsAreFinite
         case .h3(let l): l.weightsAreFinite
-        case .mamba, .rglru, .hawk, .identity: true   // every tensor was checked finite when taken
+        case .mamba, .rglru, .hawk, .identity, .meanNorm: true   // every tensor was checked finite when taken
         }
     }
 
@@ -152,6 +159,7 @@ public enum SequenceLayer: Sendable {
         case .rglru(let l): l.step(u, y, state: state, scratch: scratch)
         case .hawk(let l): l.step(u, y, state: state, scratch: scratch)
         case .h3(let l): l.step(u, y, state: state, scratch: scratch)
+        case .meanNorm(let l): l.step(u, y, state: state, scratch: scratch)
         case .identity(let H): for i in 0..<H { y[i] = u[i] }
         }
     }
@@ -169,6 +177,7 @@ public enum SequenceLayer: Sendable {
         case .rglru(let l): for g in 0..<G { l.step(U + g * l.W, Y + g * l.W, state: state + g * stride, scratch: scratch) }
         case .hawk(let l): for g in 0..<G { l.step(U + g * l.dModel, Y + g * l.dModel, state: state + g * stride, scratch: scratch) }
         case .h3(let l): for g in 0..<G { l.step(U + g * l.dModel, Y + g * l.dModel, state: state + g * stride, scratch: scratch) }
+        case .meanNorm(let l): for g in 0..<G { l.step(U + g * l.H, Y + g * l.H, state: state + g * stride, scratch: scratch) }
         }
     }
 
@@ -192,14 +201,15 @@ public enum SequenceLayer: Sendable {
             if mode == .convolution { Self.convolve(U, Y, length: L, width: l.dModel, l.convolve) }
             else { l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel) }
         case .identity(let H): Y.update(from: U, count: L * H)
+        case .meanNorm(let l): l.forward(U, Y, length: L, state: state, scratch: scratch, parallel: parallel)  // not LTI: no kernel
         }
     }
 
-    /// Whether training has this family's backward pass (the LTI diagonal families and identity; the
+    /// Whether training has this family's backward pass (the LTI diagonal families, identity and mean_norm; the
     /// selective families and S4's DPLR form come with the next training issue).
     public var isTrainable: Bool {
         switch self {
-        case .diagonal, .identity: true
+        case .diagonal, .identity, .meanNorm: true
         case .dplr, .mamba, .rglru, .hawk, .h3: false
         }
     }
@@ -208,6 +218,7 @@ public enum SequenceLayer: Sendable {
     public func backwardScratchCount(_ L: Int) -> Int {
         switch self {
         case .diagonal(let l): l.backwardScratchCount(L)
+        case .meanNorm(let l): l.backwardScratchCount(L)
         default: 0
         }
     }
@@ -222,6 +233,7 @@ public enum SequenceLayer: Sendable {
         case (.diagonal(let l), .diagonal(let g)):
             l.backward(U, states: tape, initial: h0, dY, dU, length: L, scratch: scratch, into: g)
         case (.identity(let H), .identity): dU.update(from: dY, count: L * H)
+        case (.meanNorm(let l), .meanNorm): l.backward(states: tape, dY, dU, length: L, scratch: scratch)
         default: preconditionFailure("backward of a family without one (check isTrainable first)")
         }
     }
@@ -235,8 +247,8 @@ public enum SequenceLayer: Sendable {
         case (.s4d, .diagonal(let g)): out = try S4D.pullback(spec, r, prefix: p, gradient: g)
         case (.s5, .diagonal(let g)): out = try S5.pullback(spec, r, prefix: p, gradient: g)
         case (.lru, .diagonal(let g)): out = try LRU.pullback(spec, r, prefix: p, gradient: g)
-        case (.identity, _): out = [:]
-        default: throw ModelError("\(spec.family.rawValue): training has no backward pass for this family yet (s4d, s5, lru, identity)")
+        case (.identity, _), (.meanNorm, _): out = [:]
+        default: throw ModelError("\(spec.family.rawValue): training has no backward pass for this family yet (s4d, s5, lru, identity, mean_norm)")
         }
         return Dictionary(uniqueKeysWithValues: out.map { (p + $0.key, $0.value) })
     }
@@ -267,7 +279,7 @@ public enum SequenceLayer: Sendable {
     public var hasConvolutionMode: Bool {
         switch self {
         case .diagonal, .dplr, .h3, .identity: true
-        case .mamba, .rglru, .hawk: false
+        case .mamba, .rglru, .hawk, .meanNorm: false
         }
     }
 }
