@@ -95,7 +95,7 @@ private func leastSquaresSlope(_ x: [Double], _ y: [Double]) -> Double {
 struct AllocationTests {
     static let designed = packageRoot.appendingPathComponent("models/butter8-lowpass-1k.safetensors").path
 
-    @Test("heap allocations do not grow with the input (slope over 1, 10 and 40 s): WAV step and block, raw pipe, text per-channel with resampling, classifier events, Mamba, Hawk/Griffin, H3 and S4D stacks in step and block mode")
+    @Test("heap allocations do not grow with the input (slope over 1, 10 and 40 s): WAV step and block, raw pipe, text per-channel with resampling, classifier events, Mamba, Hawk/Griffin, H3 and S4D stacks (one with mean_norm) in step and block mode")
     func steadyState() throws {
         try #require(FileManager.default.isExecutableFile(atPath: releaseCLI.path),
                      "no release build at \(releaseCLI.path): run ./test.sh, or swift build -c release --product ssm-stream")
@@ -155,7 +155,7 @@ struct AllocationTests {
         let ev = ["--threshold", "0.3", "--posteriors", "1000"]
         cases.append(("classifier events", { i in ["run", "-q", cls, wavs[i], out("events")(i) + ".jsonl"] + ev }, { _ in .null }))
         // Every family's per-sample path, step and block: the architectures shipped in configs/.
-        for arch in ["mamba-2x64", "griffin-64", "h3-64", "s4d-classifier"] {
+        for arch in ["mamba-2x64", "griffin-64", "h3-64", "s4d-classifier", "s4d-bank-classifier"] {
             let model = dir.file(arch + ".safetensors")
             expectExit(try runCLI(["init", "-q", packageRoot.appendingPathComponent("configs/architectures/\(arch).json").path,
                                    "-o", model]), 0)
