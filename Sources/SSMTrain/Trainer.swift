@@ -78,7 +78,7 @@ public final class Trainer {
         }
         guard model.isTrainable else {
             let f = model.blocks.filter { !$0.layer.isTrainable }.map(\.spec.layer.family.rawValue)
-            throw TrainError(.architecture, "training supports s4d, s5, lru and identity layers; this architecture has \(Set(f).sorted().joined(separator: ", "))")
+            throw TrainError(.architecture, "training supports s4d, s5, lru, identity and mean_norm layers; this architecture has \(Set(f).sorted().joined(separator: ", "))")
         }
         switch objective {
         case .classify:

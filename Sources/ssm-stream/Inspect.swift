@@ -191,6 +191,7 @@ struct Report {
                 + "\"norm\":\(str(l.spec.norm.rawValue)),\"activation\":\(str(l.spec.activation.rawValue)),"
                 + "\"output\":\(str(l.spec.output.rawValue)),\"residual\":\(l.spec.residual),"
                 + "\"parameters\":\(l.parameters),\"flops_per_sample\":\(l.flops),\"state_bytes\":\(l.stateBytes)"
+                + (l.spec.layer.family == .meanNorm ? ",\"window\":\(l.spec.layer.window ?? 0)" : "")
             if let m = l.magnitudes, let lo = m.min(), let hi = m.max() {
                 o += ",\"eigenvalue_magnitude_min\":\(num(lo)),\"eigenvalue_magnitude_max\":\(num(hi)),\"slowest_time_constant_ms\":\(num(timeConstant(hi, l) * 1000))"
             } else {

@@ -172,7 +172,7 @@ struct TrainTests {
         try #"{"task":"classify","sample_rate":8000,"d_input":1,"d_model":8,"d_output":4,"encoder":true,"decoder":true,"labels":["t300","t500","t800","t1200"],"blocks":[{"layer":{"family":"mamba","d_model":8,"d_state":4}}]}"#
             .write(toFile: mamba, atomically: true, encoding: .utf8)
         r = try train(["--arch", mamba, "--data", tmp.file("d"), "-o", tmp.file("m"), "--seconds", "0.25", "--epochs", "1"])
-        expectExit(r, 67); #expect(r.stderr.contains("training supports s4d, s5, lru and identity"))
+        expectExit(r, 67); #expect(r.stderr.contains("training supports s4d, s5, lru, identity and mean_norm"))
         // A CSV manifest with CRLF line endings and a header, paths relative to it.
         var csv = "path,label\r\n"
         for c in ["t300", "t500", "t800", "t1200"] { for i in 0..<3 { csv += "d/\(c)/\(i).wav,\(c)\r\n" } }

@@ -72,7 +72,7 @@ let gradCases: [GradCase] = [
     // The running-mean normalization after the log (no parameters of its own: the check is on the
     // filter bank's, whose gradient flows back through its adjoint scan).
     GradCase(name: "s4d-abs-then-pool2-log-meannorm-s5-perstep", spec: {
-        var pre = block(.s4d, .zoh, residual: false, activation: .abs, output: .none)
+        let pre = block(.s4d, .zoh, residual: false, activation: .abs, output: .none)
         var cmn = block(.meanNorm, residual: false, activation: .none, output: .none) { $0.dState = 0; $0.window = 3 }
         cmn.pool = 2; cmn.compress = .log; cmn.compressFloor = 0.05
         return model([pre, cmn, block(.s5, .zoh, norm: .layer)])

@@ -7,10 +7,10 @@
 ///     y_k = x_k − s_k / c_k                   a = 1 − 1/W
 ///
 /// Both recurrences are one scan of H + 1 real lanes through the scan core, with b_k = (1 − a)·[x_k; 1].
-/// The normalizer c makes s/c the weighted mean of the samples seen so far: from a fresh stream (and
-/// in training, where each sequence starts from rest) the first output is zero and the mean is the
-/// plain mean of the first samples until the window fills, after which it is an exponential moving
-/// average of time constant W steps. After log-compression (`BlockSpec.compress`) a fixed coloration
+/// The normalizer c makes s/c a weighted mean of the samples seen so far (weights a^{k−j}): from a
+/// fresh stream (and in training, where each sequence starts from rest) the first output is zero,
+/// the mean is close to the plain mean of the samples while k ≪ W, and it becomes an exponential
+/// moving average of time constant W steps. After log-compression (`BlockSpec.compress`) a fixed coloration
 /// of the recording chain — a microphone's or a room's frequency response, a gain — is a constant
 /// offset per channel, and this removes it.
 ///
@@ -19,15 +19,20 @@
 public struct MeanNorm: @unchecked Sendable {  // read-only after init
     public let H: Int
     public let window: Int
+    public static let maxWindow = 1 << 16
     /// a (H + 1 lanes, all equal): the scan core's time-invariant coefficient vector.
     @usableFromInline let decay: UnsafeMutablePointer<Scalar>
     @usableFromInline let gain: Scalar   // 1 − a
 
     public static func load(_ spec: LayerSpec, arena: Arena) throws(ModelError) -> MeanNorm {
         let W = spec.window ?? 0
-        guard W >= 1, W <= 1 << 24 else {
-            throw ModelError("mean_norm: window must be a number of steps in 1…16777216 (got \(spec.window.map(String.init) ?? "none"))")
+        // Above 2^16 steps a = 1 − 1/W is too close to 1 for float32: the decay drowns in the
+        // rounding of a·s and the mean drifts (after 8·W steps on a constant: 2^16, 0.07 % off;
+        // 2^20, 1 %; 2^24, c stalls at ½).
+        guard W >= 1, W <= maxWindow else {
+            throw ModelError("mean_norm: window must be a number of steps in 1…\(maxWindow) (got \(spec.window.map(String.init) ?? "none"); longer windows lose the decay to float32 rounding: pool first)")
         }
+        guard spec.dState == 0 else { throw ModelError("mean_norm: d_state must be 0 (its state is the d_model running sums and their normalizer; got \(spec.dState))") }
         let a = 1 - 1 / Scalar(W)
         let decay = arena.floats(spec.dModel + 1)
         decay.update(repeating: a, count: spec.dModel + 1)
