@@ -1,7 +1,7 @@
 // The running-mean normalization (`MeanNorm`, family "mean_norm"): its outputs against the
 // weighted mean computed directly in Double, step and block modes (sequential and parallel scan)
 // against each other across block boundaries, the removal of a constant per-channel offset (what it
-// is for: a recording chain's coloration after log-compression), and the refusal of a bad window.
+// is for: a recording chain's coloration after log-compression), and the refusal of a bad window or d_state.
 
 import Foundation
 import Testing
@@ -107,10 +107,16 @@ struct MeanNormTests {
         #expect(worst < 1e-4, "max |difference| \(worst)")
     }
 
-    @Test("a missing or non-positive window is refused with the key named")
-    func badWindow() {
-        for w in [nil, 0, -3] {
+    @Test("a missing, non-positive or too long window and a d_state other than 0 are refused, the key named")
+    func badSpec() throws {
+        for w in [nil, 0, -3, MeanNorm.maxWindow + 1] {
             #expect { _ = try meanNorm(H: 3, window: w) } throws: { ($0 as? ModelError)?.message.contains("window") == true }
+        }
+        _ = try meanNorm(H: 3, window: MeanNorm.maxWindow)
+        var spec = LayerSpec(family: .meanNorm, dModel: 3, dState: 4)
+        spec.window = 10
+        #expect { _ = try SequenceLayer.load(spec, TensorReader([:]), prefix: "", arena: arena) } throws: {
+            ($0 as? ModelError)?.message.contains("d_state must be 0") == true
         }
     }
 }
