@@ -30,7 +30,7 @@ struct Bench: ParsableCommand {
           ssm-stream bench --family h3 --H 64 --P 64
         """)
 
-    @Option(help: "Layer family: \(Family.allCases.filter { $0 != .identity && $0 != .meanNorm }.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "Layer family: \(Family.allCases.filter(\.isSequenceModel).map(\.rawValue).joined(separator: ", ")).")
     var family: Family = .s5
 
     @Option(name: .customLong("H"), help: "Channels (d_model).")
@@ -83,7 +83,7 @@ struct Bench: ParsableCommand {
             }
             return
         }
-        if family == .identity || family == .meanNorm { throw ValidationError("\(family.rawValue) is not a sequence layer to time (bench a model with it: inspect --bench)") }
+        if !family.isSequenceModel { throw ValidationError("\(family.rawValue) is not a sequence layer to time (bench a model with it: inspect --bench)") }
         guard h >= 1, h <= 8192, p >= 1, p <= 8192 else { throw ValidationError("--H and --P must be in 1…8192") }
         if [.s4, .s4d, .h3].contains(family) && p % 2 != 0 { throw ValidationError("\(family.rawValue) needs an even --P (N)") }
         guard block >= 1, block <= 65536 else { throw ValidationError("--block must be in 1…65536") }

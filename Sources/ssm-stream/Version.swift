@@ -14,7 +14,7 @@ struct Version: ParsableCommand {
 
     func run() {
         print("ssm-stream \(SSMStream.configuration.version)")
-        print("families: \(Family.allCases.filter { $0 != .identity && $0 != .meanNorm }.map(\.rawValue).joined(separator: ", "))")
+        print("families: \(Family.allCases.filter(\.isSequenceModel).map(\.rawValue).joined(separator: ", "))")
         print("libsndfile: \(LinkedLibraries.sndfile)")
         print("alsa-lib: \(LinkedLibraries.alsa)")
         print("libsamplerate: \(LinkedLibraries.samplerate)")

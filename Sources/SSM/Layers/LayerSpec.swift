@@ -6,6 +6,10 @@ public enum Family: String, Codable, Sendable, CaseIterable {
     /// Each channel minus its running mean (`MeanNorm`): no trained parameters, d_state 0, `window`.
     case meanNorm = "mean_norm"
 
+    /// A sequence model of its own, as opposed to a scaffold piece (identity, mean_norm): what
+    /// `bench --family` times and `version` lists.
+    public var isSequenceModel: Bool { self != .identity && self != .meanNorm }
+
     public init(from decoder: Decoder) throws {
         let name = try decoder.singleValueContainer().decode(String.self)
         guard let f = Family(rawValue: name) else {

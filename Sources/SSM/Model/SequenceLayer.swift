@@ -29,7 +29,7 @@ public enum SequenceLayer: Sendable {
 
     /// Builds the layer from its tensors (named as upstream, under `prefix`).
     public static func load(_ spec: LayerSpec, _ r: TensorReader, prefix: String, arena: Arena) throws(ModelError) -> SequenceLayer {
-        guard spec.dModel >= 1, spec.dState >= 1 || ([.identity, .meanNorm].contains(spec.family) && spec.dState == 0) else {
+        guard spec.dModel >= 1, spec.dState >= 1 || (!spec.family.isSequenceModel && spec.dState == 0) else {
             throw ModelError("\(spec.family.rawValue): d_model and d_state must be positive (got \(spec.dModel), \(spec.dState))")
         }
         switch spec.family {
