@@ -62,6 +62,11 @@ public final class Trainer {
     public let model: Model
     public let length: Int
     public let threads: Int
+    /// Dropout on the blocks' activated layer outputs during training steps (`Dropout`; 0: none),
+    /// its decisions seeded by `dropoutSeed`, the optimizer step and the sequence's place in the
+    /// batch (so a resumed run drops what the uninterrupted one would have). Never in `evaluate`.
+    public var dropout: Scalar = 0
+    public var dropoutSeed: UInt64 = 0
     private let twins: [Model]
     private let tapes: [ModelState]
     private let work: [(y: UnsafeMutablePointer<Scalar>, dy: UnsafeMutablePointer<Scalar>)]
@@ -139,8 +144,11 @@ public final class Trainer {
         return result
     }
 
-    /// The loss and predictions on `batch`, without gradients (validation).
-    public func evaluate(_ batch: [TrainingSequence]) -> BatchResult { run(batch, backward: false) }
+    /// The loss and predictions on `batch`, without gradients (validation). `dropping`: with the
+    /// dropout the next step's batch will have (what a finite-difference check of it differentiates).
+    public func evaluate(_ batch: [TrainingSequence], dropping: Bool = false) -> BatchResult {
+        run(batch, backward: false, dropping: dropping)
+    }
 
     /// Refills the engine from `parameters` (after an update or a checkpoint restore).
     public func compile() throws(TrainError) {
@@ -160,7 +168,8 @@ public final class Trainer {
         }
     }
 
-    private func run(_ batch: [TrainingSequence], backward: Bool) -> BatchResult {
+    private func run(_ batch: [TrainingSequence], backward: Bool, dropping: Bool? = nil) -> BatchResult {
+        let drop = (dropping ?? backward) && dropout > 0
         let T = threads, B = batch.count
         var results = [BatchResult](repeating: BatchResult(), count: T)
         results.withUnsafeMutableBufferPointer { res in
@@ -168,13 +177,21 @@ public final class Trainer {
             concurrentPerform(T) { t in
                 if backward { twins[t].zeroGradients() }
                 var r = BatchResult()
-                for i in (t * B / T)..<((t + 1) * B / T) { one(batch[i], thread: t, backward: backward, into: &r) }
+                for i in (t * B / T)..<((t + 1) * B / T) {
+                    tapes[t].dropout = drop ? Dropout(rate: dropout, seed: sequenceSeed(i)) : nil
+                    one(batch[i], thread: t, backward: backward, into: &r)
+                }
                 res[t] = r
             }
         }
         var total = BatchResult()
         for r in results { total.add(r) }
         return total
+    }
+
+    /// Sequence i of the next optimizer step's batch: its dropout seed.
+    private func sequenceSeed(_ i: Int) -> UInt64 {
+        Dropout.mix(Dropout.mix(dropoutSeed ^ UInt64(optimizer.step + 1)) ^ UInt64(i))
     }
 
     private func one(_ s: TrainingSequence, thread t: Int, backward: Bool, into r: inout BatchResult) {

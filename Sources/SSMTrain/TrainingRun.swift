@@ -12,6 +12,9 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     /// The SSM group's learning rate (eigenvalues, step sizes, B).
     public var ssmLR = 1e-3
     public var weightDecay = 0.01
+    /// Dropout on the blocks' activated layer outputs (`Trainer.dropout`; nil: none — optional so
+    /// that a model trained without it records no key).
+    public var dropout: Double? = nil
     public var warmup = 0.05
     public var clip = 1.0
     public var seed: UInt64 = 0
@@ -64,6 +67,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? d.lr
         ssmLR = try c.decodeIfPresent(Double.self, forKey: .ssmLR) ?? d.ssmLR
         weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? d.weightDecay
+        dropout = try c.decodeIfPresent(Double.self, forKey: .dropout)
         warmup = try c.decodeIfPresent(Double.self, forKey: .warmup) ?? d.warmup
         clip = try c.decodeIfPresent(Double.self, forKey: .clip) ?? d.clip
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
@@ -99,7 +103,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
 
 
     enum CodingKeys: String, CodingKey {
-        case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", warmup, clip, seed, threads
+        case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", dropout, warmup, clip, seed, threads
         case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
         case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, tempo, lowpass, cutNoise = "cut_noise"
@@ -180,6 +184,8 @@ public final class TrainingRun {
                                 warmupSteps: Int(options.warmup * Double(total)), totalSteps: total, finalFraction: 0.01)
         trainer = try Trainer(spec: spec, tensors: resume?.parameters ?? tensors, objective: objective, length: windowing.length,
                               threads: threads, schedule: schedule, weightDecay: options.weightDecay, clipNorm: options.clip)
+        trainer.dropout = Scalar(options.dropout ?? 0)
+        trainer.dropoutSeed = options.seed
         state = RunState()
         state.totalSteps = total
         if let r = resume {

@@ -57,6 +57,8 @@ struct Train: ParsableCommand {
     var ssmLR: Double?
     @Option(name: .customLong("weight-decay"), help: "AdamW weight decay outside the SSM group (default 0.01).")
     var weightDecay: Double?
+    @Option(help: "Dropout rate on each block's activated SSM output before its output projection, in training only (0–0.9; default 0).")
+    var dropout: Double?
     @Option(help: "Random seed: shuffles, augmentation, initialization (default 0).")
     var seed: UInt64?
     @Option(help: "Threads (default: all cores).")
@@ -161,6 +163,7 @@ struct Train: ParsableCommand {
         if let v = eqBands { o.eqBands = v }
         if let v = whisper { o.whisper = v }
         if let v = formant { o.formant = v }
+        if let v = dropout { o.dropout = v }
         if let v = tempo { o.tempo = v }
         if let v = lowpass { o.lowpass = v }
         if let v = maskChannels { o.maskChannels = v }
@@ -177,6 +180,7 @@ struct Train: ParsableCommand {
               (0...1).contains(o.cutNoise ?? 0) else {
             throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper, --lowpass and --cut-noise (probabilities) in [0, 1], --formant in [0, 0.5] and --tempo in [0, 1]")
         }
+        guard (0...0.9).contains(o.dropout ?? 0) else { throw fail(ExitStatus.usage, "--dropout must be in [0, 0.9]") }
         guard (0...1).contains(o.maskChannels ?? 0), (0...o.seconds).contains(o.maskTime ?? 0), (1...16).contains(o.masks ?? 1) else {
             throw fail(ExitStatus.usage, "--mask-channels must be in [0, 1], --mask-time in [0, --seconds] and --masks in [1, 16]")
         }
@@ -388,6 +392,7 @@ enum TrainConfigFile {
             case "lr": o.lr = try number()
             case "ssm_lr": o.ssmLR = try number()
             case "weight_decay": o.weightDecay = try number()
+            case "dropout": o.dropout = try number()
             case "warmup": o.warmup = try number()
             case "clip": o.clip = try number()
             case "seed": o.seed = UInt64(max(0, try integer()))

@@ -73,13 +73,24 @@ struct TrainTests {
         expectExit(try train(["--arch", tonesArch, "--data", tmp.file("train"), "-o", tmp.file("c.safetensors")] + flags.dropLast(6)
                              + ["--seed", "6", "--snr-min", "5", "--snr-max", "20"]), 0)
         #expect(try Data(contentsOf: URL(fileURLWithPath: tmp.file("c.safetensors"))) != a)
+        // Dropout is seeded too: the same bytes again, another model than without it, and its rate
+        // in the model's training configuration.
+        for name in ["d", "e"] {
+            expectExit(try train(["--arch", tonesArch, "--data", tmp.file("train"), "-o", tmp.file("\(name).safetensors"), "--dropout", "0.2"] + flags), 0)
+        }
+        let d = try Data(contentsOf: URL(fileURLWithPath: tmp.file("d.safetensors")))
+        #expect(d == (try Data(contentsOf: URL(fileURLWithPath: tmp.file("e.safetensors")))) && d != a)
+        #expect(try SafeTensors(contentsOfFile: tmp.file("d.safetensors")).metadata["ssm_train_options"]?.contains(#""dropout":0.2"#) == true)
     }
 
     @Test("--resume from a checkpoint continues exactly: interrupted + resumed = uninterrupted")
     func resume() throws {
         let tmp = try TempDir()
         try writeToneSet(tmp.file("train"), perClass: 12, seed: 4)
-        let flags = ["--data", tmp.file("train"), "--arch", tonesArch, "--epochs", "150", "--seconds", "0.25", "--batch", "8", "--threads", "2"]
+        // With dropout, whose decisions follow the optimizer step: a resumed run drops what the
+        // uninterrupted one did.
+        let flags = ["--data", tmp.file("train"), "--arch", tonesArch, "--epochs", "150", "--seconds", "0.25", "--batch", "8", "--threads", "2",
+                     "--dropout", "0.1"]
         expectExit(try train(flags + ["-o", tmp.file("full.safetensors")]), 0)
         // The same run again, interrupted by SIGINT once its first checkpoint exists (mid-schedule).
         let p = Process()

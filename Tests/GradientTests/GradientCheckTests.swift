@@ -21,6 +21,9 @@ struct GradCase: CustomStringConvertible, Sendable {
     let objective: Objective
     /// Feature masks every sequence of the batch carries (the trainer applies them on the tape).
     var mask: FeatureMask? = nil
+    /// Dropout rate of the trainer (its decisions are fixed by the seed and the step, so the loss is
+    /// a smooth function of the parameters and finite differences see the same masks).
+    var dropout: Scalar = 0
     var description: String { name }
 }
 
@@ -84,6 +87,10 @@ let gradCases: [GradCase] = [
         top.pool = 2; top.compress = .log; top.compressFloor = 0.05
         return model([pre, top])
     }(), objective: .classify(.perStep), mask: FeatureMask(channels: [0.3..<0.6], rows: [0.5..<0.65])),
+    // Dropout on the activated layer outputs of every block with an output projection (GLU, MLP).
+    GradCase(name: "s4d-glu-then-s5-mlp-dropout-perstep",
+             spec: model([block(.s4d, .zoh, norm: .layer), block(.s5, .zoh, norm: .layer, output: .mlp)]),
+             objective: .classify(.perStep), dropout: 0.3),
     GradCase(name: "stack-s5-lru-s4d-no-encoder-decoder",
              spec: model([block(.s5, .zoh, norm: .layer), block(.lru, norm: .rms, activation: .geluTanh), block(.s4d, .zoh, output: .mlp)],
                          encoder: false, decoder: false),
@@ -110,6 +117,7 @@ enum GradCheck {
         let schedule = Schedule(learningRate: 1e-3, ssmLearningRate: 1e-3, warmupSteps: 0, totalSteps: 1, finalFraction: 1)
         let trainer = try Trainer(spec: c.spec, tensors: t, objective: c.objective, length: length, threads: threads,
                                   schedule: schedule, weightDecay: 0, clipNorm: 0)
+        trainer.dropout = c.dropout; trainer.dropoutSeed = 5
         let L = length, C = c.spec.dOutput
         let batch = (0..<batch).map { _ -> TrainingSequence in
             let x = (0..<(L * c.spec.dInput)).map { _ in Scalar(rng.normal()) }
@@ -124,7 +132,7 @@ enum GradCheck {
     /// The mean batch loss at the trainer's current parameters.
     static func loss(_ trainer: Trainer, _ batch: [TrainingSequence]) throws -> Double {
         try trainer.compile()
-        return trainer.evaluate(batch).meanLoss
+        return trainer.evaluate(batch, dropping: true).meanLoss
     }
 
     /// Where the float64 build leaves its gradients for the float32 build.
@@ -164,7 +172,7 @@ struct GradientCheckTests {
         }
     }
 
-    @Test("one thread and two threads give the same gradients", arguments: [gradCases[3], gradCases[9], gradCases[10]])
+    @Test("one thread and two threads give the same gradients", arguments: [gradCases[3], gradCases[9], gradCases[10], gradCases[13]])
     func threadsAgree(_ c: GradCase) throws {
         let (a, batch) = try GradCheck.setUp(c, threads: 1), (b, _) = try GradCheck.setUp(c, threads: 2)
         _ = try a.computeGradients(batch); _ = try b.computeGradients(batch)

@@ -159,6 +159,47 @@ struct BlockTests {
         #expect(plain == masked && plain == bare && y != plain)
     }
 
+    @Test("dropout on a tape: a seeded share of the activated outputs is zeroed, the rest scaled by 1/(1 − rate); streaming ignores it")
+    func dropout() throws {
+        let H = 16, L = 400, rate: Float = 0.25
+        // Block 0 has no output projection (never dropped), block 1 a GLU (dropped).
+        let bank = BlockSpec(layer: LayerSpec(family: .s4d, dModel: H, dState: 4, discretization: .zoh), norm: .none,
+                             residual: false, activation: .abs, output: .none)
+        let glu = BlockSpec(layer: LayerSpec(family: .s5, dModel: H, dState: 4, discretization: .zoh), norm: .layer)
+        let spec = ModelSpec(sampleRate: 1, dInput: H, dModel: H, dOutput: H, encoder: false, decoder: false, blocks: [bank, glu])
+        let m = try Model(spec: spec, tensors: try Model.initialize(spec, seed: 3))
+        var rng = SeededRandom(seed: 4)
+        let u = rng.normals(L * H)
+        func run(_ d: Dropout?) -> (y: [Float], a0: [Float], a1: [Float]) {
+            let tape = m.makeTape(length: L)
+            tape.dropout = d
+            var y = [Float](repeating: 0, count: L * H)
+            m.forward(u, &y, length: L, state: tape)
+            return (y, Array(UnsafeBufferPointer(start: tape.blockWorks[0].a, count: L * H)),
+                    Array(UnsafeBufferPointer(start: tape.blockWorks[1].a, count: L * H)))
+        }
+        let plain = run(nil), dropped = run(Dropout(rate: rate, seed: 9))
+        #expect(dropped.a0 == plain.a0, "a block without an output projection is not dropped")
+        var zeros = 0
+        for i in 0..<(L * H) {
+            if dropped.a1[i] == 0 && plain.a1[i] != 0 { zeros += 1 } else {
+                #expect(Swift.abs(dropped.a1[i] - plain.a1[i] / (1 - rate)) <= 1e-5 * Swift.max(1, Swift.abs(plain.a1[i])), "value \(i)")
+            }
+        }
+        // 6,400 Bernoulli(0.25) draws: the share is within 4 standard deviations (0.0216) of 0.25.
+        let share = Double(zeros) / Double(L * H)
+        #expect(Swift.abs(share - 0.25) < 0.0216, "dropped share \(share)")
+        #expect(run(Dropout(rate: rate, seed: 9)).y == dropped.y, "the same seed drops the same values")
+        #expect(run(Dropout(rate: rate, seed: 10)).y != dropped.y, "another seed drops others")
+        #expect(run(Dropout(rate: 0, seed: 9)).y == plain.y, "rate 0 drops nothing")
+        // A streaming state has no tape and ignores it.
+        let s = m.makeState(maxBlock: L)
+        var streamed = [Float](repeating: 0, count: L * H)
+        s.dropout = Dropout(rate: rate, seed: 9)
+        m.forward(u, &streamed, length: L, state: s)
+        #expect(streamed == plain.y)
+    }
+
     @Test("a compress_floor that is not positive is refused with its block named")
     func badCompressFloor() throws {
         for floor: Float in [0, -1, .nan] {

@@ -161,7 +161,7 @@ struct SSMTrainTests {
         var o = TrainOptions()
         o.seconds = 0.8; o.maskTime = 0.08; o.maskChannels = 0.15
         #expect(Swift.abs(o.augmentation.maskTime - 0.1) < 1e-12 && o.augmentation.maskChannels == 0.15 && o.augmentation.masks == Augmentation().masks)
-        #expect(!TrainOptions().json.contains("mask") && !TrainOptions().json.contains("tempo"))
+        #expect(!TrainOptions().json.contains("mask") && !TrainOptions().json.contains("tempo") && !TrainOptions().json.contains("dropout"))
     }
 
     @Test("cut noise: the noise covers the recording's span only, at the span's SNR; without it, the whole window as before")

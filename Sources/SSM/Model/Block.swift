@@ -136,9 +136,10 @@ public final class Block: Sendable {
     /// weight is read once for all L streams (`Model.step(_:_:batch:)`).
     /// A training tape (`BlockWork.isTape`) gives every intermediate its own buffer, so that it is
     /// still there for `backward`; a streaming `BlockWork` aliases them (y = a, v = g) and keeps nothing.
-    /// `mask`: a training tape's feature masks, applied after the compression (`FeatureMask`).
+    /// `mask`: a training tape's feature masks, applied after the compression (`FeatureMask`);
+    /// `dropout`: its dropout of the activated layer output, before the output projection (`Dropout`).
     func forward(_ X: UnsafeMutablePointer<Scalar>, length L: Int, state: UnsafeMutablePointer<Scalar>, _ w: BlockWork, mode: ForwardMode,
-                 streams stride: Int? = nil, mask: FeatureMask? = nil) {
+                 streams stride: Int? = nil, mask: FeatureMask? = nil, dropout: Dropout? = nil) {
         let n = L * H
         if compress != .none {
             if let raw = w.raw { raw.update(from: X, count: n) }
@@ -153,6 +154,7 @@ public final class Block: Sendable {
         else { layer.forward(w.t, w.y, length: L, state: state + stateOffset, scratch: w.s, mode: mode, keepStates: w.isTape) }
         if w.a != w.y { w.a.update(from: w.y, count: n) }
         activation.apply(w.a, n)
+        if let scale = w.dropScale, let dropout, dropout.rate > 0 { dropout.apply(w.a, scale: scale, count: n) }
         // Rows of a block: sgemm; one sample of many streams: each weight read once for four streams.
         func project(_ l: Linear, _ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, inputStride: Int? = nil) {
             if stride != nil { l.apply(x, y, streams: L, inputStride: inputStride) } else { l.apply(x, y, length: L, inputStride: inputStride) }
@@ -186,10 +188,10 @@ public final class Block: Sendable {
     /// Pullback of `forward` over the L samples its tape `w` holds: dX (L, H) is the gradient of the
     /// block's output on entry and of its input on return. Gradients of the block's weights
     /// accumulate, in engine layout, into `grad` (the same block of a gradient twin). The layer
-    /// started from the zero state (training runs each sequence from rest). `mask`: the one the
-    /// forward ran with.
+    /// started from the zero state (training runs each sequence from rest). `mask`, `dropout`: the
+    /// ones the forward ran with.
     func backward(_ dX: UnsafeMutablePointer<Scalar>, length L: Int, _ w: BlockWork, _ b: BackwardWork, into grad: Block,
-                  mask: FeatureMask? = nil) {
+                  mask: FeatureMask? = nil, dropout: Dropout? = nil) {
         precondition(w.isTape, "Block.backward needs a training tape")
         let n = L * H
         if !prenorm && norm.kind != .none { for k in 0..<L { norm.backward(w.sum! + k * H, dX + k * H, dX + k * H, into: grad.norm) } }
@@ -211,6 +213,7 @@ public final class Block: Sendable {
             for k in 0..<L { gatedGELUBackward(w.v + k * 2 * E, b.dg + k * 2 * E, b.dv + k * 2 * E, E) }
             out1!.backward(w.a, b.dv, dA, length: L, into: grad.out1!)
         }
+        if let scale = w.dropScale, let dropout, dropout.rate > 0 { dropout.backward(dA, scale: scale, count: n) }
         activation.backward(w.y, dA, n)                                   // dA is now dY of the layer
         layer.backward(w.t, tape: w.s, initial: b.zeroState, dA, b.dt, length: L, scratch: b.layer, into: grad.layer)
         if prenorm && norm.kind != .none { for k in 0..<L { norm.backward(w.input! + k * H, b.dt + k * H, b.dt + k * H, into: grad.norm) } }
@@ -241,10 +244,11 @@ public final class Block: Sendable {
 /// block's update, s the layer's scratch. Streaming shares one set between all blocks with a = y and
 /// g = v; a training tape has one set per block, all distinct, plus the block's input and its
 /// residual sum (before a post-norm), its input before compression (raw) and the feature mask's
-/// flags after it (keep), and the layer keeps its states in s.
+/// flags after it (keep), dropout's factors on a (dropScale, when the block has an output
+/// projection), and the layer keeps its states in s.
 struct BlockWork {
     let t, y, a, v, g, z, s: UnsafeMutablePointer<Scalar>
-    let input, sum, raw, keep: UnsafeMutablePointer<Scalar>?
+    let input, sum, raw, keep, dropScale: UnsafeMutablePointer<Scalar>?
     let isTape: Bool
 }
 

@@ -240,14 +240,16 @@ public final class Model: @unchecked Sendable {
             return
         }
         var start = 0
-        let mask = state.featureMask
+        let mask = state.featureMask, dropout = state.dropout
         while start < L {
             let n = min(state.maxBlock, L - start)
             let h = state.block.x
             let xin = X + start * dIn, yout = Y + start * dOut
             if let e = encoder { e.apply(xin, h, length: n) } else { h.update(from: xin, count: n * dModel) }
             if !pooled {
-                for (i, b) in blocks.enumerated() { b.forward(h, length: n, state: state.state, state.blockWorks[i], mode: mode, mask: mask) }
+                for (i, b) in blocks.enumerated() {
+                    b.forward(h, length: n, state: state.state, state.blockWorks[i], mode: mode, mask: mask, dropout: dropout?.forBlock(i))
+                }
                 if let d = decoder { d.apply(h, yout, length: n) } else { yout.update(from: h, count: n * dModel) }
             } else {
                 let comp = state.completion
@@ -255,7 +257,9 @@ public final class Model: @unchecked Sendable {
                 var rows = n
                 for (i, b) in blocks.enumerated() {
                     if pools[i] > 1 { rows = pool(h, rows: rows, block: i, state: state) }
-                    if rows > 0 { b.forward(h, length: rows, state: state.state, state.blockWorks[i], mode: mode, mask: mask) }
+                    if rows > 0 {
+                        b.forward(h, length: rows, state: state.state, state.blockWorks[i], mode: mode, mask: mask, dropout: dropout?.forBlock(i))
+                    }
                 }
                 if rows > 0 { if let d = decoder { d.apply(h, yout, length: rows) } else { yout.update(from: h, count: rows * dModel) } }
                 hold(yout, samples: n, frames: rows, completion: comp, held: state.state + heldOffset)
@@ -342,9 +346,11 @@ public final class Model: @unchecked Sendable {
         }
         if let d = decoder { if n > 0 { d.backward(h, dOutput, dh, length: n, into: grad.decoder!) } else { dh.update(repeating: 0, count: H) } }
         else { dh.update(from: dOutput, count: n * H) }
-        let mask = tape.featureMask
+        let mask = tape.featureMask, dropout = tape.dropout
         for i in blocks.indices.reversed() {
-            if rows[i] > 0 { blocks[i].backward(dh, length: rows[i], tape.blockWorks[i], b, into: grad.blocks[i], mask: mask) }
+            if rows[i] > 0 {
+                blocks[i].backward(dh, length: rows[i], tape.blockWorks[i], b, into: grad.blocks[i], mask: mask, dropout: dropout?.forBlock(i))
+            }
             let R = pools[i]
             if R > 1 {
                 // The pool's pullback: each of the R rows of a completed group gets 1/R of its gradient.
@@ -438,6 +444,9 @@ public final class ModelState: @unchecked Sendable {
     /// A training tape's feature masks for the next `forward` and its `backward` (`FeatureMask`;
     /// nil: none). A streaming state has no buffer to mask with and ignores it.
     public var featureMask: FeatureMask? = nil
+    /// A training tape's dropout for the next `forward` and its `backward` (`Dropout`; nil: none).
+    /// A streaming state ignores it.
+    public var dropout: Dropout? = nil
     private let arena = Arena()
     /// What owns `state` when it is a slice of another allocation (a chain's, a `StreamBatch`'s):
     /// kept alive as long as this state is.
@@ -481,7 +490,8 @@ public final class ModelState: @unchecked Sendable {
                                  s: arena.floats(b.layer.blockScratchCount(L)), input: arena.floats(L * H),
                                  sum: !b.prenorm && b.norm.kind != .none ? arena.floats(L * H) : nil,
                                  raw: b.compress != .none ? arena.floats(L * H) : nil,
-                                 keep: b.compress != .none ? arena.floats(L * H) : nil, isTape: true)
+                                 keep: b.compress != .none ? arena.floats(L * H) : nil,
+                                 dropScale: b.output != .none ? arena.floats(L * H) : nil, isTape: true)
             }
             let layerScratch = m.blocks.map { $0.layer.backwardScratchCount(L) }.max() ?? 0
             backwardWork = BackwardWork(da: arena.floats(L * H), dv: arena.floats(L * wide), dg: arena.floats(L * wide),
@@ -495,7 +505,7 @@ public final class ModelState: @unchecked Sendable {
             let y = arena.floats(maxBlock * H), v = arena.floats(maxBlock * wide)
             let shared = BlockWork(t: arena.floats(maxBlock * H), y: y, a: y, v: v, g: v,
                                    z: arena.floats(maxBlock * H), s: arena.floats(blockScratch), input: nil, sum: nil, raw: nil,
-                                   keep: nil, isTape: false)
+                                   keep: nil, dropScale: nil, isTape: false)
             blockWorks = Array(repeating: shared, count: m.blocks.count)
             backwardWork = nil; dh = nil; dFrames = nil
         }

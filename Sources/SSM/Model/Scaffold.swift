@@ -283,6 +283,44 @@ public struct FeatureMask: Sendable, Equatable {
     }
 }
 
+/// Dropout (Srivastava et al. 2014) on a block's activated layer output a (L, H) before its output
+/// projection, where the S4 and S5 blocks train with it: each value is kept with probability
+/// 1 − rate and then scaled by 1/(1 − rate), so that its expectation is unchanged; the others become
+/// 0. Whether value i of block b is kept is a pure function of (seed, b, i), so a sequence's
+/// forward and backward agree and a run gives the same model whatever its thread count. Training
+/// only: streaming never drops, and a block without an output projection is not dropped.
+public struct Dropout: Sendable, Equatable {
+    public var rate: Scalar
+    public var seed: UInt64
+    public init(rate: Scalar, seed: UInt64) { self.rate = rate; self.seed = seed }
+
+    /// The same rate with block b's own stream of decisions.
+    func forBlock(_ b: Int) -> Dropout { Dropout(rate: rate, seed: Dropout.mix(seed ^ (UInt64(b + 1) &* 0xD1B5_4A32_D192_ED03))) }
+
+    /// SplitMix64's finalizer: a well-mixed 64-bit hash of x.
+    @inline(__always) public static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// A (n values) in place: a_i ← s_i·a_i with s_i = 1/(1 − rate) if kept, else 0; `scale`
+    /// receives the s_i `backward` needs.
+    func apply(_ A: UnsafeMutablePointer<Scalar>, scale: UnsafeMutablePointer<Scalar>, count n: Int) {
+        let keep = 1 / (1 - rate), threshold = UInt64(Double(rate) * 0x1p53)
+        for i in 0..<n {
+            let s = Dropout.mix(seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15) >> 11 < threshold ? 0 : keep
+            scale[i] = s; A[i] *= s
+        }
+    }
+
+    /// Pullback of `apply`, in place on dA (n): da_i ← s_i·da_i.
+    func backward(_ dA: UnsafeMutablePointer<Scalar>, scale: UnsafePointer<Scalar>, count n: Int) {
+        for i in 0..<n { dA[i] *= scale[i] }
+    }
+}
+
 extension BlockSpec.Compress {
     /// x ← ln(ε + |x|) on n values in place (`BlockSpec.compress`).
     @inline(__always)
