@@ -15,6 +15,10 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     /// Dropout on the blocks' activated layer outputs (`Trainer.dropout`; nil: none — optional so
     /// that a model trained without it records no key).
     public var dropout: Double? = nil
+    /// Stochastic weight averaging (Izmailov et al. 2018): after this fraction of the schedule's
+    /// steps, the parameters after every step join a running mean, which validation, the exported
+    /// model and `--resume` use (nil: none).
+    public var averageFrom: Double? = nil
     public var warmup = 0.05
     public var clip = 1.0
     public var seed: UInt64 = 0
@@ -68,6 +72,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         ssmLR = try c.decodeIfPresent(Double.self, forKey: .ssmLR) ?? d.ssmLR
         weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? d.weightDecay
         dropout = try c.decodeIfPresent(Double.self, forKey: .dropout)
+        averageFrom = try c.decodeIfPresent(Double.self, forKey: .averageFrom)
         warmup = try c.decodeIfPresent(Double.self, forKey: .warmup) ?? d.warmup
         clip = try c.decodeIfPresent(Double.self, forKey: .clip) ?? d.clip
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
@@ -103,7 +108,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
 
 
     enum CodingKeys: String, CodingKey {
-        case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", dropout, warmup, clip, seed, threads
+        case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", dropout, averageFrom = "average_from", warmup, clip, seed, threads
         case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
         case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, tempo, lowpass, cutNoise = "cut_noise"
@@ -195,12 +200,42 @@ public final class TrainingRun {
             state = r.state
             trainer.optimizer.schedule.totalSteps = state.totalSteps
             trainer.optimizer.schedule.warmupSteps = Int(options.warmup * Double(state.totalSteps))
+            if let a = r.average { average = p.names.flatMap { a[$0]! } }
         }
     }
 
     static func batches(_ n: Int, _ b: Int) -> Int { max(1, (n + b - 1) / b) }
 
     public var batchesPerEpoch: Int { Self.batches(train.clips.count, options.batch) }
+
+    /// The running mean of the parameters since `averageFrom` of the schedule (nil until it starts).
+    private var average: [Scalar]? = nil
+
+    /// After a step: the parameters join the running mean once `averageFrom` of the schedule's steps
+    /// are done (mean_n = mean_{n−1} + (p − mean_{n−1})/n).
+    private func accumulateAverage() {
+        guard let from = options.averageFrom, Double(state.step) > from * Double(state.totalSteps) else { return }
+        let p = trainer.parameters.values, n = (state.averaged ?? 0) + 1
+        if var a = average {
+            let w = 1 / Scalar(n)
+            for i in a.indices { a[i] += (p[i] - a[i]) * w }
+            average = a
+        } else { average = p }
+        state.averaged = n
+    }
+
+    /// `body` with the engine on the averaged parameters, when there are any; the trained ones after.
+    private func withAverage<T>(_ body: () throws(TrainError) -> T) throws(TrainError) -> T {
+        guard let a = average else { return try body() }
+        let p = trainer.parameters, current = p.values
+        p.values = a
+        try trainer.compile()
+        let result: T
+        do { result = try body() } catch { p.values = current; try trainer.compile(); throw error }
+        p.values = current
+        try trainer.compile()
+        return result
+    }
     public var epochs: Int { max(1, (state.totalSteps + batchesPerEpoch - 1) / batchesPerEpoch) }
 
     /// The epoch's order of clips: seeded by (seed, epoch), the same on resume.
@@ -277,6 +312,7 @@ public final class TrainingRun {
                                      + "the last good checkpoint is '\(checkpointPath)'")
                 }
                 state.step += 1; state.batchInEpoch += 1
+                accumulateAverage()
                 epochLoss += r.loss; epochSeqs += r.sequences; epochCorrect += r.correct; epochCounted += r.counted
                 samplesSteps += Double(seqs.count * L)
                 let now = clock()
@@ -296,7 +332,7 @@ public final class TrainingRun {
                 if let minutes = options.minutes, now - start > minutes * 60 { state.totalSteps = state.step; break }
             }
             let epochSeconds = clock() - epochStart
-            let val = validate()
+            let val = try withAverage { validate() }
             if let minutes = options.minutes, state.step < state.totalSteps {
                 // Refit at the pace so far, validation included, so that the cosine ends when the time does.
                 fitSchedule(minutes: minutes, elapsed: clock() - start, overhead: 1, first: false)
@@ -317,7 +353,7 @@ public final class TrainingRun {
             let metric = classify ? (val.counted > 0 ? val.accuracy : -summary.trainLoss) : -(val.sequences > 0 ? val.meanLoss : summary.trainLoss)
             if state.bestMetric == nil || metric > state.bestMetric! {
                 state.bestMetric = metric; state.bestEpoch = state.epoch
-                try exportModel(outputPath)
+                try withAverage { () throws(TrainError) in try exportModel(outputPath) }
                 report(.best(outputPath, metric: metric))
             }
             try saveCheckpoint(report)
@@ -340,7 +376,7 @@ public final class TrainingRun {
 
     func saveCheckpoint(_ report: (TrainEvent) -> Void) throws(TrainError) {
         try Checkpoint.save(checkpointPath, spec: trainer.spec, parameters: trainer.parameters, optimizer: trainer.optimizer,
-                            state: state, options: options.json)
+                            state: state, options: options.json, average: average)
         report(.checkpoint(checkpointPath))
     }
 

@@ -59,6 +59,8 @@ struct Train: ParsableCommand {
     var weightDecay: Double?
     @Option(help: "Dropout rate on each block's activated SSM output before its output projection, in training only (0–0.9; default 0).")
     var dropout: Double?
+    @Option(name: .customLong("average-from"), help: "Average the parameters after every step from this fraction of the schedule on (0–1; stochastic weight averaging): validation and the exported model use the average (default: none).")
+    var averageFrom: Double?
     @Option(help: "Random seed: shuffles, augmentation, initialization (default 0).")
     var seed: UInt64?
     @Option(help: "Threads (default: all cores).")
@@ -164,6 +166,7 @@ struct Train: ParsableCommand {
         if let v = whisper { o.whisper = v }
         if let v = formant { o.formant = v }
         if let v = dropout { o.dropout = v }
+        if let v = averageFrom { o.averageFrom = v }
         if let v = tempo { o.tempo = v }
         if let v = lowpass { o.lowpass = v }
         if let v = maskChannels { o.maskChannels = v }
@@ -181,6 +184,7 @@ struct Train: ParsableCommand {
             throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper, --lowpass and --cut-noise (probabilities) in [0, 1], --formant in [0, 0.5] and --tempo in [0, 1]")
         }
         guard (0...0.9).contains(o.dropout ?? 0) else { throw fail(ExitStatus.usage, "--dropout must be in [0, 0.9]") }
+        guard (0..<1).contains(o.averageFrom ?? 0) else { throw fail(ExitStatus.usage, "--average-from must be in [0, 1)") }
         guard (0...1).contains(o.maskChannels ?? 0), (0...o.seconds).contains(o.maskTime ?? 0), (1...16).contains(o.masks ?? 1) else {
             throw fail(ExitStatus.usage, "--mask-channels must be in [0, 1], --mask-time in [0, --seconds] and --masks in [1, 16]")
         }
@@ -282,6 +286,12 @@ struct Train: ParsableCommand {
                  + "\(runner.trainer.parameters.count) parameters, \(runner.trainer.threads) thread\(runner.trainer.threads == 1 ? "" : "s"), tape \(runner.trainer.tapeBytes / 1_048_576) MiB"
                  + (resumed != nil ? ", resuming at epoch \(runner.state.epoch + 1) step \(runner.state.step)" : ""))
         }
+        // A launcher may hand down a mask blocking these (a test harness, a shell's job control), as
+        // for the daemon: unblocked, they save a checkpoint instead of waiting for the run's end.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for sig in [SIGINT, SIGTERM] { sigaddset(&unblock, sig) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         signal(SIGINT) { _ in stopRequested = 1 }
         signal(SIGTERM) { _ in stopRequested = 1 }
         let tty = isatty(2) != 0 && !quiet
@@ -393,6 +403,7 @@ enum TrainConfigFile {
             case "ssm_lr": o.ssmLR = try number()
             case "weight_decay": o.weightDecay = try number()
             case "dropout": o.dropout = try number()
+            case "average_from": o.averageFrom = try number()
             case "warmup": o.warmup = try number()
             case "clip": o.clip = try number()
             case "seed": o.seed = UInt64(max(0, try integer()))

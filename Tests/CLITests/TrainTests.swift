@@ -87,10 +87,11 @@ struct TrainTests {
     func resume() throws {
         let tmp = try TempDir()
         try writeToneSet(tmp.file("train"), perClass: 12, seed: 4)
-        // With dropout, whose decisions follow the optimizer step: a resumed run drops what the
-        // uninterrupted one did.
+        // With dropout, whose decisions follow the optimizer step (a resumed run drops what the
+        // uninterrupted one did), and weight averaging from the start (the checkpoint carries the
+        // running mean on).
         let flags = ["--data", tmp.file("train"), "--arch", tonesArch, "--epochs", "150", "--seconds", "0.25", "--batch", "8", "--threads", "2",
-                     "--dropout", "0.1"]
+                     "--dropout", "0.1", "--average-from", "0"]
         expectExit(try train(flags + ["-o", tmp.file("full.safetensors")]), 0)
         // The same run again, interrupted by SIGINT once its first checkpoint exists (mid-schedule).
         let p = Process()
@@ -113,6 +114,11 @@ struct TrainTests {
         expectExit(r, 0)
         #expect(r.stderr.contains("resuming at epoch"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: tmp.file("part.safetensors"))) == Data(contentsOf: URL(fileURLWithPath: tmp.file("full.safetensors"))))
+        // The best model may predate the interruption; the final checkpoints hold the end of both
+        // runs: the same parameters, moments and running average.
+        let cf = try SafeTensors(contentsOfFile: tmp.file("full.safetensors.ckpt")), cp = try SafeTensors(contentsOfFile: tmp.file("part.safetensors.ckpt"))
+        #expect(cf.names == cp.names && cf.names.contains { $0.hasPrefix("average/") })
+        for n in cf.names { #expect(try cf.floats(n) == cp.floats(n), "final checkpoint tensor \(n)") }
     }
 
     @Test("bad input: each a clear message and its exit code")

@@ -48,6 +48,56 @@ struct SSMTrainTests {
         #expect(abs(s.factor(14) - 0.1) < 1e-12 && abs(s.factor(100) - 0.1) < 1e-12)
     }
 
+    @Test("weight averaging: the checkpoint's average is the mean of the parameters after each step past average_from")
+    func weightAveraging() throws {
+        let spec = ModelSpec(task: .classify, sampleRate: 100, dInput: 1, dModel: 4, dOutput: 2, encoder: true, decoder: true,
+                             blocks: [BlockSpec(layer: LayerSpec(family: .s5, dModel: 4, dState: 4, discretization: .zoh), norm: .layer)],
+                             labels: ["a", "b"])
+        var rng = SeededRandom(seed: 2)
+        let clips = (0..<8).map { i in Clip(samples: (0..<50).map { _ in Float(rng.normal()) }, label: i % 2, source: "c\(i)") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ssm-avg-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var o = TrainOptions()
+        o.epochs = 2; o.batch = 4; o.seconds = 0.5; o.threads = 1; o.averageFrom = 0.5; o.gainDB = 0
+        let run = try TrainingRun(spec: spec, tensors: try Model.initialize(spec, seed: 1),
+                                  train: ClipSet(labels: ["a", "b"], clips: clips, sampleRate: 100),
+                                  validation: ClipSet(labels: ["a", "b"], clips: Array(clips.prefix(2)), sampleRate: 100),
+                                  options: o, windowing: Windowing(length: 50), output: dir + "/m.safetensors",
+                                  checkpoint: dir + "/m.ckpt", resume: nil, clock: { 0 })
+        // shouldStop runs before every step: it sees the parameters after the step before.
+        var after: [[Scalar]] = []
+        var first = true
+        _ = try run.run(shouldStop: {
+            if !first { after.append(run.trainer.parameters.values) }
+            first = false
+            return false
+        }, report: { _ in })
+        after.append(run.trainer.parameters.values)
+        #expect(after.count == 4 && run.state.totalSteps == 4 && run.state.averaged == 2)
+        // Steps 3 and 4 of 4 are past half the schedule.
+        let ckpt = try Checkpoint.load(dir + "/m.ckpt")
+        let average = try #require(ckpt.average)
+        let p = run.trainer.parameters
+        for (i, name) in p.names.enumerated() {
+            let r = p.range(i), a = try #require(average[name])
+            for (k, j) in r.enumerated() {
+                let want = (after[2][j] + after[3][j]) / 2
+                #expect(Swift.abs(a[k] - want) <= 1e-6 * Swift.max(1, Swift.abs(want)), "\(name)[\(k)]")
+            }
+        }
+        #expect(after[2] != after[3])
+        // Without averaging the checkpoint has none.
+        o.averageFrom = nil
+        let plain = try TrainingRun(spec: spec, tensors: try Model.initialize(spec, seed: 1),
+                                    train: ClipSet(labels: ["a", "b"], clips: clips, sampleRate: 100),
+                                    validation: ClipSet(labels: ["a", "b"], clips: [], sampleRate: 100),
+                                    options: o, windowing: Windowing(length: 50), output: dir + "/p.safetensors",
+                                    checkpoint: dir + "/p.ckpt", resume: nil, clock: { 0 })
+        _ = try plain.run(shouldStop: { false }, report: { _ in })
+        #expect(try Checkpoint.load(dir + "/p.ckpt").average == nil && plain.state.averaged == nil)
+    }
+
     @Test("one AdamW step equals the formula; the SSM group gets its rate and no decay; clipping scales")
     func adamw() {
         let t: [String: Tensor] = ["a.weight": Tensor([1, 2, 3, 4], shape: [2, 2]), "b.Lambda_re": Tensor([-0.5, -1], shape: [2])]
