@@ -91,6 +91,13 @@ public struct Augmentation: Sendable, Equatable {
     /// Formants (the spectral envelope) moved by a factor uniform in 1 ± formant, pitch and timing
     /// kept: a longer or shorter vocal tract, i.e. another speaker (`Windowing.formantWarped`).
     public var formant = 0.0
+    /// With this probability the clip is reverberated (`Windowing.reverberated`): convolved with a
+    /// synthetic room response whose reverberation time (RT60) is log-uniform in `reverbTime` (as
+    /// fractions of the window, like `maskTime`) and whose direct-to-reverberant energy ratio is
+    /// uniform in `reverbDRR` dB, the level kept — another room and another distance from the microphone.
+    public var reverb = 0.0
+    public var reverbTime: ClosedRange<Double> = 0...0
+    public var reverbDRR: ClosedRange<Double> = -2...12
     /// Tempo changed by a factor log-uniform in [1/(1 + tempo), 1 + tempo], pitch and formants
     /// kept (`Windowing.tempoChanged`): a faster or slower speaker of the same voice, where `speed`
     /// moves pitch and formants with the tempo.
@@ -148,6 +155,14 @@ public struct Windowing: Sendable {
         }
         if var r = rng, augmentation.whisper > 0 {
             if r.uniform() < augmentation.whisper { samples = Windowing.whispered(samples, &r) }
+            rng = r
+        }
+        if var r = rng, augmentation.reverb > 0 {
+            if r.uniform() < augmentation.reverb {
+                let t = augmentation.reverbTime, d = augmentation.reverbDRR
+                let rt60 = Double.exp(r.uniform(Double.log(t.lowerBound), Double.log(t.upperBound))) * Double(L)
+                samples = Windowing.reverberated(samples, rt60: rt60, drr: r.uniform(d.lowerBound, d.upperBound), &r)
+            }
             rng = r
         }
         var x = [Float](repeating: 0, count: L)
@@ -273,6 +288,41 @@ public struct Windowing: Sendable {
             let y = system.filter(x.map { Double($0) }, length: x.count)
             for k in x.indices { x[k] = Float(y[k]) }
         }
+    }
+
+    /// `x` in a synthetic room: x ∗ h, h₀ = 1 (the direct path) and, for 1 ≤ n < N, h_n = g·w_n·10^(−3n/rt60)
+    /// (Gaussian w: the late reverberation's diffuse tail, its energy falling 60 dB in `rt60` samples;
+    /// N where it is 40 dB down), g such that Σ_{n≥1} h_n² is `drr` dB below h₀². The tail is kept
+    /// (the result is N − 1 samples longer) and the level is x's (mean square over the longer clip
+    /// times its length equals x's energy). FFT convolution: one clip costs about three transforms.
+    public static func reverberated(_ x: [Float], rt60: Double, drr: Double, _ r: inout SeededRandom) -> [Float] {
+        guard !x.isEmpty, rt60 >= 1 else { return x }
+        let N = max(2, Int(rt60 * 2 / 3))
+        var h = [Double](repeating: 0, count: N)
+        var tail = 0.0
+        for n in 1..<N { h[n] = r.normal() * Double.pow(10, -3 * Double(n) / rt60); tail += h[n] * h[n] }
+        let g = tail > 0 ? (Double.pow(10, -drr / 10) / tail).squareRoot() : 0
+        h[0] = 1
+        for n in 1..<N { h[n] *= g }
+        let out = x.count + N - 1
+        var size = 1
+        while size < out { size <<= 1 }
+        let plan = FFTPlan(size: size)
+        var xr = [Double](repeating: 0, count: size), xi = xr, hr = xr, hi = xr
+        for (k, v) in x.enumerated() { xr[k] = Double(v) }
+        for n in 0..<N { hr[n] = h[n] }
+        plan.transform(&xr, &xi); plan.transform(&hr, &hi)
+        for k in 0..<size {
+            let re = xr[k] * hr[k] - xi[k] * hi[k], im = xr[k] * hi[k] + xi[k] * hr[k]
+            xr[k] = re; xi[k] = im
+        }
+        plan.transform(&xr, &xi, inverse: true)
+        var y = (0..<out).map { Float(xr[$0] / Double(size)) }
+        var p0 = 0.0, p1 = 0.0
+        for v in x { p0 += Double(v) * Double(v) }
+        for v in y { p1 += Double(v) * Double(v) }
+        if p1 > 0 { let s = Float((p0 / p1).squareRoot()); for k in y.indices { y[k] *= s } }
+        return y
     }
 
     /// Runs `change` on x, then scales x back to its mean square from before (the level an

@@ -47,6 +47,9 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     /// `Augmentation.tempo` (nil: 0; optional so that a model trained without it records no key).
     public var tempo: Double? = nil
     public var lowpass = 0.0
+    /// `Augmentation.reverb`: the probability that a clip is reverberated, at an RT60 log-uniform in
+    /// 0.1–0.7 s (nil: 0; optional so that a model trained without it records no key).
+    public var reverb: Double? = nil
     /// Feature masks (`Augmentation.maskChannels`, `.masks`; nil: none, the default count), maskTime
     /// in seconds. Optional so that a model trained without them records no such keys.
     public var maskChannels: Double? = nil
@@ -96,6 +99,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         tempo = try c.decodeIfPresent(Double.self, forKey: .tempo)
         cutNoise = try c.decodeIfPresent(Double.self, forKey: .cutNoise)
         lowpass = try c.decodeIfPresent(Double.self, forKey: .lowpass) ?? d.lowpass
+        reverb = try c.decodeIfPresent(Double.self, forKey: .reverb)
         maskChannels = try c.decodeIfPresent(Double.self, forKey: .maskChannels)
         maskTime = try c.decodeIfPresent(Double.self, forKey: .maskTime)
         masks = try c.decodeIfPresent(Int.self, forKey: .masks)
@@ -111,7 +115,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", dropout, averageFrom = "average_from", warmup, clip, seed, threads
         case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
-        case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, tempo, lowpass, cutNoise = "cut_noise"
+        case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, tempo, lowpass, reverb, cutNoise = "cut_noise"
         case maskChannels = "mask_channels", maskTime = "mask_time", masks
         case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
         case eventMinGap = "event_min_gap"
@@ -130,6 +134,8 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         a.formant = formant
         a.tempo = tempo ?? 0
         a.lowpass = lowpass
+        a.reverb = reverb ?? 0
+        a.reverbTime = (0.1 / seconds)...(0.7 / seconds)
         a.maskChannels = maskChannels ?? 0
         a.maskTime = (maskTime ?? 0) / seconds
         a.masks = masks ?? a.masks

@@ -97,6 +97,8 @@ struct Train: ParsableCommand {
     var whisper: Double?
     @Option(help: "Augmentation: formants moved by a factor within 1 ± this (0–0.5), pitch and timing kept (another vocal tract; default 0).")
     var formant: Double?
+    @Option(help: "Augmentation: with this probability (0–1) a clip is reverberated: a synthetic room, RT60 0.1–0.7 s, direct-to-reverberant ratio −2…12 dB, level kept (default 0).")
+    var reverb: Double?
     @Option(help: "Augmentation: tempo changed by a factor within 1/(1 + this)…1 + this (0–1), pitch and formants kept (a faster or slower speaker; default 0).")
     var tempo: Double?
     @Option(help: "Augmentation: probability that a clip is band-limited (4th-order low-pass at 1/8–0.45 of the rate; default 0).")
@@ -169,6 +171,7 @@ struct Train: ParsableCommand {
         if let v = averageFrom { o.averageFrom = v }
         if let v = tempo { o.tempo = v }
         if let v = lowpass { o.lowpass = v }
+        if let v = reverb { o.reverb = v }
         if let v = maskChannels { o.maskChannels = v }
         if let v = maskTime { o.maskTime = v }
         if let v = masks { o.masks = v }
@@ -180,8 +183,8 @@ struct Train: ParsableCommand {
         }
         guard o.eqDB >= 0, o.eqDB <= 40, o.eqBands >= 0, o.eqBands <= 16, o.whisper >= 0, o.whisper <= 1,
               o.formant >= 0, o.formant <= 0.5, o.lowpass >= 0, o.lowpass <= 1, (0...1).contains(o.tempo ?? 0),
-              (0...1).contains(o.cutNoise ?? 0) else {
-            throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper, --lowpass and --cut-noise (probabilities) in [0, 1], --formant in [0, 0.5] and --tempo in [0, 1]")
+              (0...1).contains(o.cutNoise ?? 0), (0...1).contains(o.reverb ?? 0) else {
+            throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper, --lowpass, --reverb and --cut-noise (probabilities) in [0, 1], --formant in [0, 0.5] and --tempo in [0, 1]")
         }
         guard (0...0.9).contains(o.dropout ?? 0) else { throw fail(ExitStatus.usage, "--dropout must be in [0, 0.9]") }
         guard (0..<1).contains(o.averageFrom ?? 0) else { throw fail(ExitStatus.usage, "--average-from must be in [0, 1)") }
@@ -431,6 +434,7 @@ enum TrainConfigFile {
             case "tempo": o.tempo = try number()
             case "cut_noise": o.cutNoise = try number()
             case "lowpass": o.lowpass = try number()
+            case "reverb": o.reverb = try number()
             case "mask_channels": o.maskChannels = try number()
             case "mask_time": o.maskTime = try number()
             case "masks": o.masks = try integer()

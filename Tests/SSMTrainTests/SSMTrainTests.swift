@@ -168,10 +168,13 @@ struct SSMTrainTests {
         var o = TrainOptions()
         #expect(o.augmentation.snrDB == nil && o.augmentation.gainDB == o.gainDB && o.augmentation.shift)
         o.gainDB = 3; o.speed = 0.2; o.tilt = 0.4; o.eqDB = 9; o.eqBands = 5; o.whisper = 0.3; o.formant = 0.15; o.shift = false
-        o.lowpass = 0.5; o.tempo = 0.4; o.cutNoise = 0.3
+        o.lowpass = 0.5; o.tempo = 0.4; o.cutNoise = 0.3; o.reverb = 0.25; o.seconds = 0.5
         o.snrMin = 30; o.snrMax = 5
         let a = o.augmentation
         #expect(a.cutNoise == 0.3 && Augmentation().cutNoise == 0)
+        // RT60 0.1–0.7 s as fractions of the 0.5 s window.
+        #expect(a.reverb == 0.25 && Augmentation().reverb == 0 && Swift.abs(a.reverbTime.lowerBound - 0.2) < 1e-12
+                && Swift.abs(a.reverbTime.upperBound - 1.4) < 1e-12 && !TrainOptions().json.contains("reverb"))
         #expect(a.gainDB == 3 && a.speed == 0.2 && a.tilt == 0.4 && a.eqDB == 9 && a.eqBands == 5)
         #expect(a.whisper == 0.3 && a.formant == 0.15 && a.lowpass == 0.5 && a.tempo == 0.4 && !a.shift && a.snrDB == 5...30)
         o.snrMax = nil
@@ -268,6 +271,31 @@ struct SSMTrainTests {
         #expect(band(x) > 0.5 && band(y) > 0.5 * band(x), "formant band: \(band(x)) → \(band(y))")
         var g2 = SeededRandom(seed: 3)
         #expect(Windowing.whispered(x, &g2) == y)
+    }
+
+    @Test("reverberation: the direct path, then a tail at the DRR asked for that falls 60 dB per RT60; level kept; seeded")
+    func reverberation() {
+        // An impulse: the output is the room's response, scaled to the impulse's energy.
+        var x = [Float](repeating: 0, count: 100)
+        x[0] = 1
+        var r1 = SeededRandom(seed: 3), r2 = SeededRandom(seed: 3), r3 = SeededRandom(seed: 4)
+        let rt60 = 2400.0, drr = 6.0
+        let y = Windowing.reverberated(x, rt60: rt60, drr: drr, &r1)
+        #expect(y.count == 100 + 1600 - 1)                                    // the tail to −40 dB is kept
+        #expect(y == Windowing.reverberated(x, rt60: rt60, drr: drr, &r2) && y != Windowing.reverberated(x, rt60: rt60, drr: drr, &r3))
+        func energy(_ r: Range<Int>) -> Double { r.reduce(0.0) { $0 + Double(y[$1]) * Double(y[$1]) } }
+        #expect(Swift.abs(energy(0..<y.count) - 1) < 1e-4, "level kept")
+        #expect(Swift.abs(10 * log10(Double(y[0] * y[0]) / energy(1..<y.count)) - drr) < 1e-3, "direct-to-reverberant ratio")
+        // 400 samples are a sixth of the RT60: 10 dB less energy each (Gaussian tails: ±1.5 dB).
+        let fall = 10 * log10(energy(1..<401) / energy(401..<801))
+        #expect(Swift.abs(fall - 10) < 1.5, "decay \(fall) dB per 400 samples")
+        // A longer signal keeps its energy too; no reverberation below one sample.
+        var g = SeededRandom(seed: 5)
+        let v = (0..<3000).map { _ in Float(g.normal()) }
+        let w = Windowing.reverberated(v, rt60: 800, drr: 0, &g)
+        let e0 = v.reduce(0.0) { $0 + Double($1) * Double($1) }, e1 = w.reduce(0.0) { $0 + Double($1) * Double($1) }
+        #expect(Swift.abs(e1 / e0 - 1) < 1e-4 && w.count == 3000 + 533 - 1)
+        #expect(Windowing.reverberated(v, rt60: 0.5, drr: 0, &g) == v)
     }
 
     @Test("formant warping moves the resonance, keeps the pitch and the level")
