@@ -21,7 +21,8 @@ public struct RunState: Codable, Sendable, Equatable {
 }
 
 /// Checkpoints: one safetensors file holding `param/NAME`, `adam_m/NAME`, `adam_v/NAME` (float32),
-/// `average/NAME` once a run averages its parameters (`TrainOptions.averageFrom`),
+/// `average/NAME` and `average_lo/NAME` once a run averages its parameters (`TrainOptions.averageFrom`;
+/// the running mean is kept as a float pair hi + lo, so that it is exact in the file),
 /// the architecture (`ssm_stream`) and the run state and options (`ssm_train`, JSON). Written to a
 /// temporary file beside the target, synced, then renamed over it: a crash or a full disk leaves the
 /// previous checkpoint intact.
@@ -32,21 +33,25 @@ public enum Checkpoint {
         public var spec: ModelSpec
         public var parameters: [String: Tensor]
         public var m: [String: [Scalar]], v: [String: [Scalar]]
-        /// The running average of the parameters, when the run has begun one.
-        public var average: [String: [Scalar]]?
+        /// The running average of the parameters (hi + lo), when the run has begun one.
+        public var average: [String: [Double]]?
         public var state: RunState
         public var options: String
     }
 
     public static func save(_ path: String, spec: ModelSpec, parameters p: ParameterStore, optimizer: AdamW,
-                            state: RunState, options: String, average: [Scalar]? = nil) throws(TrainError) {
+                            state: RunState, options: String, average: [Double]? = nil) throws(TrainError) {
         var list: [(name: String, shape: [Int], values: [Float])] = []
         for (i, name) in p.names.enumerated() {
             let r = p.range(i)
             list.append(("param/" + name, p.shapes[i], p.values[r].map { Float($0) }))
             list.append(("adam_m/" + name, p.shapes[i], optimizer.m[r].map { Float($0) }))
             list.append(("adam_v/" + name, p.shapes[i], optimizer.v[r].map { Float($0) }))
-            if let average { list.append(("average/" + name, p.shapes[i], average[r].map { Float($0) })) }
+            if let average {
+                let hi = average[r].map { Float($0) }
+                list.append(("average/" + name, p.shapes[i], hi))
+                list.append(("average_lo/" + name, p.shapes[i], zip(average[r], hi).map { Float($0 - Double($1)) }))
+            }
         }
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
         let specJSON = (try? enc.encode(spec)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
@@ -69,7 +74,8 @@ public enum Checkpoint {
         guard let state = try? JSONDecoder().decode(RunState.self, from: Data(stateJSON.utf8)) else {
             throw TrainError(.data, "checkpoint '\(path)': its run state is not valid JSON")
         }
-        var params: [String: Tensor] = [:], m: [String: [Scalar]] = [:], v: [String: [Scalar]] = [:], average: [String: [Scalar]] = [:]
+        var params: [String: Tensor] = [:], m: [String: [Scalar]] = [:], v: [String: [Scalar]] = [:], average: [String: [Double]] = [:],
+            averageLo: [String: [Double]] = [:]
         for name in st.names {
             let values: [Float]
             do { values = try st.finiteFloats(name) } catch { throw TrainError(.data, "checkpoint '\(path)': \(error.message)") }
@@ -77,15 +83,19 @@ public enum Checkpoint {
             if name.hasPrefix("param/") { params[String(name.dropFirst(6))] = Tensor(shape: shape, floats: values) }
             else if name.hasPrefix("adam_m/") { m[String(name.dropFirst(7))] = values.map { Scalar($0) } }
             else if name.hasPrefix("adam_v/") { v[String(name.dropFirst(7))] = values.map { Scalar($0) } }
-            else if name.hasPrefix("average/") { average[String(name.dropFirst(8))] = values.map { Scalar($0) } }
+            else if name.hasPrefix("average/") { average[String(name.dropFirst(8))] = values.map { Double($0) } }
+            else if name.hasPrefix("average_lo/") { averageLo[String(name.dropFirst(11))] = values.map { Double($0) } }
             else { throw TrainError(.data, "checkpoint '\(path)': unexpected tensor '\(name)'") }
         }
         guard !params.isEmpty, Set(params.keys) == Set(m.keys), Set(params.keys) == Set(v.keys) else {
             throw TrainError(.data, "checkpoint '\(path)': parameters and optimizer moments do not match")
         }
-        guard average.isEmpty || Set(params.keys) == Set(average.keys), average.isEmpty == ((state.averaged ?? 0) == 0) else {
+        guard average.isEmpty || Set(params.keys) == Set(average.keys), Set(average.keys) == Set(averageLo.keys),
+              average.isEmpty == ((state.averaged ?? 0) == 0),
+              average.allSatisfy({ $0.value.count == params[$0.key]!.values.count && averageLo[$0.key]!.count == $0.value.count }) else {
             throw TrainError(.data, "checkpoint '\(path)': parameters and their running average do not match")
         }
+        for (name, lo) in averageLo { for i in lo.indices { average[name]![i] += lo[i] } }
         return Contents(spec: spec, parameters: params, m: m, v: v, average: average.isEmpty ? nil : average, state: state,
                         options: st.metadata["ssm_train_options"] ?? "")
     }

@@ -94,7 +94,9 @@ public struct Augmentation: Sendable, Equatable {
     /// With this probability the clip is reverberated (`Windowing.reverberated`): convolved with a
     /// synthetic room response whose reverberation time (RT60) is log-uniform in `reverbTime` (as
     /// fractions of the window, like `maskTime`) and whose direct-to-reverberant energy ratio is
-    /// uniform in `reverbDRR` dB, the level kept — another room and another distance from the microphone.
+    /// uniform in `reverbDRR` dB, the level kept — another room and another distance from the
+    /// microphone. The tail is kept up to the window's length (never beyond the clip's own, if longer).
+    /// `reverbTime` must be set (positive) when `reverb` is; `TrainOptions` sets 0.1–0.7 s.
     public var reverb = 0.0
     public var reverbTime: ClosedRange<Double> = 0...0
     public var reverbDRR: ClosedRange<Double> = -2...12
@@ -157,11 +159,16 @@ public struct Windowing: Sendable {
             if r.uniform() < augmentation.whisper { samples = Windowing.whispered(samples, &r) }
             rng = r
         }
+        // The clip as spoken: its word's span sets the per-step targets (a room's tail is not the word).
+        let dry = samples
         if var r = rng, augmentation.reverb > 0 {
             if r.uniform() < augmentation.reverb {
                 let t = augmentation.reverbTime, d = augmentation.reverbDRR
+                precondition(t.lowerBound > 0 && t.upperBound >= t.lowerBound, "Augmentation.reverbTime must be a positive range")
                 let rt60 = Double.exp(r.uniform(Double.log(t.lowerBound), Double.log(t.upperBound))) * Double(L)
-                samples = Windowing.reverberated(samples, rt60: rt60, drr: r.uniform(d.lowerBound, d.upperBound), &r)
+                // The tail may fill the window but not push the clip past it (its start stays in).
+                let wet = Windowing.reverberated(samples, rt60: rt60, drr: r.uniform(d.lowerBound, d.upperBound), &r)
+                samples = Array(wet.prefix(max(samples.count, L)))
             }
             rng = r
         }
@@ -242,7 +249,7 @@ public struct Windowing: Sendable {
         }
         var steps: [Int32]? = nil
         if perStep {
-            steps = Windowing.stepTargets(samples, offset: offset, length: L, label: clip.label, background: background,
+            steps = Windowing.stepTargets(dry, offset: offset, length: L, label: clip.label, background: background,
                                           evidence: evidence, tail: tail)
         }
         return TrainingSequence(x: x.map { Scalar($0) }, label: clip.label, stepTargets: steps, target: target.map { $0.map { Scalar($0) } },

@@ -64,7 +64,8 @@ public final class Trainer {
     public let threads: Int
     /// Dropout on the blocks' activated layer outputs during training steps (`Dropout`; 0: none),
     /// its decisions seeded by `dropoutSeed`, the optimizer step and the sequence's place in the
-    /// batch (so a resumed run drops what the uninterrupted one would have). Never in `evaluate`.
+    /// batch (so a resumed run drops what the uninterrupted one would have). Not in `evaluate`
+    /// (validation) unless asked for (`dropping`, what a gradient check differentiates).
     public var dropout: Scalar = 0
     public var dropoutSeed: UInt64 = 0
     private let twins: [Model]

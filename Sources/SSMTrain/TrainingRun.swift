@@ -206,7 +206,8 @@ public final class TrainingRun {
             state = r.state
             trainer.optimizer.schedule.totalSteps = state.totalSteps
             trainer.optimizer.schedule.warmupSteps = Int(options.warmup * Double(state.totalSteps))
-            if let a = r.average { average = p.names.flatMap { a[$0]! } }
+            // A run resumed without --average-from stops averaging: its parameters, not a frozen mean.
+            if let a = r.average, options.averageFrom != nil { average = p.names.flatMap { a[$0]! } } else { state.averaged = nil }
         }
     }
 
@@ -214,33 +215,42 @@ public final class TrainingRun {
 
     public var batchesPerEpoch: Int { Self.batches(train.clips.count, options.batch) }
 
-    /// The running mean of the parameters since `averageFrom` of the schedule (nil until it starts).
-    private var average: [Scalar]? = nil
+    /// The running mean of the parameters since `averageFrom` of the schedule (nil until it starts),
+    /// in double precision rounded to a float pair (hi + lo) after every update, so that the
+    /// checkpoint holds it exactly and late steps still count after 10⁵ of them.
+    private var average: [Double]? = nil
 
     /// After a step: the parameters join the running mean once `averageFrom` of the schedule's steps
-    /// are done (mean_n = mean_{n−1} + (p − mean_{n−1})/n).
+    /// are done (mean_n = mean_{n−1} + (p − mean_{n−1})/n), and every step after that. A time
+    /// budget's schedule is only known from its first fit (step 3): no averaging before it.
     private func accumulateAverage() {
-        guard let from = options.averageFrom, Double(state.step) > from * Double(state.totalSteps) else { return }
+        guard let from = options.averageFrom else { return }
+        if average == nil {
+            guard options.minutes == nil || state.step > 3, Double(state.step) > from * Double(state.totalSteps) else { return }
+        }
         let p = trainer.parameters.values, n = (state.averaged ?? 0) + 1
-        if var a = average {
-            let w = 1 / Scalar(n)
-            for i in a.indices { a[i] += (p[i] - a[i]) * w }
-            average = a
-        } else { average = p }
+        var a = average ?? [Double](repeating: 0, count: p.count)
+        let w = 1 / Double(n)
+        for i in a.indices {
+            let m = a[i] + (Double(p[i]) - a[i]) * w
+            let hi = Float(m)
+            a[i] = Double(hi) + Double(Float(m - Double(hi)))
+        }
+        average = a
         state.averaged = n
     }
 
-    /// `body` with the engine on the averaged parameters, when there are any; the trained ones after.
+    /// `body` with the engine on the averaged parameters, when there are any; the trained ones
+    /// after, also when compiling the average or `body` fails.
     private func withAverage<T>(_ body: () throws(TrainError) -> T) throws(TrainError) -> T {
         guard let a = average else { return try body() }
         let p = trainer.parameters, current = p.values
-        p.values = a
-        try trainer.compile()
-        let result: T
-        do { result = try body() } catch { p.values = current; try trainer.compile(); throw error }
+        let result: Result<T, TrainError>
+        p.values = a.map { Scalar($0) }
+        do { try trainer.compile(); result = .success(try body()) } catch { result = .failure(error) }
         p.values = current
         try trainer.compile()
-        return result
+        return try result.get()
     }
     public var epochs: Int { max(1, (state.totalSteps + batchesPerEpoch - 1) / batchesPerEpoch) }
 

@@ -59,7 +59,7 @@ struct Train: ParsableCommand {
     var weightDecay: Double?
     @Option(help: "Dropout rate on each block's activated SSM output before its output projection, in training only (0–0.9; default 0).")
     var dropout: Double?
-    @Option(name: .customLong("average-from"), help: "Average the parameters after every step from this fraction of the schedule on (0–1; stochastic weight averaging): validation and the exported model use the average (default: none).")
+    @Option(name: .customLong("average-from"), help: "Average the parameters after every step from this fraction of the schedule on (0 ≤ F < 1; stochastic weight averaging): validation and the exported model use the average (default: none).")
     var averageFrom: Double?
     @Option(help: "Random seed: shuffles, augmentation, initialization (default 0).")
     var seed: UInt64?
@@ -238,6 +238,9 @@ struct Train: ParsableCommand {
         if (o.maskChannels ?? 0) > 0 || (o.maskTime ?? 0) > 0, !spec.blocks.contains(where: { ($0.compress ?? .none) != .none }) {
             throw fail(ExitStatus.usage, "--mask-channels and --mask-time mask a log-compressing block's input (\"compress\": \"log\"); architecture '\(arch)' has none")
         }
+        if (o.dropout ?? 0) > 0, !spec.blocks.contains(where: { $0.output != .none }) {
+            throw fail(ExitStatus.usage, "--dropout drops a block's activated output before its output projection (\"output\": glu, linear, mlp or gated_mlp); architecture '\(arch)' has none")
+        }
         if spec.task == .filter && (o.tempo ?? 0) > 0 {
             throw fail(ExitStatus.usage, "--tempo is for classifiers: a filter's input would change pace while its clean target keeps it")
         }
@@ -291,12 +294,13 @@ struct Train: ParsableCommand {
         }
         // A launcher may hand down a mask blocking these (a test harness, a shell's job control), as
         // for the daemon: unblocked, they save a checkpoint instead of waiting for the run's end.
+        // The handlers first: a signal already pending is then caught, not fatal.
+        signal(SIGINT) { _ in stopRequested = 1 }
+        signal(SIGTERM) { _ in stopRequested = 1 }
         var unblock = sigset_t()
         sigemptyset(&unblock)
         for sig in [SIGINT, SIGTERM] { sigaddset(&unblock, sig) }
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
-        signal(SIGINT) { _ in stopRequested = 1 }
-        signal(SIGTERM) { _ in stopRequested = 1 }
         let tty = isatty(2) != 0 && !quiet
         var lastDraw = 0.0
         let finished: Bool

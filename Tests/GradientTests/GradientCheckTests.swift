@@ -91,6 +91,12 @@ let gradCases: [GradCase] = [
     GradCase(name: "s4d-glu-then-s5-mlp-dropout-perstep",
              spec: model([block(.s4d, .zoh, norm: .layer), block(.s5, .zoh, norm: .layer, output: .mlp)]),
              objective: .classify(.perStep), dropout: 0.3),
+    GradCase(name: "pooled-s4d-then-s5-pool2-dropout-pooled", spec: {
+        let pre = block(.s4d, .zoh, norm: .layer)
+        var top = block(.s5, .zoh, norm: .layer, activation: .geluTanh)
+        top.pool = 2
+        return model([pre, top])
+    }(), objective: .classify(.pooled), dropout: 0.5),
     GradCase(name: "stack-s5-lru-s4d-no-encoder-decoder",
              spec: model([block(.s5, .zoh, norm: .layer), block(.lru, norm: .rms, activation: .geluTanh), block(.s4d, .zoh, output: .mlp)],
                          encoder: false, decoder: false),

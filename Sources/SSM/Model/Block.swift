@@ -154,7 +154,7 @@ public final class Block: Sendable {
         else { layer.forward(w.t, w.y, length: L, state: state + stateOffset, scratch: w.s, mode: mode, keepStates: w.isTape) }
         if w.a != w.y { w.a.update(from: w.y, count: n) }
         activation.apply(w.a, n)
-        if let scale = w.dropScale, let dropout, dropout.rate > 0 { dropout.apply(w.a, scale: scale, count: n) }
+        if w.isTape, output != .none, let dropout, dropout.rate > 0 { dropout.apply(w.a, count: n) }
         // Rows of a block: sgemm; one sample of many streams: each weight read once for four streams.
         func project(_ l: Linear, _ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, inputStride: Int? = nil) {
             if stride != nil { l.apply(x, y, streams: L, inputStride: inputStride) } else { l.apply(x, y, length: L, inputStride: inputStride) }
@@ -213,7 +213,7 @@ public final class Block: Sendable {
             for k in 0..<L { gatedGELUBackward(w.v + k * 2 * E, b.dg + k * 2 * E, b.dv + k * 2 * E, E) }
             out1!.backward(w.a, b.dv, dA, length: L, into: grad.out1!)
         }
-        if let scale = w.dropScale, let dropout, dropout.rate > 0 { dropout.backward(dA, scale: scale, count: n) }
+        if output != .none, let dropout, dropout.rate > 0 { dropout.apply(dA, count: n) }    // its own pullback
         activation.backward(w.y, dA, n)                                   // dA is now dY of the layer
         layer.backward(w.t, tape: w.s, initial: b.zeroState, dA, b.dt, length: L, scratch: b.layer, into: grad.layer)
         if prenorm && norm.kind != .none { for k in 0..<L { norm.backward(w.input! + k * H, b.dt + k * H, b.dt + k * H, into: grad.norm) } }
@@ -244,11 +244,10 @@ public final class Block: Sendable {
 /// block's update, s the layer's scratch. Streaming shares one set between all blocks with a = y and
 /// g = v; a training tape has one set per block, all distinct, plus the block's input and its
 /// residual sum (before a post-norm), its input before compression (raw) and the feature mask's
-/// flags after it (keep), dropout's factors on a (dropScale, when the block has an output
-/// projection), and the layer keeps its states in s.
+/// flags after it (keep), and the layer keeps its states in s.
 struct BlockWork {
     let t, y, a, v, g, z, s: UnsafeMutablePointer<Scalar>
-    let input, sum, raw, keep, dropScale: UnsafeMutablePointer<Scalar>?
+    let input, sum, raw, keep: UnsafeMutablePointer<Scalar>?
     let isTape: Bool
 }
 

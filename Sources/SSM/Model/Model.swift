@@ -490,8 +490,7 @@ public final class ModelState: @unchecked Sendable {
                                  s: arena.floats(b.layer.blockScratchCount(L)), input: arena.floats(L * H),
                                  sum: !b.prenorm && b.norm.kind != .none ? arena.floats(L * H) : nil,
                                  raw: b.compress != .none ? arena.floats(L * H) : nil,
-                                 keep: b.compress != .none ? arena.floats(L * H) : nil,
-                                 dropScale: b.output != .none ? arena.floats(L * H) : nil, isTape: true)
+                                 keep: b.compress != .none ? arena.floats(L * H) : nil, isTape: true)
             }
             let layerScratch = m.blocks.map { $0.layer.backwardScratchCount(L) }.max() ?? 0
             backwardWork = BackwardWork(da: arena.floats(L * H), dv: arena.floats(L * wide), dg: arena.floats(L * wide),
@@ -505,7 +504,7 @@ public final class ModelState: @unchecked Sendable {
             let y = arena.floats(maxBlock * H), v = arena.floats(maxBlock * wide)
             let shared = BlockWork(t: arena.floats(maxBlock * H), y: y, a: y, v: v, g: v,
                                    z: arena.floats(maxBlock * H), s: arena.floats(blockScratch), input: nil, sum: nil, raw: nil,
-                                   keep: nil, dropScale: nil, isTape: false)
+                                   keep: nil, isTape: false)
             blockWorks = Array(repeating: shared, count: m.blocks.count)
             backwardWork = nil; dh = nil; dFrames = nil
         }

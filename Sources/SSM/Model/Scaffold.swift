@@ -305,19 +305,16 @@ public struct Dropout: Sendable, Equatable {
         return z ^ (z >> 31)
     }
 
-    /// A (n values) in place: a_i ← s_i·a_i with s_i = 1/(1 − rate) if kept, else 0; `scale`
-    /// receives the s_i `backward` needs.
-    func apply(_ A: UnsafeMutablePointer<Scalar>, scale: UnsafeMutablePointer<Scalar>, count n: Int) {
-        let keep = 1 / (1 - rate), threshold = UInt64(Double(rate) * 0x1p53)
-        for i in 0..<n {
-            let s = Dropout.mix(seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15) >> 11 < threshold ? 0 : keep
-            scale[i] = s; A[i] *= s
-        }
+    /// s_i: 1/(1 − rate) if value i is kept, else 0 (a hash of (seed, i): the backward recomputes
+    /// it rather than keeping n factors on the tape).
+    @inline(__always) func factor(_ i: Int, threshold: UInt64, keep: Scalar) -> Scalar {
+        Dropout.mix(seed &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15) >> 11 < threshold ? 0 : keep
     }
 
-    /// Pullback of `apply`, in place on dA (n): da_i ← s_i·da_i.
-    func backward(_ dA: UnsafeMutablePointer<Scalar>, scale: UnsafePointer<Scalar>, count n: Int) {
-        for i in 0..<n { dA[i] *= scale[i] }
+    /// A (n values) in place: a_i ← s_i·a_i. Also its own pullback: da_i ← s_i·da_i.
+    func apply(_ A: UnsafeMutablePointer<Scalar>, count n: Int) {
+        let keep = 1 / (1 - rate), threshold = UInt64(Double(rate) * 0x1p53)
+        for i in 0..<n { A[i] *= factor(i, threshold: threshold, keep: keep) }
     }
 }
 
