@@ -19,6 +19,17 @@ public enum ProcessSetup {
         execv("/proc/self/exe", CommandLine.unsafeArgv)
     }
 
+    /// Unblocks `signals` for this thread and the threads it starts later: a launcher may hand down
+    /// a mask blocking them (a test harness's children get one), and a blocked signal stays pending
+    /// instead of reaching the handler the program installed. Install the handlers first, so that
+    /// one already pending is caught rather than fatal.
+    public static func unblock(_ signals: [Int32]) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for sig in signals { sigaddset(&set, sig) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
+    }
+
     /// CPUID, not /proc/cpuinfo: the hardened unit hides the latter (ProcSubset=pid).
     private static func cpuHasAVX512() -> Bool { ssm_cpu_has_avx512f() != 0 }
 }

@@ -300,8 +300,7 @@ public struct Windowing: Sendable {
     /// `x` in a synthetic room: x ∗ h, h₀ = 1 (the direct path) and, for 1 ≤ n < N, h_n = g·w_n·10^(−3n/rt60)
     /// (Gaussian w: the late reverberation's diffuse tail, its energy falling 60 dB in `rt60` samples;
     /// N where it is 40 dB down), g such that Σ_{n≥1} h_n² is `drr` dB below h₀². The tail is kept
-    /// (the result is N − 1 samples longer) and the level is x's (mean square over the longer clip
-    /// times its length equals x's energy). FFT convolution: one clip costs about three transforms.
+    /// (the result is N − 1 samples longer) and so is x's energy (`keepingLevel`).
     public static func reverberated(_ x: [Float], rt60: Double, drr: Double, _ r: inout SeededRandom) -> [Float] {
         guard !x.isEmpty, rt60 >= 1 else { return x }
         let N = max(2, Int(rt60 * 2 / 3))
@@ -311,24 +310,10 @@ public struct Windowing: Sendable {
         let g = tail > 0 ? (Double.pow(10, -drr / 10) / tail).squareRoot() : 0
         h[0] = 1
         for n in 1..<N { h[n] *= g }
-        let out = x.count + N - 1
-        var size = 1
-        while size < out { size <<= 1 }
-        let plan = FFTPlan(size: size)
-        var xr = [Double](repeating: 0, count: size), xi = xr, hr = xr, hi = xr
-        for (k, v) in x.enumerated() { xr[k] = Double(v) }
-        for n in 0..<N { hr[n] = h[n] }
-        plan.transform(&xr, &xi); plan.transform(&hr, &hi)
-        for k in 0..<size {
-            let re = xr[k] * hr[k] - xi[k] * hi[k], im = xr[k] * hi[k] + xi[k] * hr[k]
-            xr[k] = re; xi[k] = im
+        var y = x
+        keepingLevel(&y) { y in
+            y = causalConvolution(kernels: [[h]], inputs: [y.map { Double($0) }], length: y.count + N - 1)[0].map { Float($0) }
         }
-        plan.transform(&xr, &xi, inverse: true)
-        var y = (0..<out).map { Float(xr[$0] / Double(size)) }
-        var p0 = 0.0, p1 = 0.0
-        for v in x { p0 += Double(v) * Double(v) }
-        for v in y { p1 += Double(v) * Double(v) }
-        if p1 > 0 { let s = Float((p0 / p1).squareRoot()); for k in y.indices { y[k] *= s } }
         return y
     }
 

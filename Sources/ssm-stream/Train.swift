@@ -292,15 +292,10 @@ struct Train: ParsableCommand {
                  + "\(runner.trainer.parameters.count) parameters, \(runner.trainer.threads) thread\(runner.trainer.threads == 1 ? "" : "s"), tape \(runner.trainer.tapeBytes / 1_048_576) MiB"
                  + (resumed != nil ? ", resuming at epoch \(runner.state.epoch + 1) step \(runner.state.step)" : ""))
         }
-        // A launcher may hand down a mask blocking these (a test harness, a shell's job control), as
-        // for the daemon: unblocked, they save a checkpoint instead of waiting for the run's end.
-        // The handlers first: a signal already pending is then caught, not fatal.
+        // Unblocked, as for the daemon: they save a checkpoint instead of waiting for the run's end.
         signal(SIGINT) { _ in stopRequested = 1 }
         signal(SIGTERM) { _ in stopRequested = 1 }
-        var unblock = sigset_t()
-        sigemptyset(&unblock)
-        for sig in [SIGINT, SIGTERM] { sigaddset(&unblock, sig) }
-        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+        ProcessSetup.unblock([SIGINT, SIGTERM])
         let tty = isatty(2) != 0 && !quiet
         var lastDraw = 0.0
         let finished: Bool

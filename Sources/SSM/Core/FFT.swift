@@ -49,10 +49,13 @@ public struct FFTPlan: Sendable {
 
 /// Causal linear convolution y[t] = Σ_{s ≤ t} k[s] x[t − s] for t < L via zero-padded FFTs,
 /// for several kernels and inputs at once: y_o = Σ_i k_{o,i} ∗ x_i.
-/// - Parameters: kernels[o][i] (L, or empty for a zero kernel), inputs[i] (L). Returns outputs[o] (L).
+/// - Parameters: kernels[o][i] (at most L, or empty for a zero kernel), inputs[i] (at most L).
+///   Returns outputs[o] (L). The transforms are as long as the longest kernel and input need (at
+///   most 2L): a short kernel over a long input costs no more than the input.
 public func causalConvolution(kernels: [[[Double]]], inputs: [[Double]], length L: Int) -> [[Double]] {
+    let span = (inputs.map(\.count).max() ?? 0) + (kernels.joined().map(\.count).max() ?? 0) - 1
     var n = 1
-    while n < 2 * L { n <<= 1 }
+    while n < max(L, span) { n <<= 1 }
     let plan = FFTPlan(size: n)
     func spectrum(_ x: [Double]) -> ([Double], [Double]) {
         var re = x + [Double](repeating: 0, count: n - x.count), im = [Double](repeating: 0, count: n)

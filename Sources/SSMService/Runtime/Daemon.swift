@@ -137,10 +137,7 @@ public final class Daemon {
     /// Runs until stopped (0), the stream ends with at_end = "exit" (0), or a failure (its code).
     public func run() -> Int32 {
         // A launcher may hand down a mask blocking these (threads started later inherit ours).
-        var unblock = sigset_t()
-        sigemptyset(&unblock)
-        for sig in [SIGTERM, SIGINT, SIGHUP, SIGUSR1] { sigaddset(&unblock, sig) }
-        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+        ProcessSetup.unblock([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
         let signals = SignalPipe(catching: [SIGTERM, SIGINT, SIGHUP])
         NativeThread.installInterruptHandler()
         signal(SIGPIPE, SIG_IGN)
