@@ -72,6 +72,14 @@ public struct Augmentation: Sendable, Equatable {
     /// noisy recording cut out and padded with digital silence, as `eval` and a file played alone
     /// give, so the model also hears noise stop (and start) abruptly. The SNR is then the span's.
     public var cutNoise = 0.0
+    /// With this probability the recording is cut as an energy-based trimmer with a random threshold
+    /// cuts it: from where its envelope first reaches θ₁ of its peak to where it last is above θ₂,
+    /// θ₁ and θ₂ each log-uniform in `trimLevel` (`Windowing.trimmed`). The word then starts (and
+    /// ends) abruptly, inside its first and last sounds, as in data sets of recordings trimmed to
+    /// the word (FSDD's speakers are cut that close to different degrees). Clips of the background
+    /// class are never cut: they are not words.
+    public var trim = 0.0
+    public var trimLevel: ClosedRange<Double> = 0.01...0.3
     /// Speed (and with it pitch) changed by resampling by a factor uniform in 1 ± speed.
     public var speed = 0.0
     /// Random placement of the clip in the window (time shift); off: clips start at 0.
@@ -142,6 +150,15 @@ public struct Windowing: Sendable {
     public func sequence(_ clip: Clip, perStep: Bool, rng: inout SeededRandom?) -> TrainingSequence {
         let L = length
         var samples = clip.samples
+        if var r = rng, augmentation.trim > 0, clip.label != background {
+            if r.uniform() < augmentation.trim {
+                let lv = augmentation.trimLevel
+                func level() -> Double { Double.exp(r.uniform(Double.log(lv.lowerBound), Double.log(lv.upperBound))) }
+                let onset = level()
+                samples = Windowing.trimmed(samples, onset: onset, release: level())
+            }
+            rng = r
+        }
         if var r = rng, augmentation.speed > 0 {
             samples = Windowing.resample(samples, factor: 1 + r.uniform(-augmentation.speed, augmentation.speed))
             rng = r
@@ -256,16 +273,23 @@ public struct Windowing: Sendable {
                                 mask: mask)
     }
 
-    /// The span [start, end) of `samples` where its envelope (|x| smoothed over 10 ms at 8 kHz
-    /// scale: 1/64 of the peak-hold) exceeds 10 % of its peak.
-    public static func activeSpan(_ samples: [Float]) -> Range<Int> {
+    /// The span [start, end) of `samples` where its envelope (|x| smoothed over 8 ms at 8 kHz:
+    /// a one-pole average with coefficient 1/64) first reaches `onset` of its peak and last is
+    /// at or above `release` of it (both 10 %: the word the per-step targets mark).
+    public static func activeSpan(_ samples: [Float], onset: Double = 0.1, release: Double = 0.1) -> Range<Int> {
         var env = 0.0, peak = 0.0
         var e = [Double](repeating: 0, count: samples.count)
         for (i, v) in samples.enumerated() { env += (Double(abs(v)) - env) / 64; e[i] = env; peak = max(peak, env) }
         guard peak > 0 else { return 0..<0 }
-        let th = 0.1 * peak
-        let first = e.firstIndex { $0 >= th } ?? 0, last = e.lastIndex { $0 >= th } ?? samples.count - 1
+        let first = e.firstIndex { $0 >= onset * peak } ?? 0, last = e.lastIndex { $0 >= release * peak } ?? samples.count - 1
         return first..<(last + 1)
+    }
+
+    /// `samples` cut to `activeSpan(samples, onset:, release:)`, as a trimmer with those thresholds
+    /// would cut the recording: it starts and ends abruptly (digital silence stays as it is).
+    static func trimmed(_ samples: [Float], onset: Double, release: Double) -> [Float] {
+        let span = activeSpan(samples, onset: onset, release: release)
+        return span.isEmpty ? samples : Array(samples[span])
     }
 
     static func stepTargets(_ samples: [Float], offset: Int, length L: Int, label: Int, background: Int?,

@@ -38,6 +38,8 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     public var snrMax: Double? = nil
     /// `Augmentation.cutNoise` (nil: 0; optional so that a model trained without it records no key).
     public var cutNoise: Double? = nil
+    /// `Augmentation.trim` (nil: 0; optional so that a model trained without it records no key).
+    public var trim: Double? = nil
     public var speed = 0.0
     public var tilt = 0.0
     public var eqDB = 0.0
@@ -98,6 +100,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         formant = try c.decodeIfPresent(Double.self, forKey: .formant) ?? d.formant
         tempo = try c.decodeIfPresent(Double.self, forKey: .tempo)
         cutNoise = try c.decodeIfPresent(Double.self, forKey: .cutNoise)
+        trim = try c.decodeIfPresent(Double.self, forKey: .trim)
         lowpass = try c.decodeIfPresent(Double.self, forKey: .lowpass) ?? d.lowpass
         reverb = try c.decodeIfPresent(Double.self, forKey: .reverb)
         maskChannels = try c.decodeIfPresent(Double.self, forKey: .maskChannels)
@@ -115,7 +118,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", dropout, averageFrom = "average_from", warmup, clip, seed, threads
         case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
-        case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, tempo, lowpass, reverb, cutNoise = "cut_noise"
+        case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, tempo, lowpass, reverb, cutNoise = "cut_noise", trim
         case maskChannels = "mask_channels", maskTime = "mask_time", masks
         case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
         case eventMinGap = "event_min_gap"
@@ -142,6 +145,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         a.shift = shift
         if let lo = snrMin ?? snrMax, let hi = snrMax ?? snrMin { a.snrDB = min(lo, hi)...max(lo, hi) }
         a.cutNoise = cutNoise ?? 0
+        a.trim = trim ?? 0
         return a
     }
 

@@ -83,6 +83,8 @@ struct Train: ParsableCommand {
     var snrMax: Double?
     @Option(name: .customLong("cut-noise"), help: "Augmentation: probability that the noise covers only the recording, which then starts and ends abruptly in digital silence, rather than the whole window (0–1; default 0).")
     var cutNoise: Double?
+    @Option(help: "Augmentation: probability that a recording is cut as a trimmer would, from where its envelope first reaches a random 1–30 % of its peak to where it last does, so the word starts and ends abruptly (0–1; default 0).")
+    var trim: Double?
     @Option(name: .customLong("gain-db"), help: "Augmentation: random gain within ±dB (default 6).")
     var gainDB: Double?
     @Option(help: "Augmentation: speed/pitch change by resampling within ±fraction (default 0).")
@@ -159,6 +161,7 @@ struct Train: ParsableCommand {
         if let v = valPattern { o.valPattern = v }
         if let v = snrMin { o.snrMin = v }
         if let v = cutNoise { o.cutNoise = v }
+        if let v = trim { o.trim = v }
         if let v = snrMax { o.snrMax = v }
         if let v = gainDB { o.gainDB = v }
         if let v = speed { o.speed = v }
@@ -183,8 +186,8 @@ struct Train: ParsableCommand {
         }
         guard o.eqDB >= 0, o.eqDB <= 40, o.eqBands >= 0, o.eqBands <= 16, o.whisper >= 0, o.whisper <= 1,
               o.formant >= 0, o.formant <= 0.5, o.lowpass >= 0, o.lowpass <= 1, (0...1).contains(o.tempo ?? 0),
-              (0...1).contains(o.cutNoise ?? 0), (0...1).contains(o.reverb ?? 0) else {
-            throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper, --lowpass, --reverb and --cut-noise (probabilities) in [0, 1], --formant in [0, 0.5] and --tempo in [0, 1]")
+              (0...1).contains(o.cutNoise ?? 0), (0...1).contains(o.reverb ?? 0), (0...1).contains(o.trim ?? 0) else {
+            throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper, --lowpass, --reverb, --cut-noise and --trim (probabilities) in [0, 1], --formant in [0, 0.5] and --tempo in [0, 1]")
         }
         guard (0...0.9).contains(o.dropout ?? 0) else { throw fail(ExitStatus.usage, "--dropout must be in [0, 0.9]") }
         guard (0..<1).contains(o.averageFrom ?? 0) else { throw fail(ExitStatus.usage, "--average-from must be in [0, 1)") }
@@ -240,6 +243,9 @@ struct Train: ParsableCommand {
         }
         if (o.dropout ?? 0) > 0, !spec.blocks.contains(where: { $0.output != .none }) {
             throw fail(ExitStatus.usage, "--dropout drops a block's activated output before its output projection (\"output\": glu, linear, mlp or gated_mlp); architecture '\(arch)' has none")
+        }
+        if spec.task == .filter && (o.trim ?? 0) > 0 {
+            throw fail(ExitStatus.usage, "--trim is for classifiers: a filter's input would be cut while its clean target is not")
         }
         if spec.task == .filter && (o.tempo ?? 0) > 0 {
             throw fail(ExitStatus.usage, "--tempo is for classifiers: a filter's input would change pace while its clean target keeps it")
@@ -432,6 +438,7 @@ enum TrainConfigFile {
             case "formant": o.formant = try number()
             case "tempo": o.tempo = try number()
             case "cut_noise": o.cutNoise = try number()
+            case "trim": o.trim = try number()
             case "lowpass": o.lowpass = try number()
             case "reverb": o.reverb = try number()
             case "mask_channels": o.maskChannels = try number()

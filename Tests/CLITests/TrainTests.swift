@@ -181,6 +181,8 @@ struct TrainTests {
         expectExit(r, 64); #expect(r.stderr.contains("--tempo"))
         r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--cut-noise", "1.5"])
         expectExit(r, 64); #expect(r.stderr.contains("--cut-noise"))
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--trim", "-0.1"])
+        expectExit(r, 64); #expect(r.stderr.contains("--trim"))
         r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--cut-noise", "0.5"])
         expectExit(r, 64); #expect(r.stderr.contains("none is added"), "\(r.stderr)")
         r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--mask-time", "9"])
@@ -198,6 +200,20 @@ struct TrainTests {
             .write(toFile: bare, atomically: true, encoding: .utf8)
         r = try train(["--arch", bare, "--data", tmp.file("d"), "-o", tmp.file("m"), "--epochs", "1", "--dropout", "0.2"])
         expectExit(r, 64); #expect(r.stderr.contains("--dropout") && r.stderr.contains("has none"), "\(r.stderr)")
+        // Augmentations that change the voice, pace or span of a recording are for classifiers: a filter's
+        // clean target would not follow its input (each refused with 64, naming the flag).
+        let filter = tmp.file("filter.json")
+        try #"{"task":"filter","sample_rate":8000,"d_input":1,"d_model":4,"d_output":1,"encoder":true,"decoder":true,"blocks":[{"layer":{"family":"s4d","d_model":4,"d_state":4}}]}"#
+            .write(toFile: filter, atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: tmp.file("pair"), withIntermediateDirectories: true)
+        try writeWAV(tmp.file("pair/noisy.wav"), rate: 8000, (0..<2000).map { Float(sin(Double($0) * 0.2)) * 0.3 + Float($0 % 7) * 0.01 })
+        try writeWAV(tmp.file("pair/clean.wav"), rate: 8000, (0..<2000).map { Float(sin(Double($0) * 0.2)) * 0.3 })
+        try "noisy,clean\nnoisy.wav,clean.wav\nnoisy.wav,clean.wav\n".write(toFile: tmp.file("pair/pairs.csv"), atomically: true, encoding: .utf8)
+        for (flag, value) in [("--whisper", "0.5"), ("--formant", "0.1"), ("--tempo", "0.2"), ("--lowpass", "0.5"), ("--trim", "0.5")] {
+            r = try train(["--arch", filter, "--data", tmp.file("pair/pairs.csv"), "-o", tmp.file("f"), "--epochs", "1", "--seconds", "0.25",
+                           "--val-fraction", "0", flag, value])
+            expectExit(r, 64); #expect(r.stderr.contains("\(flag) is for classifiers"), "\(flag): \(r.stderr)")
+        }
         // An architecture that cannot be trained yet.
         let mamba = tmp.file("mamba.json")
         try #"{"task":"classify","sample_rate":8000,"d_input":1,"d_model":8,"d_output":4,"encoder":true,"decoder":true,"labels":["t300","t500","t800","t1200"],"blocks":[{"layer":{"family":"mamba","d_model":8,"d_state":4}}]}"#

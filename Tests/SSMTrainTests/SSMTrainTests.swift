@@ -179,6 +179,8 @@ struct SSMTrainTests {
         o.snrMin = 30; o.snrMax = 5
         let a = o.augmentation
         #expect(a.cutNoise == 0.3 && Augmentation().cutNoise == 0)
+        o.trim = 0.4
+        #expect(o.augmentation.trim == 0.4 && Augmentation().trim == 0 && a.trim == 0)
         // RT60 0.1–0.7 s as fractions of the 0.5 s window.
         #expect(a.reverb == 0.25 && Augmentation().reverb == 0 && Swift.abs(a.reverbTime.lowerBound - 0.2) < 1e-12
                 && Swift.abs(a.reverbTime.upperBound - 1.4) < 1e-12 && !TrainOptions().json.contains("reverb"))
@@ -253,6 +255,46 @@ struct SSMTrainTests {
             #expect(Swift.abs(snr - 10) < 1e-3, "seed \(seed): SNR \(snr) dB over the window")
         }
         #expect(!TrainOptions().json.contains("cut_noise"))
+    }
+
+    @Test("trim: the recording starts where its envelope reaches the drawn share of its peak, abruptly; the background class is never cut")
+    func trim() {
+        // A word whose level rises linearly over 400 samples (from sample 100), holds for 200 and falls
+        // over 400 (to sample 1100), in 100 of silence each side: the onset and release cut where the
+        // envelope passes the drawn levels.
+        let ramp = (0..<400).map { Float($0) / 400 }
+        let word = [Float](repeating: 0, count: 100) + ramp + [Float](repeating: 1, count: 200) + ramp.reversed() + [Float](repeating: 0, count: 100)
+        let cut = Windowing.trimmed(word, onset: 0.25, release: 0.5)
+        let span = Windowing.activeSpan(word, onset: 0.25, release: 0.5)
+        #expect(cut == Array(word[span]))
+        // The envelope lags the ramps by its 64-sample average: it reaches 25 % about 64 samples after
+        // the signal does (sample 200), and falls below 50 % about 64 after the signal (sample 900).
+        #expect(span.lowerBound > 200 && span.lowerBound < 200 + 80, "onset at \(span.lowerBound)")
+        #expect(span.upperBound > 900 && span.upperBound < 900 + 80, "release at \(span.upperBound)")
+        #expect(cut.first! > 0.25 && cut.last! > 0.25)  // abrupt: the first and last samples are loud
+        #expect(Windowing.activeSpan(word) == Windowing.activeSpan(word, onset: 0.1, release: 0.1))
+        #expect(Windowing.trimmed([Float](repeating: 0, count: 50), onset: 0.1, release: 0.1).count == 50)
+        // In a sequence: with trim 1 every word is cut at levels within trimLevel (it starts at ≥ 1 % of
+        // its peak, not on its quiet onset), seeded; the background class never is (998 samples are
+        // not zero). A low release level may fall in the silence after the word (the envelope lags).
+        var w = Windowing(length: 2000, background: 1)
+        w.augmentation.gainDB = 0; w.augmentation.trim = 1; w.augmentation.shift = false
+        var lengths = Set<Int>()
+        for seed in 0..<12 {
+            var g: SeededRandom? = SeededRandom(seed: UInt64(seed)), h: SeededRandom? = SeededRandom(seed: UInt64(seed))
+            let y = w.sequence(Clip(samples: word, label: 0, source: "w"), perStep: true, rng: &g).x
+            #expect(y == w.sequence(Clip(samples: word, label: 0, source: "w"), perStep: true, rng: &h).x)
+            let on = y.indices.filter { y[$0] != 0 }
+            lengths.insert(on.count)
+            #expect(on.count < 998 && on.count > 200, "seed \(seed): \(on.count) samples kept")
+            #expect(y[on.first!] >= 0.01, "seed \(seed): starts at \(y[on.first!])")
+            var n: SeededRandom? = SeededRandom(seed: UInt64(seed))
+            #expect(w.sequence(Clip(samples: word, label: 1, source: "bg"), perStep: true, rng: &n).x.filter { $0 != 0 }.count == 998)
+        }
+        #expect(lengths.count > 6)   // the levels are drawn, not fixed
+        var none: SeededRandom? = nil  // validation: never cut
+        #expect(w.sequence(Clip(samples: word, label: 0, source: "w"), perStep: true, rng: &none).x.filter { $0 != 0 }.count == 998)
+        #expect(!TrainOptions().json.contains("trim"))
     }
 
     @Test("whispering keeps the level and the formant, and takes away the pitch")
