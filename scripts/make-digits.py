@@ -2,7 +2,8 @@
 """The spoken-digit data set of the shipped classifier (models/digits.safetensors).
 
 usage: scripts/make-digits.py OUT --fsdd PATH [--takes 4] [--flite-takes 16] [--extra-takes 4]
-                              [--festival-takes 0] [--human-repeat 3] [--human-test SPEAKER] [--seed 0]
+                              [--festival-takes 0] [--whisper-takes 0] [--human-repeat 3] [--human-test SPEAKER]
+                              [--seed 0]
 
 Synthetic speech: espeak-ng says "zero" … "nine" in 8 English accents × 20 voice variants, each
 take at a random speed (110–220 words/min), pitch (15–85) and level, resampled to 8 kHz. Voices are
@@ -20,7 +21,12 @@ their own random stream, so the other recordings keep their bytes (README, "Spok
 --festival-takes N (default 0: none), training also hears festival's voices (FESTIVAL_VOICES: ked,
 a speaker no other set has, and kal and slt by diphone and HMM synthesis), N takes per voice and
 digit as for flite, written last (synth/fest-*.wav; needs festival and its voice packages). The HMM
-voice takes neither the duration stretch nor the pitch, so its takes differ in level only.
+voice takes neither the duration stretch nor the pitch, so its takes differ in level only. With
+--whisper-takes N (default 0: none), training also hears whispered versions of the training
+variants that are neither Klatt voices nor whispers already (65 voices: each variant's own file
+with whisperf's voicing and breath lines added, WHISPER_LINES), N takes per voice and digit, each in
+a random training accent, written last (synth/w-*.wav, random stream [seed, 4]); espeak-ng reads
+them from a temporary copy of its data folder.
 
 Human speech: the Free Spoken Digit Dataset recordings in PATH ({digit}_{speaker}_{take}.wav,
 8 kHz), referenced by absolute path (the data stays where it is: nothing is copied). One speaker
@@ -66,9 +72,10 @@ FESTIVAL_VOICES = {"ked_diphone": (75, 150), "kal_diphone": (75, 150), "cmu_us_s
 RATE = 8000
 
 
-def say(text, voice, speed, pitch):
-    """espeak-ng: speed in words per minute, pitch 0–99."""
-    return synthesize(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", "{wav}", text])
+def say(text, voice, speed, pitch, path=None):
+    """espeak-ng: speed in words per minute, pitch 0–99; path: a folder holding another espeak-ng-data."""
+    return synthesize(["espeak-ng"] + ([f"--path={path}"] if path else []) +
+                      ["-v", voice, "-s", str(speed), "-p", str(pitch), "-w", "{wav}", text])
 
 
 def say_flite(text, voice, stretch, f0):
@@ -145,23 +152,74 @@ def check_variants(extra):
         sys.exit(f"make-digits.py: this espeak-ng has no voice variant {', '.join(missing)} (espeak-ng --voices=variant)")
 
 
+def variant_takes(out, rng, variants, takes, prefix, path=None):
+    """Training rows: `takes` takes per espeak-ng variant (of the data folder under `path`, if given)
+    and digit, each in a random training accent at a random speed, pitch and level, written as
+    synth/{prefix}{variant}_{word}_{take}.wav."""
+    accents = [x for x in ACCENTS if x not in TEST_ACCENTS]
+    rows = []
+    for variant in variants:
+        for word in DIGITS:
+            for t in range(takes):
+                accent = accents[rng.integers(len(accents))]
+                x = say(word, f"{accent}+{variant}", int(rng.uniform(110, 220)), int(rng.uniform(15, 85)), path)
+                x = x / (np.abs(x).max() + 1e-9) * 10 ** (rng.uniform(-20, -3) / 20)
+                name = f"synth/{prefix}{variant}_{word}_{t}.wav"
+                write(out + "/" + name, x)
+                rows.append((name, word))
+    return rows
+
+
 def extra_voices(out, seed, takes):
     """EXTRA_VARIANTS' takes (training rows), from their own random stream [seed, 2], so that adding
     them left every other recording as it was."""
-    xrng = np.random.default_rng([seed, 2])
-    accents = [x for x in ACCENTS if x not in TEST_ACCENTS]
-    rows = []
-    for variant in EXTRA_VARIANTS:
-        for word in DIGITS:
-            for t in range(takes):
-                accent = accents[xrng.integers(len(accents))]
-                x = say(word, f"{accent}+{variant}", int(xrng.uniform(110, 220)), int(xrng.uniform(15, 85)))
-                x = x / (np.abs(x).max() + 1e-9) * 10 ** (xrng.uniform(-20, -3) / 20)
-                name = f"synth/x-{variant}_{word}_{t}.wav"
-                write(out + "/" + name, x)
-                rows.append((name, word))
+    rows = variant_takes(out, np.random.default_rng([seed, 2]), EXTRA_VARIANTS, takes, "x-")
     if takes:
         print(f"espeak-ng's {len(EXTRA_VARIANTS)} other variants: done", file=sys.stderr)
+    return rows
+
+
+# What makes a variant whisper: its voiced source nearly off and breath noise on the formants (the
+# lines of espeak-ng's training variant whisperf; the test variant whisper has the same breath).
+WHISPER_LINES = "voicing 20\nbreath 75 75 50 40 15 10\nbreathw 150 150 200 200 400 400\n"
+
+
+def espeak_data():
+    """The espeak-ng-data folder this espeak-ng reads (its --version names it)."""
+    text = subprocess.run(["espeak-ng", "--version"], check=True, capture_output=True, text=True).stdout
+    path = text.split("Data at:")[-1].strip() if "Data at:" in text else ""
+    if not os.path.isdir(os.path.join(path, "voices", "!v")):
+        sys.exit(f"make-digits.py: cannot find espeak-ng's voice variants (espeak-ng --version: {text.strip()})")
+    return path
+
+
+def whispered_voices(out, seed, takes):
+    """Whispered versions of every training variant that is not a Klatt voice or a whisper already
+    (WHISPER_LINES added to the variant's own file: its formants and pitch, whispered), `takes` per
+    variant and digit, each in a random training accent (training rows), from their own random
+    stream [seed, 4]. espeak-ng reads them from a copy of its data folder made of links and the new
+    variant files (in a temporary folder)."""
+    if not takes:
+        return []
+    data = espeak_data()
+    bases = [v for v in [v for v in VARIANTS if v not in TEST_VARIANTS] + EXTRA_VARIANTS
+             if not v.startswith("klatt") and "whisper" not in v]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = os.path.join(tmp, "espeak-ng-data")
+        os.makedirs(os.path.join(root, "voices", "!v"))
+        for entry in os.listdir(data):
+            if entry != "voices":
+                os.symlink(os.path.join(data, entry), os.path.join(root, entry))
+        for entry in os.listdir(os.path.join(data, "voices")):
+            if entry != "!v":
+                os.symlink(os.path.join(data, "voices", entry), os.path.join(root, "voices", entry))
+        for variant in bases:
+            with open(os.path.join(data, "voices", "!v", variant)) as src:
+                text = src.read()
+            with open(os.path.join(root, "voices", "!v", "w-" + variant), "w") as dst:
+                dst.write(text.rstrip("\n") + "\n" + WHISPER_LINES)
+        rows = variant_takes(out, np.random.default_rng([seed, 4]), ["w-" + v for v in bases], takes, "", path=tmp)
+    print(f"whispered versions of {len(bases)} training variants: done", file=sys.stderr)
     return rows
 
 
@@ -198,6 +256,8 @@ def main():
     ap.add_argument("--flite-takes", type=int, default=16, help="takes per flite voice and digit (training only)")
     ap.add_argument("--extra-takes", type=int, default=4,
                     help="takes per extra espeak-ng variant and digit (training only; 0: none)")
+    ap.add_argument("--whisper-takes", type=int, default=0,
+                    help="takes per whispered training variant and digit (training only; 0: none)")
     ap.add_argument("--festival-takes", type=int, default=0,
                     help="takes per festival voice and digit (training only; 0: none)")
     ap.add_argument("--human-repeat", type=int, default=3, help="times each human training recording is listed")
@@ -250,6 +310,7 @@ def main():
     train.extend(pitched_voices(out, np.random.default_rng([a.seed, 1]), say_flite, FLITE_VOICES, a.flite_takes, "flite"))
     train.extend(extra_voices(out, a.seed, a.extra_takes))
     train.extend(festival_voices(out, a.seed, a.festival_takes))
+    train.extend(whispered_voices(out, a.seed, a.whisper_takes))
     for name, rows in [("train.csv", train), ("test-synth.csv", test_synth), ("test-human.csv", test_human)]:
         with open(out + "/" + name, "w", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")
