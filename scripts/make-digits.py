@@ -2,7 +2,7 @@
 """The spoken-digit data set of the shipped classifier (models/digits.safetensors).
 
 usage: scripts/make-digits.py OUT --fsdd PATH [--takes 4] [--flite-takes 16] [--extra-takes 4]
-                              [--festival-takes 0] [--whisper-takes 0] [--human-repeat 3] [--human-test SPEAKER]
+                              [--festival-takes 0] [--whisper-takes 1] [--human-repeat 3] [--human-test SPEAKER]
                               [--seed 0]
 
 Synthetic speech: espeak-ng says "zero" … "nine" in 8 English accents × 20 voice variants, each
@@ -22,7 +22,7 @@ their own random stream, so the other recordings keep their bytes (README, "Spok
 a speaker no other set has, and kal and slt by diphone and HMM synthesis), N takes per voice and
 digit as for flite, written last (synth/fest-*.wav; needs festival and its voice packages). The HMM
 voice takes neither the duration stretch nor the pitch, so its takes differ in level only. With
---whisper-takes N (default 0: none), training also hears whispered versions of the training
+--whisper-takes N (default 1; 0: none), training also hears whispered versions of the training
 variants that are neither Klatt voices nor whispers already (65 voices: each variant's own file
 with whisperf's voicing and breath lines added, WHISPER_LINES), N takes per voice and digit, each in
 a random training accent, written last (synth/w-*.wav, random stream [seed, 4]); espeak-ng reads
@@ -256,7 +256,7 @@ def main():
     ap.add_argument("--flite-takes", type=int, default=16, help="takes per flite voice and digit (training only)")
     ap.add_argument("--extra-takes", type=int, default=4,
                     help="takes per extra espeak-ng variant and digit (training only; 0: none)")
-    ap.add_argument("--whisper-takes", type=int, default=0,
+    ap.add_argument("--whisper-takes", type=int, default=1,
                     help="takes per whispered training variant and digit (training only; 0: none)")
     ap.add_argument("--festival-takes", type=int, default=0,
                     help="takes per festival voice and digit (training only; 0: none)")
