@@ -23,7 +23,7 @@ a speaker no other set has, and kal and slt by diphone and HMM synthesis), N tak
 digit as for flite, written last (synth/fest-*.wav; needs festival and its voice packages). The HMM
 voice takes neither the duration stretch nor the pitch, so its takes differ in level only. With
 --whisper-takes N (default 1; 0: none), training also hears whispered versions of the training
-variants that are neither Klatt voices nor whispers already (65 voices: each variant's own file
+variants not named klatt* or *whisper* (65 voices, some of them Klatt voices by their files: each variant's own file
 with whisperf's voicing and breath lines added, WHISPER_LINES), N takes per voice and digit, each in
 a random training accent, written last (synth/w-*.wav, random stream [seed, 4]); espeak-ng reads
 them from a temporary copy of its data folder.
@@ -144,7 +144,7 @@ def synthesize(command):
 
 def check_variants(extra):
     """Stops at once, naming them, if this espeak-ng lacks any of the variants the set uses (the
-    extra ones only when they are asked for)."""
+    extra ones only when their takes or their whispered takes are asked for)."""
     listed = subprocess.run(["espeak-ng", "--voices=variant"], check=True, capture_output=True, text=True).stdout
     have = {line.split()[4][3:] for line in listed.splitlines()[1:] if len(line.split()) > 4 and line.split()[4].startswith("!v/")}
     missing = [v for v in VARIANTS + (EXTRA_VARIANTS if extra else []) if v not in have]
@@ -194,7 +194,7 @@ def espeak_data():
 
 
 def whispered_voices(out, seed, takes):
-    """Whispered versions of every training variant that is not a Klatt voice or a whisper already
+    """Whispered versions of every training variant not named klatt* or *whisper*
     (WHISPER_LINES added to the variant's own file: its formants and pitch, whispered), `takes` per
     variant and digit, each in a random training accent (training rows), from their own random
     stream [seed, 4]. espeak-ng reads them from a copy of its data folder made of links and the new
@@ -264,7 +264,7 @@ def main():
     ap.add_argument("--human-test", default="nicolas", help="FSDD speaker held out for testing")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
-    check_variants(a.extra_takes > 0)
+    check_variants(a.extra_takes > 0 or a.whisper_takes > 0)
     rng = np.random.default_rng(a.seed)
     out = os.path.abspath(a.out)
     os.makedirs(out + "/synth", exist_ok=True)

@@ -73,11 +73,11 @@ public struct Augmentation: Sendable, Equatable {
     /// give, so the model also hears noise stop (and start) abruptly. The SNR is then the span's.
     public var cutNoise = 0.0
     /// With this probability the recording is cut as an energy-based trimmer with a random threshold
-    /// cuts it: from where its envelope first reaches θ₁ of its peak to where it last is above θ₂,
+    /// cuts it: from where its envelope first reaches θ₁ of its peak to where it last is at or above θ₂,
     /// θ₁ and θ₂ each log-uniform in `trimLevel` (`Windowing.trimmed`). The word then starts (and
     /// ends) abruptly, inside its first and last sounds, as in data sets of recordings trimmed to
     /// the word (FSDD's speakers are cut that close to different degrees). Clips of the background
-    /// class are never cut: they are not words.
+    /// class are never cut: they are not words; nor are a filter's (its target would not follow).
     public var trim = 0.0
     public var trimLevel: ClosedRange<Double> = 0.01...0.3
     /// Speed (and with it pitch) changed by resampling by a factor uniform in 1 ± speed.
@@ -150,7 +150,7 @@ public struct Windowing: Sendable {
     public func sequence(_ clip: Clip, perStep: Bool, rng: inout SeededRandom?) -> TrainingSequence {
         let L = length
         var samples = clip.samples
-        if var r = rng, augmentation.trim > 0, clip.label != background {
+        if var r = rng, augmentation.trim > 0, clip.label != background, clip.target == nil {
             if r.uniform() < augmentation.trim {
                 let lv = augmentation.trimLevel
                 func level() -> Double { Double.exp(r.uniform(Double.log(lv.lowerBound), Double.log(lv.upperBound))) }

@@ -83,7 +83,7 @@ struct Train: ParsableCommand {
     var snrMax: Double?
     @Option(name: .customLong("cut-noise"), help: "Augmentation: probability that the noise covers only the recording, which then starts and ends abruptly in digital silence, rather than the whole window (0–1; default 0).")
     var cutNoise: Double?
-    @Option(help: "Augmentation: probability that a recording is cut as a trimmer would, from where its envelope first reaches a random 1–30 % of its peak to where it last does, so the word starts and ends abruptly (0–1; default 0).")
+    @Option(help: "Augmentation: probability that a recording is cut as a trimmer would, from where its envelope first reaches a random 1–30 % of its peak to where it last reaches another such level, so the word starts and ends abruptly (0–1; default 0).")
     var trim: Double?
     @Option(name: .customLong("gain-db"), help: "Augmentation: random gain within ±dB (default 6).")
     var gainDB: Double?
