@@ -16,8 +16,9 @@ averaged) framed by
 
 Prints "FRAME accuracy %". Needs numpy and scipy; runs one `ssm-stream run` per recording.
 """
-import argparse, csv, json, os, struct, subprocess, sys, tempfile
+import argparse, json, os, struct, subprocess, sys, tempfile
 import numpy as np
+import manifest
 from scipy.io import wavfile
 
 
@@ -52,12 +53,7 @@ def main():
     if options.get("readout") != "per_step":
         sys.exit("framed-eval.py: the model was not trained per step (eval scores it by its mean logits, not by events)")
     tail, background = options.get("tail", 0.25), options.get("background")
-    rows = [r for r in csv.reader(open(a.manifest)) if r and not r[0].startswith("#")]
-    if rows and rows[0][:2] == ["path", "label"]:
-        rows = rows[1:]
-    if not rows:
-        sys.exit(f"framed-eval.py: {a.manifest} lists no recordings")
-    base = os.path.dirname(os.path.abspath(a.manifest))
+    rows, base = manifest.read(a.manifest, "framed-eval.py")
     rng = np.random.default_rng(0)
     correct = 0
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,8 +14,9 @@ of its peak in its first 10 ms, jackson's and lucas's at about 1 %. Cutting a tr
 recordings at 20 % shows what that alone does to a model (README, "Spoken digits").
 Needs numpy and scipy.
 """
-import argparse, csv, json, os, subprocess, sys, tempfile
+import argparse, json, os, subprocess, sys, tempfile
 import numpy as np
+import manifest
 from scipy.io import wavfile
 
 
@@ -35,12 +36,7 @@ def main():
     levels = a.level or [0.05, 0.2]
     if any(not 0 < level < 1 for level in levels):
         sys.exit("trimmed-eval.py: --level must be in (0, 1)")
-    rows = [r for r in csv.reader(open(a.manifest)) if r and not r[0].startswith("#")]
-    if rows and rows[0][:2] == ["path", "label"]:
-        rows = rows[1:]
-    if not rows:
-        sys.exit(f"trimmed-eval.py: {a.manifest} lists no recordings")
-    base = os.path.dirname(os.path.abspath(a.manifest))
+    rows, base = manifest.read(a.manifest, "trimmed-eval.py")
     for level in levels:
         with tempfile.TemporaryDirectory() as tmp:
             lines = ["path,label"]
