@@ -23,10 +23,10 @@ a speaker no other set has, and kal and slt by diphone and HMM synthesis), N tak
 digit as for flite, written last (synth/fest-*.wav; needs festival and its voice packages). The HMM
 voice takes neither the duration stretch nor the pitch, so its takes differ in level only. With
 --whisper-takes N (default 1; 0: none), training also hears whispered versions of the training
-variants not named klatt* or *whisper* (65 voices, some of them Klatt voices by their files: each variant's own file
-with whisperf's voicing and breath lines added, WHISPER_LINES), N takes per voice and digit, each in
-a random training accent, written last (synth/w-*.wav, random stream [seed, 4]); espeak-ng reads
-them from a temporary copy of its data folder.
+variants not named klatt* or *whisper* (65 voices, some of them Klatt voices by their files: each
+variant's own file with whisperf's voicing and breath lines added, WHISPER_LINES), N takes per voice
+and digit, each in a random training accent, written last (synth/w-*.wav, random stream [seed, 4]);
+espeak-ng reads them from a temporary copy of its data folder.
 
 Human speech: the Free Spoken Digit Dataset recordings in PATH ({digit}_{speaker}_{take}.wav,
 8 kHz), referenced by absolute path (the data stays where it is: nothing is copied). One speaker

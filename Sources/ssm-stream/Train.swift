@@ -232,26 +232,22 @@ struct Train: ParsableCommand {
             }
         }
         guard spec.dInput == 1 else { throw fail(ExitStatus.badModel, "architecture '\(arch)': training reads mono recordings, so d_input must be 1 (got \(spec.dInput))") }
-        if spec.task == .filter && o.whisper > 0 {
-            throw fail(ExitStatus.usage, "--whisper is for classifiers: a filter's input would lose its voice while its clean target keeps it")
-        }
-        if spec.task == .filter && o.formant > 0 {
-            throw fail(ExitStatus.usage, "--formant is for classifiers: a filter's input would change voice while its clean target keeps it")
+        // Augmentations that change what a recording says or how: a filter's clean target would not follow.
+        let classifierOnly: [(flag: String, on: Bool, input: String)] = [
+            ("--whisper", o.whisper > 0, "lose its voice while its clean target keeps it"),
+            ("--formant", o.formant > 0, "change voice while its clean target keeps it"),
+            ("--trim", (o.trim ?? 0) > 0, "be cut while its clean target is not"),
+            ("--tempo", (o.tempo ?? 0) > 0, "change pace while its clean target keeps it"),
+            ("--lowpass", o.lowpass > 0, "lose its upper band while its clean target keeps it"),
+        ]
+        if spec.task == .filter, let c = classifierOnly.first(where: \.on) {
+            throw fail(ExitStatus.usage, "\(c.flag) is for classifiers: a filter's input would \(c.input)")
         }
         if (o.maskChannels ?? 0) > 0 || (o.maskTime ?? 0) > 0, !spec.blocks.contains(where: { ($0.compress ?? .none) != .none }) {
             throw fail(ExitStatus.usage, "--mask-channels and --mask-time mask a log-compressing block's input (\"compress\": \"log\"); architecture '\(arch)' has none")
         }
         if (o.dropout ?? 0) > 0, !spec.blocks.contains(where: { $0.output != .none }) {
             throw fail(ExitStatus.usage, "--dropout drops a block's activated output before its output projection (\"output\": glu, linear, mlp or gated_mlp); architecture '\(arch)' has none")
-        }
-        if spec.task == .filter && (o.trim ?? 0) > 0 {
-            throw fail(ExitStatus.usage, "--trim is for classifiers: a filter's input would be cut while its clean target is not")
-        }
-        if spec.task == .filter && (o.tempo ?? 0) > 0 {
-            throw fail(ExitStatus.usage, "--tempo is for classifiers: a filter's input would change pace while its clean target keeps it")
-        }
-        if spec.task == .filter && o.lowpass > 0 {
-            throw fail(ExitStatus.usage, "--lowpass is for classifiers: a filter's input would lose its upper band while its clean target keeps it")
         }
         var trainSet = train.set, valSet: ClipSet
         if let val {
