@@ -79,6 +79,7 @@ public struct Augmentation: Sendable, Equatable {
     /// the word (FSDD's speakers are cut that close to different degrees). Clips of the background
     /// class are never cut: they are not words; nor are a filter's (its target would not follow).
     public var trim = 0.0
+    /// The range θ₁ and θ₂ are drawn from; its upper bound is `train --trim-level`.
     public var trimLevel: ClosedRange<Double> = 0.01...0.3
     /// Speed (and with it pitch) changed by resampling by a factor uniform in 1 ± speed.
     public var speed = 0.0

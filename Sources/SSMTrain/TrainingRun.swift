@@ -40,6 +40,8 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     public var cutNoise: Double? = nil
     /// `Augmentation.trim` (nil: 0; optional so that a model trained without it records no key).
     public var trim: Double? = nil
+    /// The highest level a trim may cut at (`Augmentation.trimLevel`'s upper bound; nil: its default).
+    public var trimLevel: Double? = nil
     public var speed = 0.0
     public var tilt = 0.0
     public var eqDB = 0.0
@@ -119,6 +121,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
         case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, tempo, lowpass, reverb, cutNoise = "cut_noise", trim
+        case trimLevel = "trim_level"
         case maskChannels = "mask_channels", maskTime = "mask_time", masks
         case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
         case eventMinGap = "event_min_gap"
@@ -146,6 +149,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         if let lo = snrMin ?? snrMax, let hi = snrMax ?? snrMin { a.snrDB = min(lo, hi)...max(lo, hi) }
         a.cutNoise = cutNoise ?? 0
         a.trim = trim ?? 0
+        if let trimLevel { a.trimLevel = a.trimLevel.lowerBound...trimLevel }
         return a
     }
 

@@ -85,6 +85,8 @@ struct Train: ParsableCommand {
     var cutNoise: Double?
     @Option(help: "Augmentation: probability that a recording is cut as a trimmer would, from where its envelope first reaches a random 1–30 % of its peak to where it last reaches another such level, so the word starts and ends abruptly (0–1; default 0).")
     var trim: Double?
+    @Option(name: .customLong("trim-level"), help: "The highest share of its peak a trim may cut a recording at: the levels are log-uniform from 1 % to this (0.01–1; default 0.3).")
+    var trimLevel: Double?
     @Option(name: .customLong("gain-db"), help: "Augmentation: random gain within ±dB (default 6).")
     var gainDB: Double?
     @Option(help: "Augmentation: speed/pitch change by resampling within ±fraction (default 0).")
@@ -162,6 +164,7 @@ struct Train: ParsableCommand {
         if let v = snrMin { o.snrMin = v }
         if let v = cutNoise { o.cutNoise = v }
         if let v = trim { o.trim = v }
+        if let v = trimLevel { o.trimLevel = v }
         if let v = snrMax { o.snrMax = v }
         if let v = gainDB { o.gainDB = v }
         if let v = speed { o.speed = v }
@@ -189,6 +192,7 @@ struct Train: ParsableCommand {
               (0...1).contains(o.cutNoise ?? 0), (0...1).contains(o.reverb ?? 0), (0...1).contains(o.trim ?? 0) else {
             throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper, --lowpass, --reverb, --cut-noise and --trim (probabilities) in [0, 1], --formant in [0, 0.5] and --tempo in [0, 1]")
         }
+        guard o.trimLevel.map({ (Augmentation().trimLevel.lowerBound...1).contains($0) }) ?? true else { throw fail(ExitStatus.usage, "--trim-level must be in [0.01, 1]") }
         guard (0...0.9).contains(o.dropout ?? 0) else { throw fail(ExitStatus.usage, "--dropout must be in [0, 0.9]") }
         guard (0..<1).contains(o.averageFrom ?? 0) else { throw fail(ExitStatus.usage, "--average-from must be in [0, 1)") }
         guard (0...1).contains(o.maskChannels ?? 0), (0...o.seconds).contains(o.maskTime ?? 0), (1...16).contains(o.masks ?? 1) else {
@@ -435,6 +439,7 @@ enum TrainConfigFile {
             case "tempo": o.tempo = try number()
             case "cut_noise": o.cutNoise = try number()
             case "trim": o.trim = try number()
+            case "trim_level": o.trimLevel = try number()
             case "lowpass": o.lowpass = try number()
             case "reverb": o.reverb = try number()
             case "mask_channels": o.maskChannels = try number()

@@ -292,6 +292,19 @@ struct SSMTrainTests {
             #expect(w.sequence(Clip(samples: word, label: 1, source: "bg"), perStep: true, rng: &n).x.filter { $0 != 0 }.count == 998)
         }
         #expect(lengths.count > 6)   // the levels are drawn, not fixed
+        // --trim-level lowers the highest level: cut at 1–2 % of its peak, a word keeps more of its
+        // ramps than half of the cuts above (at 1–30 %: 5.5 % at the median) do.
+        var gentle = w
+        var o = TrainOptions(); o.trim = 1; o.trimLevel = 0.02
+        gentle.augmentation.trimLevel = o.augmentation.trimLevel
+        #expect(gentle.augmentation.trimLevel == 0.01...0.02 && TrainOptions().augmentation.trimLevel == Augmentation().trimLevel)
+        for seed in 0..<12 {
+            var g: SeededRandom? = SeededRandom(seed: UInt64(seed))
+            let y = gentle.sequence(Clip(samples: word, label: 0, source: "w"), perStep: true, rng: &g).x
+            let on = y.indices.filter { y[$0] != 0 }
+            #expect(on.count > lengths.sorted()[lengths.count / 2], "seed \(seed): \(on.count) samples kept, \(lengths.sorted())")
+            #expect(y[on.first!] >= 0.01, "seed \(seed): starts at \(y[on.first!])")
+        }
         var none: SeededRandom? = nil  // validation: never cut
         #expect(w.sequence(Clip(samples: word, label: 0, source: "w"), perStep: true, rng: &none).x.filter { $0 != 0 }.count == 998)
         #expect(!TrainOptions().json.contains("trim"))
