@@ -31,6 +31,9 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     public var background: String? = nil
     /// Per-step: seconds after a word during which its class stays the target.
     public var tail = 0.25
+    /// Per-step: the share of a word heard before its class becomes the target (`Windowing.evidence`;
+    /// nil: its default; optional so that a model trained without it records no key).
+    public var evidence: Double? = nil
     public var valFraction = 0.1
     public var valPattern: String? = nil
     public var gainDB = 6.0
@@ -89,6 +92,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         filterLoss = try c.decodeIfPresent(Objective.FilterLoss.self, forKey: .filterLoss) ?? d.filterLoss
         background = try c.decodeIfPresent(String.self, forKey: .background)
         tail = try c.decodeIfPresent(Double.self, forKey: .tail) ?? d.tail
+        evidence = try c.decodeIfPresent(Double.self, forKey: .evidence)
         valFraction = try c.decodeIfPresent(Double.self, forKey: .valFraction) ?? d.valFraction
         valPattern = try c.decodeIfPresent(String.self, forKey: .valPattern)
         gainDB = try c.decodeIfPresent(Double.self, forKey: .gainDB) ?? d.gainDB
@@ -118,13 +122,23 @@ public struct TrainOptions: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", dropout, averageFrom = "average_from", warmup, clip, seed, threads
-        case seconds, readout, filterLoss = "filter_loss", background, tail, valFraction = "val_fraction"
+        case seconds, readout, filterLoss = "filter_loss", background, tail, evidence, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
         case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, tempo, lowpass, reverb, cutNoise = "cut_noise", trim
         case trimLevel = "trim_level"
         case maskChannels = "mask_channels", maskTime = "mask_time", masks
         case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
         case eventMinGap = "event_min_gap"
+    }
+
+    /// The windowing these options ask for at `sampleRate`: `seconds` long, the per-step targets'
+    /// `tail` and `evidence`, and `augmentation` (noise clips to mix in are the caller's to add).
+    public func windowing(sampleRate: Int, background: Int?) -> Windowing {
+        var w = Windowing(length: max(1, Int(seconds * Double(sampleRate))), background: background)
+        w.tail = Int(tail * Double(sampleRate))
+        if let evidence { w.evidence = evidence }
+        w.augmentation = augmentation
+        return w
     }
 
     /// The augmentation these options ask for (noise clips to mix in are the caller's to add; with

@@ -85,6 +85,8 @@ struct Train: ParsableCommand {
     var cutNoise: Double?
     @Option(help: "Augmentation: probability that a recording is cut as a trimmer would, from where its envelope first reaches a random 1–30 % of its peak to where it last reaches another such level, so the word starts and ends abruptly (0–1; default 0).")
     var trim: Double?
+    @Option(help: "Per-step readout: the share of a word (0–1) that must be heard before its class becomes the target; before it the target is the background class (default 0.4).")
+    var evidence: Double?
     @Option(name: .customLong("trim-level"), help: "The highest share of its peak a trim may cut a recording at: the levels are log-uniform from 1 % to this (0.01–1; default 0.3).")
     var trimLevel: Double?
     @Option(name: .customLong("gain-db"), help: "Augmentation: random gain within ±dB (default 6).")
@@ -165,6 +167,7 @@ struct Train: ParsableCommand {
         if let v = cutNoise { o.cutNoise = v }
         if let v = trim { o.trim = v }
         if let v = trimLevel { o.trimLevel = v }
+        if let v = evidence { o.evidence = v }
         if let v = snrMax { o.snrMax = v }
         if let v = gainDB { o.gainDB = v }
         if let v = speed { o.speed = v }
@@ -192,6 +195,7 @@ struct Train: ParsableCommand {
               (0...1).contains(o.cutNoise ?? 0), (0...1).contains(o.reverb ?? 0), (0...1).contains(o.trim ?? 0) else {
             throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper, --lowpass, --reverb, --cut-noise and --trim (probabilities) in [0, 1], --formant in [0, 0.5] and --tempo in [0, 1]")
         }
+        guard (0..<1).contains(o.evidence ?? 0) else { throw fail(ExitStatus.usage, "--evidence must be in [0, 1)") }
         guard o.trimLevel.map({ (Augmentation().trimLevel.lowerBound...1).contains($0) }) ?? true else { throw fail(ExitStatus.usage, "--trim-level must be in [0.01, 1]") }
         guard (0...0.9).contains(o.dropout ?? 0) else { throw fail(ExitStatus.usage, "--dropout must be in [0, 0.9]") }
         guard (0..<1).contains(o.averageFrom ?? 0) else { throw fail(ExitStatus.usage, "--average-from must be in [0, 1)") }
@@ -262,10 +266,7 @@ struct Train: ParsableCommand {
         }
         guard !trainSet.clips.isEmpty else { throw fail(ExitStatus.dataError, "data '\(data)': nothing left to train on after the validation split") }
 
-        var w = Windowing(length: max(1, Int(o.seconds * Double(spec.sampleRate))),
-                          background: o.background.flatMap { spec.labels?.firstIndex(of: $0) })
-        w.tail = Int(o.tail * Double(spec.sampleRate))
-        w.augmentation = o.augmentation
+        var w = o.windowing(sampleRate: spec.sampleRate, background: o.background.flatMap { spec.labels?.firstIndex(of: $0) })
         if let noise = noise ?? noiseFromConfig {
             let files = ((try? FileManager.default.contentsOfDirectory(atPath: noise)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
             for f in files {
@@ -425,6 +426,7 @@ enum TrainConfigFile {
                 o.filterLoss = f
             case "background": o.background = try string()
             case "tail": o.tail = try number()
+            case "evidence": o.evidence = try number()
             case "val_fraction": o.valFraction = try number()
             case "val_pattern": o.valPattern = try string()
             case "gain_db": o.gainDB = try number()

@@ -183,6 +183,8 @@ struct TrainTests {
         expectExit(r, 64); #expect(r.stderr.contains("--cut-noise"))
         r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--trim", "1.5"])
         expectExit(r, 64); #expect(r.stderr.contains("--trim (probabilities) in [0, 1]"), "\(r.stderr)")
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--evidence", "1"])
+        expectExit(r, 64); #expect(r.stderr.contains("--evidence must be in [0, 1)"), "\(r.stderr)")
         for level in ["2", "0.001"] {
             r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--trim", "0.5", "--trim-level", level])
             expectExit(r, 64); #expect(r.stderr.contains("--trim-level must be in [0.01, 1]"), "\(r.stderr)")

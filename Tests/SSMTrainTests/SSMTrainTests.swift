@@ -152,6 +152,15 @@ struct SSMTrainTests {
         #expect(t[..<on].allSatisfy { $0 == 2 })
         #expect(t[on..<end].allSatisfy { $0 == 1 })
         #expect(t[end...].allSatisfy { $0 == 2 })
+        // The same window from the training options; --evidence moves where the class starts.
+        var o = TrainOptions(); o.seconds = 0.5; o.tail = 0.02
+        let clip = Clip(samples: word, label: 1, source: "w")
+        #expect(o.windowing(sampleRate: 1000, background: 2).sequence(clip, perStep: true, rng: &none).stepTargets! == t)
+        o.evidence = 0.7
+        let late = o.windowing(sampleRate: 1000, background: 2).sequence(clip, perStep: true, rng: &none).stepTargets!
+        let on7 = start + Int(0.7 * Double(span.count))
+        #expect(on7 > on && late[..<on7].allSatisfy { $0 == 2 } && late[on7..<end].allSatisfy { $0 == 1 } && late[end...].allSatisfy { $0 == 2 })
+        #expect(!TrainOptions().json.contains("evidence") && o.json.contains("\"evidence\":0.7"))
     }
 
     @Test("a clip longer than the window whose word lies past the window's end: all background, no crash")
