@@ -1,20 +1,30 @@
 #!/usr/bin/env python3
-"""A classifier's accuracy on the synthetic test set, voice by voice: by accent and by variant.
+"""A classifier's accuracy on the synthetic test set, voice by voice: by accent, by variant, and by
+whether training heard the accent and the variant.
 
-usage: Benchmarks/training/per-voice-eval.py MODEL [MANIFEST] [--cli PATH]
+usage: Benchmarks/training/per-voice-eval.py MODEL [MANIFEST] [--train MANIFEST] [--cli PATH]
 
 MANIFEST (default .build-digits/test-synth.csv) lists recordings named as scripts/make-digits.py
-names its espeak-ng takes, synth/ACCENT_VARIANT_WORD_TAKE.wav; other rows (noise-only clips, the
-other synthesizers' voices) are left out. Each accent's and each variant's rows are scored apart
-with `ssm-stream eval`. Prints one line per group: its size, its accuracy, and its confusions
-(true → heard, count), most frequent first.
+names its espeak-ng takes, synth/ACCENT_VARIANT_WORD_TAKE.wav with ACCENT an espeak-ng English
+voice (en-…); other rows (noise-only clips, flite's, festival's, the extra and the whispered
+variants) are left out. --train (default: train.csv beside MANIFEST) says which accents and
+variants training heard. Each group's rows are scored apart with `ssm-stream eval`. Prints one line
+per group: its size, its accuracy, and its four most frequent confusions (true → heard, count).
 
-The test set's accent en-029 is test-only for every variant, and the variants f4, m5, klatt3 and
-whisper are test-only in every accent: this says which of the two a model misses (README, "Spoken
-digits"). Needs nothing beyond Python's standard library.
+make-digits.py keeps the accent en-029 and the variants f4, m5, klatt3 and whisper out of
+training: the last lines say whether a model misses the unheard accent, the unheard voices, or
+both (README, "Spoken digits"). Needs nothing beyond Python's standard library.
 """
-import argparse, collections, json, os, subprocess, sys, tempfile
+import argparse, collections, csv, json, os, subprocess, sys, tempfile
 import manifest
+
+
+def voice(path):
+    """(accent, variant) of a make-digits espeak-ng take's path, or None for any other row."""
+    parts = os.path.splitext(os.path.basename(path))[0].split("_")
+    if os.path.basename(os.path.dirname(path)) != "synth" or len(parts) != 4 or not parts[0].startswith("en"):
+        return None
+    return parts[0], parts[1]
 
 
 def main():
@@ -22,31 +32,45 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
     ap.add_argument("manifest", nargs="?", default=os.path.join(here, "../../.build-digits/test-synth.csv"))
+    ap.add_argument("--train", help="the training manifest (default: train.csv beside MANIFEST)")
     ap.add_argument("--cli", default=os.path.join(here, "../../.build/release/ssm-stream"))
     a = ap.parse_args()
+    if not os.access(a.cli, os.X_OK):
+        sys.exit(f"per-voice-eval.py: no ssm-stream at {a.cli} (swift build -c release, or --cli PATH)")
     rows, base = manifest.read(a.manifest, "per-voice-eval.py")
+    train, _ = manifest.read(a.train or os.path.join(base, "train.csv"), "per-voice-eval.py")
+    heard = [v for v in map(voice, (path for path, _ in train)) if v]
+    accents, variants = {acc for acc, _ in heard}, {var for _, var in heard}
     groups = collections.defaultdict(list)
     for path, label in rows:
-        parts = os.path.splitext(os.path.basename(path))[0].split("_")
-        if not path.startswith("synth/") or len(parts) != 4:
+        v = voice(path)
+        if v is None:
             continue
         full = path if os.path.isabs(path) else os.path.join(base, path)
-        groups["accent " + parts[0]].append((full, label))
-        groups["variant " + parts[1]].append((full, label))
+        accent, variant = v
+        groups[f"accent {accent}"].append((full, label))
+        groups[f"variant {variant}"].append((full, label))
+        cell = ("heard" if accent in accents else "unheard") + " accent, " + ("heard" if variant in variants else "unheard") + " variant"
+        groups[f"~ {cell}"].append((full, label))
     if not groups:
         sys.exit(f"per-voice-eval.py: {a.manifest} has no rows named synth/ACCENT_VARIANT_WORD_TAKE.wav")
     with tempfile.TemporaryDirectory() as tmp:
         for group in sorted(groups):
             subset = os.path.join(tmp, "group.csv")
-            with open(subset, "w") as f:
-                f.write("path,label\n" + "".join(f"{p},{label}\n" for p, label in groups[group]))
-            r = json.loads(subprocess.run([a.cli, "eval", a.model, subset, "--json"],
-                                          capture_output=True, text=True, check=True).stdout)
+            with open(subset, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["path", "label"])
+                w.writerows(groups[group])
+            done = subprocess.run([a.cli, "eval", a.model, subset, "--json"], capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"per-voice-eval.py: ssm-stream eval failed ({done.returncode}): {done.stderr.strip()}")
+            r = json.loads(done.stdout)
             labels = r["labels"]
             confusions = sorted(((n, labels[i], labels[j]) for i, row in enumerate(r["confusion"])
                                  for j, n in enumerate(row) if n and i != j), reverse=True)
-            heard = ", ".join(f"{t} → {h} {n}" for n, t, h in confusions[:4])
-            print(f"{group:28s} {r['clips']:4d} recordings  {100 * r['accuracy']:5.1f} %  {heard}")
+            heard_as = ", ".join(f"{t} → {h} {n}" for n, t, h in confusions[:4])
+            skipped = f" ({r['skipped']} unreadable, skipped)" if r.get("skipped") else ""
+            print(f"{group.lstrip('~ '):40s} {r['clips']:4d} recordings  {100 * r['accuracy']:5.1f} %  {heard_as}{skipped}")
 
 
 if __name__ == "__main__":

@@ -163,7 +163,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         if let lo = snrMin ?? snrMax, let hi = snrMax ?? snrMin { a.snrDB = min(lo, hi)...max(lo, hi) }
         a.cutNoise = cutNoise ?? 0
         a.trim = trim ?? 0
-        if let trimLevel { a.trimLevel = a.trimLevel.lowerBound...trimLevel }
+        if let trimLevel { a.trimLevel = a.trimLevel.lowerBound...Swift.max(a.trimLevel.lowerBound, trimLevel) }
         return a
     }
 

@@ -73,6 +73,8 @@ struct Train: ParsableCommand {
     var filterLoss: Objective.FilterLoss?
     @Option(help: "Per-step readout: the class outside words (a label of the data).")
     var background: String?
+    @Option(help: "Per-step readout: the share of a word that must be heard before its class becomes the target; before it the target is the background class ([0, 1); default \(Windowing(length: 1).evidence)).")
+    var evidence: Double?
     @Option(name: .customLong("val-fraction"), help: "Fraction of each class held out for validation (default 0.1).")
     var valFraction: Double?
     @Option(name: .customLong("val-pattern"), help: "Hold out the recordings whose path contains this (e.g. a speaker).")
@@ -83,11 +85,9 @@ struct Train: ParsableCommand {
     var snrMax: Double?
     @Option(name: .customLong("cut-noise"), help: "Augmentation: probability that the noise covers only the recording, which then starts and ends abruptly in digital silence, rather than the whole window (0–1; default 0).")
     var cutNoise: Double?
-    @Option(help: "Augmentation: probability that a recording is cut as a trimmer would, from where its envelope first reaches a random 1–30 % of its peak to where it last reaches another such level, so the word starts and ends abruptly (0–1; default 0).")
+    @Option(help: "Augmentation: probability that a recording is cut as a trimmer would, from where its envelope first reaches a random share of its peak (log-uniform from \(Augmentation().trimLevel.lowerBound) to --trim-level) to where it last reaches another such level, so the word starts and ends abruptly (0–1; default 0).")
     var trim: Double?
-    @Option(help: "Per-step readout: the share of a word (0–1) that must be heard before its class becomes the target; before it the target is the background class (default 0.4).")
-    var evidence: Double?
-    @Option(name: .customLong("trim-level"), help: "The highest share of its peak a trim may cut a recording at: the levels are log-uniform from 1 % to this (0.01–1; default 0.3).")
+    @Option(name: .customLong("trim-level"), help: "With --trim: the highest share of its peak a recording may be cut at ([\(Augmentation().trimLevel.lowerBound), 1]; default \(Augmentation().trimLevel.upperBound)).")
     var trimLevel: Double?
     @Option(name: .customLong("gain-db"), help: "Augmentation: random gain within ±dB (default 6).")
     var gainDB: Double?
@@ -196,7 +196,12 @@ struct Train: ParsableCommand {
             throw fail(ExitStatus.usage, "--eq-db must be in [0, 40], --eq-bands in [0, 16], --whisper, --lowpass, --reverb, --cut-noise and --trim (probabilities) in [0, 1], --formant in [0, 0.5] and --tempo in [0, 1]")
         }
         guard (0..<1).contains(o.evidence ?? 0) else { throw fail(ExitStatus.usage, "--evidence must be in [0, 1)") }
-        guard o.trimLevel.map({ (Augmentation().trimLevel.lowerBound...1).contains($0) }) ?? true else { throw fail(ExitStatus.usage, "--trim-level must be in [0.01, 1]") }
+        guard o.evidence == nil || o.readout == .perStep else {
+            throw fail(ExitStatus.usage, "--evidence places the per-step targets: it needs --readout per_step")
+        }
+        let lowest = Augmentation().trimLevel.lowerBound
+        guard o.trimLevel.map({ (lowest...1).contains($0) }) ?? true else { throw fail(ExitStatus.usage, "--trim-level must be in [\(lowest), 1]") }
+        guard o.trimLevel == nil || (o.trim ?? 0) > 0 else { throw fail(ExitStatus.usage, "--trim-level bounds the cuts of --trim, and --trim is 0") }
         guard (0...0.9).contains(o.dropout ?? 0) else { throw fail(ExitStatus.usage, "--dropout must be in [0, 0.9]") }
         guard (0..<1).contains(o.averageFrom ?? 0) else { throw fail(ExitStatus.usage, "--average-from must be in [0, 1)") }
         guard (0...1).contains(o.maskChannels ?? 0), (0...o.seconds).contains(o.maskTime ?? 0), (1...16).contains(o.masks ?? 1) else {

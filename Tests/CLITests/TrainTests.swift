@@ -185,6 +185,10 @@ struct TrainTests {
         expectExit(r, 64); #expect(r.stderr.contains("--trim (probabilities) in [0, 1]"), "\(r.stderr)")
         r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--evidence", "1"])
         expectExit(r, 64); #expect(r.stderr.contains("--evidence must be in [0, 1)"), "\(r.stderr)")
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--evidence", "0.6"])
+        expectExit(r, 64); #expect(r.stderr.contains("it needs --readout per_step"), "\(r.stderr)")
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--trim-level", "0.1"])
+        expectExit(r, 64); #expect(r.stderr.contains("--trim is 0"), "\(r.stderr)")
         for level in ["2", "0.001"] {
             r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--trim", "0.5", "--trim-level", level])
             expectExit(r, 64); #expect(r.stderr.contains("--trim-level must be in [0.01, 1]"), "\(r.stderr)")
@@ -233,10 +237,13 @@ struct TrainTests {
         r = try train(base + ["--data", tmp.file("m.csv"), "-o", tmp.file("csv.safetensors")])
         expectExit(r, 0); #expect(r.stderr.contains("12 training") || r.stderr.contains("11 training"))
         // A TOML file with the options, and an unknown key in it.
+        // Per-step keys among them: the values given reach the model's training configuration.
         try "arch = \"\(tonesArch)\"\ndata = \"\(tmp.file("d"))\"\noutput = \"\(tmp.file("toml.safetensors"))\"\nepochs = 1\nseconds = 0.25\n"
+            .appending("readout = \"per_step\"\nbackground = \"t300\"\nevidence = 0.6\ntrim = 0.5\ntrim_level = 0.05\n")
             .write(toFile: tmp.file("t.toml"), atomically: true, encoding: .utf8)
         expectExit(try train(["--config", tmp.file("t.toml")]), 0)
-        #expect(FileManager.default.fileExists(atPath: tmp.file("toml.safetensors")))
+        let options = try SafeTensors(contentsOfFile: tmp.file("toml.safetensors")).metadata["ssm_train_options"] ?? ""
+        #expect(options.contains(#""evidence":0.6"#) && options.contains(#""trim_level":0.05"#) && options.contains(#""trim":0.5"#), "\(options)")
         try "epochz = 1\n".write(toFile: tmp.file("u.toml"), atomically: true, encoding: .utf8)
         r = try train(["--config", tmp.file("u.toml")])
         expectExit(r, 64); #expect(r.stderr.contains("unknown key 'epochz'"))
