@@ -1,5 +1,6 @@
-"""The `path,label` manifests the training benchmarks read (as `ssm-stream train` and `eval` do)."""
-import csv, os, sys
+"""The `path,label` manifests the training benchmarks read (as `ssm-stream train` and `eval` do), and
+`ssm-stream eval` on a list of recordings."""
+import csv, json, os, subprocess, sys, tempfile
 
 
 def read(path, tool):
@@ -11,3 +12,20 @@ def read(path, tool):
     if not rows:
         sys.exit(f"{tool}: {path} lists no recordings")
     return rows, os.path.dirname(os.path.abspath(path))
+
+
+def evaluate(cli, model, rows, tool):
+    """`ssm-stream eval MODEL --json` (the CLI at `cli`) on the recordings `rows` [path, label] (absolute
+    paths), as a dict; exits naming `tool` with eval's own message if it cannot run or fails."""
+    if not os.access(cli, os.X_OK):
+        sys.exit(f"{tool}: no ssm-stream at {cli} (swift build -c release, or --cli PATH)")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "rows.csv")
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["path", "label"])
+            w.writerows(rows)
+        done = subprocess.run([cli, "eval", model, path, "--json"], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{tool}: ssm-stream eval failed ({done.returncode}): {done.stderr.strip()}")
+    return json.loads(done.stdout)

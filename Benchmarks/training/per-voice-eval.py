@@ -15,7 +15,7 @@ make-digits.py keeps the accent en-029 and the variants f4, m5, klatt3 and whisp
 training: the last lines say whether a model misses the unheard accent, the unheard voices, or
 both (README, "Spoken digits"). Needs nothing beyond Python's standard library.
 """
-import argparse, collections, csv, json, os, subprocess, sys, tempfile
+import argparse, collections, os, sys
 import manifest
 
 
@@ -35,8 +35,6 @@ def main():
     ap.add_argument("--train", help="the training manifest (default: train.csv beside MANIFEST)")
     ap.add_argument("--cli", default=os.path.join(here, "../../.build/release/ssm-stream"))
     a = ap.parse_args()
-    if not os.access(a.cli, os.X_OK):
-        sys.exit(f"per-voice-eval.py: no ssm-stream at {a.cli} (swift build -c release, or --cli PATH)")
     rows, base = manifest.read(a.manifest, "per-voice-eval.py")
     train, _ = manifest.read(a.train or os.path.join(base, "train.csv"), "per-voice-eval.py")
     heard = [v for v in map(voice, (path for path, _ in train)) if v]
@@ -54,23 +52,14 @@ def main():
         groups[f"~ {cell}"].append((full, label))
     if not groups:
         sys.exit(f"per-voice-eval.py: {a.manifest} has no rows named synth/ACCENT_VARIANT_WORD_TAKE.wav")
-    with tempfile.TemporaryDirectory() as tmp:
-        for group in sorted(groups):
-            subset = os.path.join(tmp, "group.csv")
-            with open(subset, "w", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(["path", "label"])
-                w.writerows(groups[group])
-            done = subprocess.run([a.cli, "eval", a.model, subset, "--json"], capture_output=True, text=True)
-            if done.returncode != 0:
-                sys.exit(f"per-voice-eval.py: ssm-stream eval failed ({done.returncode}): {done.stderr.strip()}")
-            r = json.loads(done.stdout)
-            labels = r["labels"]
-            confusions = sorted(((n, labels[i], labels[j]) for i, row in enumerate(r["confusion"])
-                                 for j, n in enumerate(row) if n and i != j), reverse=True)
-            heard_as = ", ".join(f"{t} → {h} {n}" for n, t, h in confusions[:4])
-            skipped = f" ({r['skipped']} unreadable, skipped)" if r.get("skipped") else ""
-            print(f"{group.lstrip('~ '):40s} {r['clips']:4d} recordings  {100 * r['accuracy']:5.1f} %  {heard_as}{skipped}")
+    for group in sorted(groups):
+        r = manifest.evaluate(a.cli, a.model, groups[group], "per-voice-eval.py")
+        labels = r["labels"]
+        confusions = sorted(((n, labels[i], labels[j]) for i, row in enumerate(r["confusion"])
+                             for j, n in enumerate(row) if n and i != j), reverse=True)
+        heard_as = ", ".join(f"{t} → {h} {n}" for n, t, h in confusions[:4])
+        skipped = f" ({r['skipped']} unreadable, skipped)" if r.get("skipped") else ""
+        print(f"{group.lstrip('~ '):40s} {r['clips']:4d} recordings  {100 * r['accuracy']:5.1f} %  {heard_as}{skipped}")
 
 
 if __name__ == "__main__":

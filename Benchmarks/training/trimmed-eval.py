@@ -14,7 +14,7 @@ of its peak in its first 10 ms, jackson's and lucas's at about 1 %. Cutting a tr
 recordings at 20 % shows what that alone does to a model (README, "Spoken digits").
 Needs numpy and scipy.
 """
-import argparse, json, os, subprocess, sys, tempfile
+import argparse, os, sys, tempfile
 import numpy as np
 import manifest
 from scipy.io import wavfile
@@ -39,20 +39,16 @@ def main():
     rows, base = manifest.read(a.manifest, "trimmed-eval.py")
     for level in levels:
         with tempfile.TemporaryDirectory() as tmp:
-            lines = ["path,label"]
+            cuts = []
             for i, (path, label) in enumerate(rows):
                 rate, x = wavfile.read(path if os.path.isabs(path) else os.path.join(base, path))
                 e = envelope(x if x.ndim == 1 else x.mean(axis=1))
                 on = np.nonzero(e >= level * e.max())[0] if e.max() > 0 else []
                 cut = x[on[0]:on[-1] + 1] if len(on) else x
-                name = f"{i}.wav"
-                wavfile.write(os.path.join(tmp, name), rate, cut)
-                lines.append(f"{name},{label}")
-            with open(os.path.join(tmp, "cut.csv"), "w") as f:
-                f.write("\n".join(lines) + "\n")
-            out = subprocess.run([a.cli, "eval", a.model, os.path.join(tmp, "cut.csv"), "--json"],
-                                 capture_output=True, text=True, check=True).stdout
-        r = json.loads(out)
+                name = os.path.join(tmp, f"{i}.wav")
+                wavfile.write(name, rate, cut)
+                cuts.append((name, label))
+            r = manifest.evaluate(a.cli, a.model, cuts, "trimmed-eval.py")
         weak = ", ".join(f"{c} {100 * v:.0f} %" for c, v in r["per_class"].items() if v is not None and v < 0.9)
         print(f"level {level:g}: {100 * r['accuracy']:.1f} %" + (f" (below 90 %: {weak})" if weak else ""))
 
