@@ -81,6 +81,10 @@ public struct Augmentation: Sendable, Equatable {
     public var trim = 0.0
     /// The range θ₁ and θ₂ are drawn from; its upper bound is `train --trim-level`.
     public var trimLevel: ClosedRange<Double> = 0.01...0.3
+    /// Only clips whose source (path) contains this are cut (nil: every word): recordings of one
+    /// kind, e.g. a data set whose recordings are trimmed to the word, while the others keep the
+    /// quiet first and last sounds (a "t", an "f") that tell some words apart.
+    public var trimPattern: String? = nil
     /// Speed (and with it pitch) changed by resampling by a factor uniform in 1 ± speed.
     public var speed = 0.0
     /// Random placement of the clip in the window (time shift); off: clips start at 0.
@@ -151,7 +155,8 @@ public struct Windowing: Sendable {
     public func sequence(_ clip: Clip, perStep: Bool, rng: inout SeededRandom?) -> TrainingSequence {
         let L = length
         var samples = clip.samples
-        if var r = rng, augmentation.trim > 0, clip.label != background, clip.target == nil {
+        if var r = rng, augmentation.trim > 0, clip.label != background, clip.target == nil,
+           augmentation.trimPattern.map({ clip.source.contains($0) }) ?? true {
             if r.uniform() < augmentation.trim {
                 let lv = augmentation.trimLevel
                 func level() -> Double { Double.exp(r.uniform(Double.log(lv.lowerBound), Double.log(lv.upperBound))) }

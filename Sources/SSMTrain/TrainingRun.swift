@@ -45,6 +45,8 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     public var trim: Double? = nil
     /// The highest level a trim may cut at (`Augmentation.trimLevel`'s upper bound; nil: its default).
     public var trimLevel: Double? = nil
+    /// Only recordings whose path contains this are trimmed (`Augmentation.trimPattern`; nil: all).
+    public var trimPattern: String? = nil
     public var speed = 0.0
     public var tilt = 0.0
     public var eqDB = 0.0
@@ -107,6 +109,8 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         tempo = try c.decodeIfPresent(Double.self, forKey: .tempo)
         cutNoise = try c.decodeIfPresent(Double.self, forKey: .cutNoise)
         trim = try c.decodeIfPresent(Double.self, forKey: .trim)
+        trimLevel = try c.decodeIfPresent(Double.self, forKey: .trimLevel)
+        trimPattern = try c.decodeIfPresent(String.self, forKey: .trimPattern)
         lowpass = try c.decodeIfPresent(Double.self, forKey: .lowpass) ?? d.lowpass
         reverb = try c.decodeIfPresent(Double.self, forKey: .reverb)
         maskChannels = try c.decodeIfPresent(Double.self, forKey: .maskChannels)
@@ -125,7 +129,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         case seconds, readout, filterLoss = "filter_loss", background, tail, evidence, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
         case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, tempo, lowpass, reverb, cutNoise = "cut_noise", trim
-        case trimLevel = "trim_level"
+        case trimLevel = "trim_level", trimPattern = "trim_pattern"
         case maskChannels = "mask_channels", maskTime = "mask_time", masks
         case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
         case eventMinGap = "event_min_gap"
@@ -163,6 +167,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         if let lo = snrMin ?? snrMax, let hi = snrMax ?? snrMin { a.snrDB = min(lo, hi)...max(lo, hi) }
         a.cutNoise = cutNoise ?? 0
         a.trim = trim ?? 0
+        a.trimPattern = trimPattern
         if let trimLevel { a.trimLevel = a.trimLevel.lowerBound...Swift.max(a.trimLevel.lowerBound, trimLevel) }
         return a
     }

@@ -89,6 +89,8 @@ struct Train: ParsableCommand {
     var trim: Double?
     @Option(name: .customLong("trim-level"), help: "With --trim: the highest share of its peak a recording may be cut at ([\(Augmentation().trimLevel.lowerBound), 1]; default \(Augmentation().trimLevel.upperBound)).")
     var trimLevel: Double?
+    @Option(name: .customLong("trim-pattern"), help: "With --trim: cut only the recordings whose path contains this text (default: every word), e.g. a data set trimmed to the word.")
+    var trimPattern: String?
     @Option(name: .customLong("gain-db"), help: "Augmentation: random gain within ±dB (default 6).")
     var gainDB: Double?
     @Option(help: "Augmentation: speed/pitch change by resampling within ±fraction (default 0).")
@@ -167,6 +169,7 @@ struct Train: ParsableCommand {
         if let v = cutNoise { o.cutNoise = v }
         if let v = trim { o.trim = v }
         if let v = trimLevel { o.trimLevel = v }
+        if let v = trimPattern { o.trimPattern = v }
         if let v = evidence { o.evidence = v }
         if let v = snrMax { o.snrMax = v }
         if let v = gainDB { o.gainDB = v }
@@ -202,6 +205,8 @@ struct Train: ParsableCommand {
         let lowest = Augmentation().trimLevel.lowerBound
         guard o.trimLevel.map({ (lowest...1).contains($0) }) ?? true else { throw fail(ExitStatus.usage, "--trim-level must be in [\(lowest), 1]") }
         guard o.trimLevel == nil || (o.trim ?? 0) > 0 else { throw fail(ExitStatus.usage, "--trim-level bounds the cuts of --trim, and --trim is 0") }
+        guard o.trimPattern == nil || (o.trim ?? 0) > 0 else { throw fail(ExitStatus.usage, "--trim-pattern picks the recordings --trim cuts, and --trim is 0") }
+        guard o.trimPattern?.isEmpty != true else { throw fail(ExitStatus.usage, "--trim-pattern is empty: leave it out to cut every word") }
         guard (0...0.9).contains(o.dropout ?? 0) else { throw fail(ExitStatus.usage, "--dropout must be in [0, 0.9]") }
         guard (0..<1).contains(o.averageFrom ?? 0) else { throw fail(ExitStatus.usage, "--average-from must be in [0, 1)") }
         guard (0...1).contains(o.maskChannels ?? 0), (0...o.seconds).contains(o.maskTime ?? 0), (1...16).contains(o.masks ?? 1) else {
@@ -270,6 +275,9 @@ struct Train: ParsableCommand {
             (trainSet, valSet) = train.set.split(pattern: o.valPattern, fraction: o.valFraction, seed: o.seed)
         }
         guard !trainSet.clips.isEmpty else { throw fail(ExitStatus.dataError, "data '\(data)': nothing left to train on after the validation split") }
+        if let p = o.trimPattern, !trainSet.clips.contains(where: { $0.source.contains(p) }) {
+            throw fail(ExitStatus.usage, "--trim-pattern '\(p)' matches no training recording's path, so --trim would cut nothing")
+        }
 
         var w = o.windowing(sampleRate: spec.sampleRate, background: o.background.flatMap { spec.labels?.firstIndex(of: $0) })
         if let noise = noise ?? noiseFromConfig {
@@ -447,6 +455,7 @@ enum TrainConfigFile {
             case "cut_noise": o.cutNoise = try number()
             case "trim": o.trim = try number()
             case "trim_level": o.trimLevel = try number()
+            case "trim_pattern": o.trimPattern = try string()
             case "lowpass": o.lowpass = try number()
             case "reverb": o.reverb = try number()
             case "mask_channels": o.maskChannels = try number()

@@ -266,8 +266,8 @@ struct SSMTrainTests {
         #expect(!TrainOptions().json.contains("cut_noise"))
     }
 
-    @Test("trim: the recording starts where its envelope reaches the drawn share of its peak, abruptly; the background class is never cut")
-    func trim() {
+    @Test("trim: the recording starts where its envelope reaches the drawn share of its peak, abruptly; the background class is never cut, nor a recording --trim-pattern leaves out")
+    func trim() throws {
         // A word whose level rises linearly over 400 samples (from sample 100), holds for 200 and falls
         // over 400 (to sample 1100), in 100 of silence each side: the onset and release cut where the
         // envelope passes the drawn levels.
@@ -317,6 +317,25 @@ struct SSMTrainTests {
         var none: SeededRandom? = nil  // validation: never cut
         #expect(w.sequence(Clip(samples: word, label: 0, source: "w"), perStep: true, rng: &none).x.filter { $0 != 0 }.count == 998)
         #expect(!TrainOptions().json.contains("trim"))
+        // --trim-pattern: only a word whose source contains the pattern is cut; the others keep all
+        // 998 samples, and a matching one is cut as without a pattern (the same draws, the same seed).
+        o.trimPattern = "fsdd/"
+        var picky = w
+        picky.augmentation.trimPattern = o.augmentation.trimPattern
+        #expect(picky.augmentation.trimPattern == "fsdd/" && Augmentation().trimPattern == nil)
+        for seed in 0..<6 {
+            var g: SeededRandom? = SeededRandom(seed: UInt64(seed)), h: SeededRandom? = SeededRandom(seed: UInt64(seed))
+            var k: SeededRandom? = SeededRandom(seed: UInt64(seed))
+            let kept = picky.sequence(Clip(samples: word, label: 0, source: "synth/w.wav"), perStep: true, rng: &g).x
+            #expect(kept.filter { $0 != 0 }.count == 998, "seed \(seed)")
+            let cut = picky.sequence(Clip(samples: word, label: 0, source: "/data/fsdd/w.wav"), perStep: true, rng: &h).x
+            #expect(cut == w.sequence(Clip(samples: word, label: 0, source: "/data/fsdd/w.wav"), perStep: true, rng: &k).x)
+            #expect(cut.filter { $0 != 0 }.count < 998, "seed \(seed)")
+        }
+        // Recorded in the options' JSON (a model's `ssm_train_options`) and read back with the level.
+        o.trimLevel = 0.05
+        let back = try #require(try? JSONDecoder().decode(TrainOptions.self, from: Data(o.json.utf8)))
+        #expect(back.trim == 1 && back.trimLevel == 0.05 && back.trimPattern == "fsdd/")
     }
 
     @Test("whispering keeps the level and the formant, and takes away the pitch")
