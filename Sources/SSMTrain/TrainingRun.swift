@@ -172,6 +172,41 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         return a
     }
 
+    /// Keys a resumed run may set otherwise than its checkpoint: the thread count, the weight average
+    /// (`averageFrom`: a run resumed without it stops averaging) and the event settings the exported
+    /// model suggests. The run's length is not among them: the checkpoint's schedule continues.
+    public static let resumableKeys: Set<String> = [CodingKeys.threads, .averageFrom, .eventThreshold,
+                                                    .eventRelease, .eventMinDuration, .eventMinGap].map(\.rawValue).reduce(into: []) { $0.insert($1) }
+
+    /// What `checkpoint` (a checkpoint's options, `json`) trained with that these options change, as
+    /// (key, the checkpoint's value, these options' value; "unset" for a key one of them lacks),
+    /// sorted by key, leaving out `resumableKeys`: what `train --resume` refuses, since a run that
+    /// continued on other data shaping, augmentation or optimizer settings would be neither run.
+    public func changes(from checkpoint: String) -> [(key: String, checkpoint: String, now: String)] {
+        /// One option's value as the JSON text it was written as (the options are flat scalars).
+        enum Value: Decodable, Equatable, CustomStringConvertible {
+            case number(Double), text(String), flag(Bool)
+            init(from decoder: Decoder) throws {
+                let c = try decoder.singleValueContainer()
+                if let b = try? c.decode(Bool.self) { self = .flag(b) }
+                else if let d = try? c.decode(Double.self) { self = .number(d) }
+                else { self = .text(try c.decode(String.self)) }
+            }
+            var description: String {
+                switch self {
+                case .number(let d): d == d.rounded() && Swift.abs(d) < 1e15 ? String(Int64(d)) : "\(d)"
+                case .text(let t): "'\(t)'"
+                case .flag(let b): "\(b)"
+                }
+            }
+        }
+        func fields(_ text: String) -> [String: Value] { (try? JSONDecoder().decode([String: Value].self, from: Data(text.utf8))) ?? [:] }
+        let then = fields(checkpoint), now = fields(json)
+        return Set(then.keys).union(now.keys).subtracting(Self.resumableKeys).sorted().compactMap { k in
+            then[k] == now[k] ? nil : (k, then[k].map(\.description) ?? "unset", now[k].map(\.description) ?? "unset")
+        }
+    }
+
     public var json: String {
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
         return (try? enc.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"

@@ -300,6 +300,11 @@ struct Train: ParsableCommand {
             guard resumed!.spec.blocks == spec.blocks, resumed!.spec.dModel == spec.dModel, resumed!.spec.dOutput == spec.dOutput else {
                 throw fail(ExitStatus.badModel, "--resume '\(resume)': its architecture differs from '\(arch)'")
             }
+            let changed = o.changes(from: resumed!.options)
+            guard changed.isEmpty else {
+                let list = changed.map { "\($0.key) \($0.checkpoint) → \($0.now)" }.joined(separator: ", ")
+                throw fail(ExitStatus.usage, "--resume '\(resume)': it was trained with other options (\(list)); resume with the options it started with (only threads, average_from and the event settings may change)")
+            }
         }
         let runner: TrainingRun
         do {

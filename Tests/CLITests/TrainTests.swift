@@ -97,6 +97,11 @@ struct TrainTests {
         let flags = ["--data", tmp.file("train"), "--arch", tonesArch, "--epochs", "150", "--seconds", "0.25", "--batch", "8", "--threads", "2",
                      "--dropout", "0.1", "--average-from", "0"]
         expectExit(try train(flags + ["-o", tmp.file("full.safetensors")]), 0)
+        // Resuming with other training options is refused, naming them; another thread count is not.
+        let other = try train(flags + ["-o", tmp.file("other.safetensors"), "--lr", "0.01", "--resume", tmp.file("full.safetensors.ckpt")])
+        expectExit(other, 64); #expect(other.stderr.contains("other options (lr 0.003 → 0.01)"), "\(other.stderr)")
+        let threads = flags.map { $0 == "2" ? "1" : $0 }
+        expectExit(try train(threads + ["-o", tmp.file("one.safetensors"), "--resume", tmp.file("full.safetensors.ckpt")]), 0)
         // The same run again, interrupted by SIGINT once its first checkpoint exists (mid-schedule).
         let p = Process()
         p.executableURL = releaseCLI

@@ -338,6 +338,23 @@ struct SSMTrainTests {
         #expect(back.trim == 1 && back.trimLevel == 0.05 && back.trimPattern == "fsdd/")
     }
 
+    @Test("--resume: the options a checkpoint trained with that a command changes, save threads, averaging and events")
+    func resumeChanges() {
+        var then = TrainOptions(); then.lr = 3e-3; then.trim = 0.5; then.readout = .perStep; then.threads = 2
+        #expect(then.changes(from: then.json).isEmpty)
+        var now = then
+        now.threads = 1; now.averageFrom = 0.5; now.eventThreshold = 0.7
+        #expect(now.changes(from: then.json).isEmpty, "\(now.changes(from: then.json))")
+        now.epochs = 20
+        #expect(now.changes(from: then.json).map(\.key) == ["epochs"])
+        now.epochs = then.epochs; now.lr = 1e-3; now.trim = nil; now.trimPattern = "fsdd/"; now.readout = .pooled
+        let c = now.changes(from: then.json)
+        #expect(c.map(\.key) == ["lr", "readout", "trim", "trim_pattern"], "\(c)")
+        #expect(c.first.map { $0.checkpoint == "0.003" && $0.now == "0.001" } == true, "\(c)")
+        #expect(c.last.map { $0.checkpoint == "unset" && $0.now == "'fsdd/'" } == true, "\(c)")
+        #expect(c[2].checkpoint == "0.5" && c[2].now == "unset" && c[1].checkpoint == "'per_step'", "\(c)")
+    }
+
     @Test("whispering keeps the level and the formant, and takes away the pitch")
     func whisper() {
         let x = voicedVowel()
