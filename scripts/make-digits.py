@@ -35,9 +35,12 @@ is listed --human-repeat times in train.csv (each time it is drawn it gets fresh
 that the three human voices weigh about as much as the many synthetic ones.
 
 The class "silence" holds noise-only recordings (white, pink, brown, hum, near silence): the
-background class of the per-step readout.
+background class of the per-step readout. OUT/noise/ holds 30 s each of white and pink noise
+(random stream [seed, 5]) for the trainer to mix into the words (`train --noise`): the trainer's
+own noise is white, while rooms are closer to pink, and so are half of the test takes here. Not in
+the recipe (README, "Spoken digits", thirteenth session).
 
-Writes OUT/synth/*.wav, OUT/silence/*.wav, and the manifests OUT/train.csv, OUT/test-synth.csv,
+Writes OUT/synth/*.wav, OUT/silence/*.wav, OUT/noise/*.wav, and the manifests OUT/train.csv, OUT/test-synth.csv,
 OUT/test-human.csv (path,label), and OUT/stream.wav + OUT/stream.txt: a recording of the ten digits
 in random order, each by a different test voice, with pauses between them, and when each digit was
 spoken (examples/digits.wav and .txt, the quick start's stream, are this recording).
@@ -243,6 +246,16 @@ def add_noise(x, snr_db, rng):
     return x + n * np.sqrt(p / 10 ** (snr_db / 10))
 
 
+def noise_folder(out, seed):
+    """OUT/noise/{white,pink}.wav: 30 s of each, peak 0.5, from their own random stream [seed, 5]
+    (so that adding them left every other recording as it was)."""
+    rng = np.random.default_rng([seed, 5])
+    os.makedirs(out + "/noise", exist_ok=True)
+    for kind in ["white", "pink"]:
+        x = noise(kind, 30 * RATE, rng)
+        write(f"{out}/noise/{kind}.wav", x / np.abs(x).max() * 0.5)
+
+
 def write(path, x):
     x = np.clip(x, -1, 1)
     wavfile.write(path, RATE, (x * 32767).astype(np.int16))
@@ -311,6 +324,7 @@ def main():
     train.extend(extra_voices(out, a.seed, a.extra_takes))
     train.extend(festival_voices(out, a.seed, a.festival_takes))
     train.extend(whispered_voices(out, a.seed, a.whisper_takes))
+    noise_folder(out, a.seed)
     for name, rows in [("train.csv", train), ("test-synth.csv", test_synth), ("test-human.csv", test_human)]:
         with open(out + "/" + name, "w", newline="") as fh:
             w = csv.writer(fh, lineterminator="\n")
