@@ -175,8 +175,8 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     /// Keys a resumed run may set otherwise than its checkpoint: the thread count, the weight average
     /// (`averageFrom`: a run resumed without it stops averaging) and the event settings the exported
     /// model suggests. The run's length is not among them: the checkpoint's schedule continues.
-    public static let resumableKeys: Set<String> = [CodingKeys.threads, .averageFrom, .eventThreshold,
-                                                    .eventRelease, .eventMinDuration, .eventMinGap].map(\.rawValue).reduce(into: []) { $0.insert($1) }
+    public static let resumableKeys = Set([CodingKeys.threads, .averageFrom, .eventThreshold, .eventRelease, .eventMinDuration,
+                                           .eventMinGap].map(\.rawValue))
 
     /// What `checkpoint` (a checkpoint's options, `json`) trained with that these options change, as
     /// (key, the checkpoint's value, these options' value; "unset" for a key one of them lacks),
