@@ -72,6 +72,10 @@ public struct Augmentation: Sendable, Equatable {
     /// noisy recording cut out and padded with digital silence, as `eval` and a file played alone
     /// give, so the model also hears noise stop (and start) abruptly. The SNR is then the span's.
     public var cutNoise = 0.0
+    /// Only clips whose source (path) contains this draw their noise from `Windowing.noise`; the
+    /// others get white noise (nil: every clip): a noise folder that fits one kind of recording,
+    /// e.g. the coloured noise a synthetic test set carries, while another kind keeps white noise.
+    public var noisePattern: String? = nil
     /// With this probability the recording is cut as an energy-based trimmer with a random threshold
     /// cuts it: from where its envelope first reaches θ₁ of its peak to where it last is at or above θ₂,
     /// θ₁ and θ₂ each log-uniform in `trimLevel` (`Windowing.trimmed`). The word then starts (and
@@ -244,7 +248,8 @@ public struct Windowing: Sendable {
                 for k in span { p += Double(x[k]) * Double(x[k]) }
                 p /= Double(max(1, span.count))
                 var noise = [Float](repeating: 0, count: L)
-                let src = self.noise.isEmpty ? [] : self.noise[Int(r.next() % UInt64(self.noise.count))]
+                let folder = !self.noise.isEmpty && (a.noisePattern.map { clip.source.contains($0) } ?? true)
+                let src = folder ? self.noise[Int(r.next() % UInt64(self.noise.count))] : []
                 if !src.isEmpty {
                     let start = src.count > L ? Int(r.next() % UInt64(src.count - L)) : 0
                     for k in 0..<L { noise[k] = src[(start + k) % src.count] }

@@ -41,6 +41,9 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     public var snrMax: Double? = nil
     /// `Augmentation.cutNoise` (nil: 0; optional so that a model trained without it records no key).
     public var cutNoise: Double? = nil
+    /// Only recordings whose path contains this get the `--noise` folder's noise, the others white
+    /// noise (`Augmentation.noisePattern`; nil: all).
+    public var noisePattern: String? = nil
     /// `Augmentation.trim` (nil: 0; optional so that a model trained without it records no key).
     public var trim: Double? = nil
     /// The highest level a trim may cut at (`Augmentation.trimLevel`'s upper bound; nil: its default).
@@ -108,6 +111,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         formant = try c.decodeIfPresent(Double.self, forKey: .formant) ?? d.formant
         tempo = try c.decodeIfPresent(Double.self, forKey: .tempo)
         cutNoise = try c.decodeIfPresent(Double.self, forKey: .cutNoise)
+        noisePattern = try c.decodeIfPresent(String.self, forKey: .noisePattern)
         trim = try c.decodeIfPresent(Double.self, forKey: .trim)
         trimLevel = try c.decodeIfPresent(Double.self, forKey: .trimLevel)
         trimPattern = try c.decodeIfPresent(String.self, forKey: .trimPattern)
@@ -128,7 +132,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         case epochs, minutes, batch, lr, ssmLR = "ssm_lr", weightDecay = "weight_decay", dropout, averageFrom = "average_from", warmup, clip, seed, threads
         case seconds, readout, filterLoss = "filter_loss", background, tail, evidence, valFraction = "val_fraction"
         case valPattern = "val_pattern", gainDB = "gain_db", snrMin = "snr_min", snrMax = "snr_max", speed, tilt, shift
-        case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, tempo, lowpass, reverb, cutNoise = "cut_noise", trim
+        case eqDB = "eq_db", eqBands = "eq_bands", whisper, formant, tempo, lowpass, reverb, cutNoise = "cut_noise", noisePattern = "noise_pattern", trim
         case trimLevel = "trim_level", trimPattern = "trim_pattern"
         case maskChannels = "mask_channels", maskTime = "mask_time", masks
         case eventThreshold = "event_threshold", eventRelease = "event_release", eventMinDuration = "event_min_duration"
@@ -166,6 +170,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
         a.shift = shift
         if let lo = snrMin ?? snrMax, let hi = snrMax ?? snrMin { a.snrDB = min(lo, hi)...max(lo, hi) }
         a.cutNoise = cutNoise ?? 0
+        a.noisePattern = noisePattern
         a.trim = trim ?? 0
         a.trimPattern = trimPattern
         if let trimLevel { a.trimLevel = a.trimLevel.lowerBound...Swift.max(a.trimLevel.lowerBound, trimLevel) }

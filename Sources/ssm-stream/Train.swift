@@ -119,6 +119,8 @@ struct Train: ParsableCommand {
     var masks: Int?
     @Option(help: "Augmentation: a folder of noise recordings mixed in at the SNR range (instead of white noise).")
     var noise: String?
+    @Option(name: .customLong("noise-pattern"), help: "With --noise: only the recordings whose path contains this text get the folder's noise, the others white noise (default: every recording), e.g. a synthetic set whose test takes carry coloured noise.")
+    var noisePattern: String?
     @Option(help: "Checkpoint file (default MODEL.ckpt).")
     var checkpoint: String?
     @Option(help: "Resume from this checkpoint.")
@@ -170,6 +172,7 @@ struct Train: ParsableCommand {
         if let v = trim { o.trim = v }
         if let v = trimLevel { o.trimLevel = v }
         if let v = trimPattern { o.trimPattern = v }
+        if let v = noisePattern { o.noisePattern = v }
         if let v = evidence { o.evidence = v }
         if let v = snrMax { o.snrMax = v }
         if let v = gainDB { o.gainDB = v }
@@ -207,6 +210,10 @@ struct Train: ParsableCommand {
         guard o.trimLevel == nil || (o.trim ?? 0) > 0 else { throw fail(ExitStatus.usage, "--trim-level bounds the cuts of --trim, and --trim is 0") }
         guard o.trimPattern == nil || (o.trim ?? 0) > 0 else { throw fail(ExitStatus.usage, "--trim-pattern picks the recordings --trim cuts, and --trim is 0") }
         guard o.trimPattern?.isEmpty != true else { throw fail(ExitStatus.usage, "--trim-pattern is empty: leave it out to cut every word") }
+        guard o.noisePattern == nil || (noise ?? noiseFromConfig) != nil else {
+            throw fail(ExitStatus.usage, "--noise-pattern picks the recordings that get the --noise folder's noise, and no --noise folder is given")
+        }
+        guard o.noisePattern?.isEmpty != true else { throw fail(ExitStatus.usage, "--noise-pattern is empty: leave it out to give every recording the folder's noise") }
         guard (0...0.9).contains(o.dropout ?? 0) else { throw fail(ExitStatus.usage, "--dropout must be in [0, 0.9]") }
         guard (0..<1).contains(o.averageFrom ?? 0) else { throw fail(ExitStatus.usage, "--average-from must be in [0, 1)") }
         guard (0...1).contains(o.maskChannels ?? 0), (0...o.seconds).contains(o.maskTime ?? 0), (1...16).contains(o.masks ?? 1) else {
@@ -277,6 +284,9 @@ struct Train: ParsableCommand {
         guard !trainSet.clips.isEmpty else { throw fail(ExitStatus.dataError, "data '\(data)': nothing left to train on after the validation split") }
         if let p = o.trimPattern, !trainSet.clips.contains(where: { $0.source.contains(p) }) {
             throw fail(ExitStatus.usage, "--trim-pattern '\(p)' matches no training recording's path, so --trim would cut nothing")
+        }
+        if let p = o.noisePattern, !trainSet.clips.contains(where: { $0.source.contains(p) }) {
+            throw fail(ExitStatus.usage, "--noise-pattern '\(p)' matches no training recording's path, so the --noise folder would go unused")
         }
 
         var w = o.windowing(sampleRate: spec.sampleRate, background: o.background.flatMap { spec.labels?.firstIndex(of: $0) })
@@ -461,6 +471,7 @@ enum TrainConfigFile {
             case "trim": o.trim = try number()
             case "trim_level": o.trimLevel = try number()
             case "trim_pattern": o.trimPattern = try string()
+            case "noise_pattern": o.noisePattern = try string()
             case "lowpass": o.lowpass = try number()
             case "reverb": o.reverb = try number()
             case "mask_channels": o.maskChannels = try number()

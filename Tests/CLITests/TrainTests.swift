@@ -204,6 +204,12 @@ struct TrainTests {
         expectExit(r, 64); #expect(r.stderr.contains("--trim-pattern is empty"), "\(r.stderr)")
         r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--trim", "0.5", "--trim-pattern", "no-such-set/"])
         expectExit(r, 64); #expect(r.stderr.contains("matches no training recording"), "\(r.stderr)")
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--noise-pattern", "t300"])
+        expectExit(r, 64); #expect(r.stderr.contains("no --noise folder is given"), "\(r.stderr)")
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--noise", tmp.file("d/t300"), "--noise-pattern", ""])
+        expectExit(r, 64); #expect(r.stderr.contains("--noise-pattern is empty"), "\(r.stderr)")
+        r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--noise", tmp.file("d/t300"), "--noise-pattern", "no-such-set/"])
+        expectExit(r, 64); #expect(r.stderr.contains("--noise folder would go unused"), "\(r.stderr)")
         r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--cut-noise", "0.5"])
         expectExit(r, 64); #expect(r.stderr.contains("none is added"), "\(r.stderr)")
         r = try train(base + ["--data", tmp.file("d"), "-o", tmp.file("m"), "--mask-time", "9"])
@@ -251,11 +257,12 @@ struct TrainTests {
         // Per-step keys among them: the values given reach the model's training configuration.
         try "arch = \"\(tonesArch)\"\ndata = \"\(tmp.file("d"))\"\noutput = \"\(tmp.file("toml.safetensors"))\"\nepochs = 1\nseconds = 0.25\n"
             .appending("readout = \"per_step\"\nbackground = \"t300\"\nevidence = 0.6\ntrim = 0.5\ntrim_level = 0.05\ntrim_pattern = \"t800\"\n")
+            .appending("noise = \"\(tmp.file("d/t300"))\"\nnoise_pattern = \"t1200\"\n")
             .write(toFile: tmp.file("t.toml"), atomically: true, encoding: .utf8)
         expectExit(try train(["--config", tmp.file("t.toml")]), 0)
         let options = try SafeTensors(contentsOfFile: tmp.file("toml.safetensors")).metadata["ssm_train_options"] ?? ""
         #expect(options.contains(#""evidence":0.6"#) && options.contains(#""trim_level":0.05"#) && options.contains(#""trim":0.5"#)
-                && options.contains(#""trim_pattern":"t800""#), "\(options)")
+                && options.contains(#""trim_pattern":"t800""#) && options.contains(#""noise_pattern":"t1200""#), "\(options)")
         try "epochz = 1\n".write(toFile: tmp.file("u.toml"), atomically: true, encoding: .utf8)
         r = try train(["--config", tmp.file("u.toml")])
         expectExit(r, 64); #expect(r.stderr.contains("unknown key 'epochz'"))

@@ -266,6 +266,40 @@ struct SSMTrainTests {
         #expect(!TrainOptions().json.contains("cut_noise"))
     }
 
+    @Test("noise pattern: only a recording whose path contains it gets the noise folder's noise; the others white noise")
+    func noisePattern() throws {
+        let clip = { (source: String) in Clip(samples: (0..<200).map { Float(sin(Double($0) * 0.3)) * 0.5 }, label: 0, source: source) }
+        var w = Windowing(length: 600)
+        w.augmentation.gainDB = 0; w.augmentation.snrDB = 10...10
+        w.noise = [[Float](repeating: 0.25, count: 1000)]   // a "folder" of one constant (DC) recording
+        var clean = w
+        clean.augmentation.snrDB = nil
+        var o = TrainOptions(); o.noisePattern = "synth/"
+        w.augmentation.noisePattern = o.augmentation.noisePattern
+        #expect(w.augmentation.noisePattern == "synth/" && Augmentation().noisePattern == nil)
+        // The noise added (the window less the same seed's window without noise: the placement's draws
+        // come first) is the folder's constant for a matching path, white (changing sign) otherwise.
+        func added(_ w: Windowing, _ source: String, seed: UInt64) -> [Double] {
+            var g1: SeededRandom? = SeededRandom(seed: seed), g2: SeededRandom? = SeededRandom(seed: seed)
+            let y = w.sequence(clip(source), perStep: false, rng: &g1).x, x = clean.sequence(clip(source), perStep: false, rng: &g2).x
+            return zip(y, x).map { Double($0) - Double($1) }
+        }
+        for seed in UInt64(0)..<4 {
+            let folder = added(w, "/data/synth/w.wav", seed: seed)
+            #expect(folder.allSatisfy { Swift.abs($0 - folder[0]) < 1e-5 } && folder[0] > 0, "seed \(seed): \(folder.prefix(3))")
+            let white = added(w, "/data/fsdd/w.wav", seed: seed)
+            #expect(white.contains { $0 > 0 } && white.contains { $0 < 0 }, "seed \(seed)")
+            var all = w
+            all.augmentation.noisePattern = nil   // no pattern: every recording gets the folder's
+            let any = added(all, "/data/fsdd/w.wav", seed: seed)
+            #expect(any.allSatisfy { Swift.abs($0 - any[0]) < 1e-5 }, "seed \(seed)")
+        }
+        // Recorded in the options' JSON (a model's `ssm_train_options`) and read back.
+        #expect(!TrainOptions().json.contains("noise_pattern"))
+        let back = try #require(try? JSONDecoder().decode(TrainOptions.self, from: Data(o.json.utf8)))
+        #expect(back.noisePattern == "synth/")
+    }
+
     @Test("trim: the recording starts where its envelope reaches the drawn share of its peak, abruptly; the background class is never cut, nor a recording --trim-pattern leaves out")
     func trim() throws {
         // A word whose level rises linearly over 400 samples (from sample 100), holds for 200 and falls
