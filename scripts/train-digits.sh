@@ -19,8 +19,10 @@ python3 -c "import numpy, scipy" || { echo "needs numpy and scipy (pip install n
 swift build -c release --product ssm-stream
 bin=.build/release/ssm-stream
 # The data set is made once (it is seeded: a second run writes the same bytes); one made before
-# the recipe took the whispered training voices (synth/w-*, written last) is made again.
-grep -q "synth/w-" .build-digits/train.csv 2>/dev/null || python3 scripts/make-digits.py .build-digits --fsdd "$fsdd"
+# the recipe took the whispered training voices (synth/w-*, written last) or the noise folder it
+# draws from (noise/) is made again.
+{ grep -q "synth/w-" .build-digits/train.csv && [ -f .build-digits/noise/pink.wav ]; } 2>/dev/null \
+    || python3 scripts/make-digits.py .build-digits --fsdd "$fsdd"
 out=".build-digits/digits-$family.safetensors"
 $bin train --config examples/train/digits.toml --arch "examples/train/digits-$family.json" -o "$out" \
     ${minutes:+--minutes "$minutes" --threads "$(nproc)"} --json | tee ".build-digits/train-$family.jsonl"
