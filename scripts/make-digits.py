@@ -37,8 +37,8 @@ that the three human voices weigh about as much as the many synthetic ones.
 The class "silence" holds noise-only recordings (white, pink, brown, hum, near silence): the
 background class of the per-step readout. OUT/noise/ holds 30 s each of white and pink noise
 (random stream [seed, 5]) for the trainer to mix into the words (`train --noise`): the trainer's
-own noise is white, while rooms are closer to pink, and so are half of the test takes here. Not in
-the recipe (README, "Spoken digits", thirteenth session).
+own noise is white, while rooms are closer to pink, and so are half of the test takes here. The
+recipe gives it to the synthetic words (README, "Spoken digits", fourteenth session).
 
 Writes OUT/synth/*.wav, OUT/silence/*.wav, OUT/noise/*.wav, and the manifests OUT/train.csv, OUT/test-synth.csv,
 OUT/test-human.csv (path,label), and OUT/stream.wav + OUT/stream.txt: a recording of the ten digits
