@@ -20,14 +20,70 @@ public struct RunState: Codable, Sendable, Equatable {
     public init() {}
 }
 
+/// What a run trains on, as three 64-bit digests — the training set, the validation set and the
+/// noise clips to mix in — so that `train --resume` refuses other data as it refuses other options:
+/// a run continued on other recordings would be neither run. Each digests the label names, the rate
+/// and every clip's class, samples and clean target (bit patterns, in order), not their paths: a data
+/// set moved elsewhere is the same data. FNV-1a over 32-bit words with a final avalanche; it tells
+/// that the data changed, it is not a cryptographic hash.
+public struct DataDigest: Codable, Sendable, Equatable {
+    public var train: String, validation: String, noise: String
+
+    public init(train: ClipSet, validation: ClipSet, noise: [[Float]]) {
+        self.train = Self.digest(train); self.validation = Self.digest(validation)
+        var h = Hash(); for n in noise { h.add(n) }
+        self.noise = h.hex
+    }
+
+    /// The parts that differ from `then` (a checkpoint's), named for a message.
+    public func changes(from then: DataDigest) -> [String] {
+        [(train, then.train, "the training set"), (validation, then.validation, "the validation set"),
+         (noise, then.noise, "the noise recordings")].compactMap { $0.0 == $0.1 ? nil : $0.2 }
+    }
+
+    static func digest(_ set: ClipSet) -> String {
+        var h = Hash()
+        h.add(UInt64(set.sampleRate)); h.add(UInt64(set.labels.count))
+        for l in set.labels { h.add(UInt64(l.utf8.count)); for b in l.utf8 { h.add(UInt64(b)) } }
+        h.add(UInt64(set.clips.count))
+        for c in set.clips {
+            h.add(UInt64(bitPattern: Int64(c.label)))
+            h.add(c.samples)
+            if let t = c.target { h.add(1); h.add(t) } else { h.add(0) }
+        }
+        return h.hex
+    }
+
+    struct Hash {
+        var state: UInt64 = 0xcbf2_9ce4_8422_2325
+        mutating func add(_ x: UInt64) { state = (state ^ x) &* 0x0000_0100_0000_01b3 }
+        /// The count, then every value's bit pattern.
+        mutating func add(_ values: [Float]) {
+            add(UInt64(values.count))
+            var s = state
+            values.withUnsafeBufferPointer { for v in $0 { s = (s ^ UInt64(v.bitPattern)) &* 0x0000_0100_0000_01b3 } }
+            state = s
+        }
+        /// The state through a 64-bit finalizer (splitmix64's), in hex.
+        var hex: String {
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9; z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb; z ^= z >> 31
+            let digits = String(z, radix: 16)
+            return String(repeating: "0", count: 16 - digits.count) + digits
+        }
+    }
+}
+
 /// Checkpoints: one safetensors file holding `param/NAME`, `adam_m/NAME`, `adam_v/NAME` (float32),
 /// `average/NAME` and `average_lo/NAME` once a run averages its parameters (`TrainOptions.averageFrom`;
 /// the running mean is kept as a float pair hi + lo, so that it is exact in the file),
-/// the architecture (`ssm_stream`) and the run state and options (`ssm_train`, JSON). Written to a
+/// the architecture (`ssm_stream`), the run state and options (`ssm_train`, JSON) and the data's
+/// digest (`ssm_train_data`, JSON; absent in checkpoints written before it existed). Written to a
 /// temporary file beside the target, synced, then renamed over it: a crash or a full disk leaves the
 /// previous checkpoint intact.
 public enum Checkpoint {
     public static let metadataKey = "ssm_train"
+    public static let dataKey = "ssm_train_data"
 
     public struct Contents: Sendable {
         public var spec: ModelSpec
@@ -37,10 +93,12 @@ public enum Checkpoint {
         public var average: [String: [Double]]?
         public var state: RunState
         public var options: String
+        /// What the run trained on (nil: a checkpoint written before digests were kept).
+        public var data: DataDigest?
     }
 
     public static func save(_ path: String, spec: ModelSpec, parameters p: ParameterStore, optimizer: AdamW,
-                            state: RunState, options: String, average: [Double]? = nil) throws(TrainError) {
+                            state: RunState, options: String, data: DataDigest, average: [Double]? = nil) throws(TrainError) {
         var list: [(name: String, shape: [Int], values: [Float])] = []
         for (i, name) in p.names.enumerated() {
             let r = p.range(i)
@@ -56,8 +114,9 @@ public enum Checkpoint {
         let enc = JSONEncoder(); enc.outputFormatting = [.sortedKeys]
         let specJSON = (try? enc.encode(spec)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         let stateJSON = (try? enc.encode(state)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let dataJSON = (try? enc.encode(data)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         let bytes = SafeTensors.serialize(list, metadata: [ModelFile.metadataKey: specJSON, metadataKey: stateJSON,
-                                                           "ssm_train_options": options])
+                                                           "ssm_train_options": options, dataKey: dataJSON])
         try writeAtomically(bytes, to: path)
     }
 
@@ -96,8 +155,15 @@ public enum Checkpoint {
             throw TrainError(.data, "checkpoint '\(path)': parameters and their running average do not match")
         }
         for (name, lo) in averageLo { for i in lo.indices { average[name]![i] += lo[i] } }
+        var data: DataDigest?
+        if let json = st.metadata[dataKey] {
+            guard let d = try? JSONDecoder().decode(DataDigest.self, from: Data(json.utf8)) else {
+                throw TrainError(.data, "checkpoint '\(path)': its data digest is not valid JSON")
+            }
+            data = d
+        }
         return Contents(spec: spec, parameters: params, m: m, v: v, average: average.isEmpty ? nil : average, state: state,
-                        options: st.metadata["ssm_train_options"] ?? "")
+                        options: st.metadata["ssm_train_options"] ?? "", data: data)
     }
 
     /// bytes → path through `path.tmp.PID`, fsync, rename (atomic on one file system).

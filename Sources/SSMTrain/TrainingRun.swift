@@ -246,6 +246,8 @@ public final class TrainingRun {
     public let windowing: Windowing
     public let checkpointPath: String
     public let outputPath: String
+    /// What this run trains on, as its checkpoints record it (`train --resume` compares it).
+    public let data: DataDigest
     public private(set) var state: RunState
     private let clock: () -> Double
 
@@ -254,6 +256,7 @@ public final class TrainingRun {
                 clock: @escaping () -> Double) throws(TrainError) {
         self.options = options; self.train = train; self.validation = validation; self.windowing = windowing
         outputPath = output; checkpointPath = checkpoint; self.clock = clock
+        data = DataDigest(train: train, validation: validation, noise: windowing.noise)
         let objective: Objective = spec.task == .classify ? .classify(options.readout) : .filter(options.filterLoss)
         let threads = max(1, min(options.threads ?? systemCoreCount(), options.batch))
         let perEpoch = Self.batches(train.clips.count, options.batch)
@@ -459,7 +462,7 @@ public final class TrainingRun {
 
     func saveCheckpoint(_ report: (TrainEvent) -> Void) throws(TrainError) {
         try Checkpoint.save(checkpointPath, spec: trainer.spec, parameters: trainer.parameters, optimizer: trainer.optimizer,
-                            state: state, options: options.json, average: average)
+                            state: state, options: options.json, data: data, average: average)
         report(.checkpoint(checkpointPath))
     }
 

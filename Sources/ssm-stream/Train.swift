@@ -19,7 +19,8 @@ struct Train: ParsableCommand {
 
         Each epoch ends with a summary line (and a JSON line on stdout with --json), a checkpoint \
         (MODEL.ckpt unless --checkpoint) and, when validation improves, the model file MODEL. SIGINT \
-        or SIGTERM saves a checkpoint and exits with 75; --resume continues from it exactly.
+        or SIGTERM saves a checkpoint and exits with 75; --resume continues from it exactly (it refuses \
+        other options, save the thread count, averaging and event settings, and other data or noise).
 
         Exit codes: 0 done · 64 usage · 65 bad data (empty or single class, unreadable with --strict, \
         a rate refused by --strict-rate, a corrupt checkpoint) · 66 data or architecture missing · \
@@ -321,6 +322,13 @@ struct Train: ParsableCommand {
             runner = try TrainingRun(spec: spec, tensors: tensors, train: trainSet, validation: valSet, options: o, windowing: w,
                                      output: output, checkpoint: ckpt, resume: resumed, clock: monotonicSeconds)
         } catch { throw fail(ExitStatus.badModel, error.message) }
+        if let resume, let then = resumed?.data {
+            let changed = runner.data.changes(from: then)
+            guard changed.isEmpty else {
+                throw fail(ExitStatus.usage, "--resume '\(resume)': it was trained on other data (\(changed.joined(separator: ", ")) differ\(changed.count == 1 ? "s" : "")); "
+                           + "resume with the data, validation set and noise folder it started with")
+            }
+        }
         setBLASThreads(1)
         if !quiet {
             warn("ssm-stream train: \(trainSet.clips.count) training and \(valSet.clips.count) validation clips, \(spec.labels?.count ?? 0) classes, "

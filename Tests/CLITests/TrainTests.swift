@@ -100,6 +100,11 @@ struct TrainTests {
         // Resuming with other training options is refused, naming them; another thread count is not.
         let other = try train(flags + ["-o", tmp.file("other.safetensors"), "--lr", "0.01", "--resume", tmp.file("full.safetensors.ckpt")])
         expectExit(other, 64); #expect(other.stderr.contains("other options (lr 0.003 → 0.01)"), "\(other.stderr)")
+        // And on other data: another take of the same classes.
+        try writeToneSet(tmp.file("train2"), perClass: 12, seed: 5)
+        let data = try train(flags.map { $0 == tmp.file("train") ? tmp.file("train2") : $0 }
+                             + ["-o", tmp.file("other.safetensors"), "--resume", tmp.file("full.safetensors.ckpt")])
+        expectExit(data, 64); #expect(data.stderr.contains("trained on other data (the training set, the validation set differ)"), "\(data.stderr)")
         let threads = flags.map { $0 == "2" ? "1" : $0 }
         expectExit(try train(threads + ["-o", tmp.file("one.safetensors"), "--resume", tmp.file("full.safetensors.ckpt")]), 0)
         // The same run again, interrupted by SIGINT once its first checkpoint exists (mid-schedule).

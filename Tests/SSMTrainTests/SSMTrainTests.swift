@@ -77,6 +77,7 @@ struct SSMTrainTests {
         #expect(after.count == 4 && run.state.totalSteps == 4 && run.state.averaged == 2)
         // Steps 3 and 4 of 4 are past half the schedule.
         let ckpt = try Checkpoint.load(dir + "/m.ckpt")
+        #expect(ckpt.data == run.data && ckpt.data == DataDigest(train: run.train, validation: run.validation, noise: []))
         let average = try #require(ckpt.average)
         let p = run.trainer.parameters
         for (i, name) in p.names.enumerated() {
@@ -387,6 +388,37 @@ struct SSMTrainTests {
         #expect(c.first.map { $0.checkpoint == "0.003" && $0.now == "0.001" } == true, "\(c)")
         #expect(c.last.map { $0.checkpoint == "unset" && $0.now == "'fsdd/'" } == true, "\(c)")
         #expect(c[2].checkpoint == "0.5" && c[2].now == "unset" && c[1].checkpoint == "'per_step'", "\(c)")
+    }
+
+    @Test("--resume: the data digest tells any change of the clips, classes, order or noise, not of their paths")
+    func dataDigest() {
+        var rng = SeededRandom(seed: 9)
+        let clips = (0..<6).map { i in Clip(samples: (0..<40).map { _ in Float(rng.normal()) }, label: i % 3, source: "d/c\(i).wav") }
+        let set = ClipSet(labels: ["a", "b", "c"], clips: clips, sampleRate: 100)
+        let val = ClipSet(labels: ["a", "b", "c"], clips: Array(clips.prefix(2)), sampleRate: 100)
+        let noise: [[Float]] = [(0..<30).map { _ in Float(rng.normal()) }]
+        let d = DataDigest(train: set, validation: val, noise: noise)
+        #expect(d.train.count == 16 && d.train != d.validation)
+        // The same data elsewhere (other paths) is the same data.
+        var moved = set
+        for i in moved.clips.indices { moved.clips[i].source = "elsewhere/" + moved.clips[i].source }
+        #expect(DataDigest(train: moved, validation: val, noise: noise) == d)
+        // One sample one ulp away, a class, the order, a label name, the rate: each another training set.
+        var variants: [ClipSet] = []
+        var v = set; v.clips[4].samples[17] = v.clips[4].samples[17].nextUp; variants.append(v)
+        v = set; v.clips[5].label = 0; variants.append(v)
+        v = set; v.clips.swapAt(1, 2); variants.append(v)
+        v = set; v.labels[2] = "C"; variants.append(v)
+        v = set; v.sampleRate = 200; variants.append(v)
+        v = set; v.clips[0].target = v.clips[0].samples; variants.append(v)
+        v = set; v.clips.removeLast(); variants.append(v)
+        for (i, w) in variants.enumerated() {
+            let c = DataDigest(train: w, validation: val, noise: noise).changes(from: d)
+            #expect(c == ["the training set"], "variant \(i): \(c)")
+        }
+        var n2 = noise; n2[0][29] = -n2[0][29]
+        #expect(DataDigest(train: set, validation: val, noise: n2).changes(from: d) == ["the noise recordings"])
+        #expect(DataDigest(train: set, validation: set, noise: []).changes(from: d) == ["the validation set", "the noise recordings"])
     }
 
     @Test("whispering keeps the level and the formant, and takes away the pitch")
