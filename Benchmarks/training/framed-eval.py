@@ -30,18 +30,6 @@ def model_options(path):
     return json.loads(meta.get("ssm_train_options", "{}"))
 
 
-def mono(path):
-    """A recording as float samples in [-1, 1], channels averaged (as eval reads it), and its rate."""
-    rate, x = wavfile.read(path)
-    if x.dtype == np.uint8:
-        x = (x.astype(np.float64) - 128) / 128
-    elif np.issubdtype(x.dtype, np.integer):
-        x = x.astype(np.float64) / (np.iinfo(x.dtype).max + 1)
-    else:
-        x = x.astype(np.float64)
-    return (x.mean(axis=1) if x.ndim == 2 else x), rate
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
@@ -59,7 +47,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         wav = os.path.join(tmp, "framed.wav")
         for path, label in rows:
-            x, rate = mono(path if os.path.isabs(path) else os.path.join(base, path))
+            x, rate = manifest.mono(path if os.path.isabs(path) else os.path.join(base, path))
             pad = int(round(tail * rate))
             if a.frame == "floor":
                 hop = max(1, rate // 100)

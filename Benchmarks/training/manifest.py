@@ -1,5 +1,5 @@
-"""The `path,label` manifests the training benchmarks read (as `ssm-stream train` and `eval` do), and
-`ssm-stream eval` on a list of recordings."""
+"""The `path,label` manifests the training benchmarks read (as `ssm-stream train` and `eval` do), their
+recordings, and `ssm-stream eval` on a list of recordings."""
 import csv, json, os, subprocess, sys, tempfile
 
 
@@ -12,6 +12,20 @@ def read(path, tool):
     if not rows:
         sys.exit(f"{tool}: {path} lists no recordings")
     return rows, os.path.dirname(os.path.abspath(path))
+
+
+def mono(path):
+    """A recording as float samples in [-1, 1], channels averaged (as eval reads it), and its rate."""
+    import numpy as np
+    from scipy.io import wavfile
+    rate, x = wavfile.read(path)
+    if x.dtype == np.uint8:
+        x = (x.astype(np.float64) - 128) / 128
+    elif np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float64) / (np.iinfo(x.dtype).max + 1)
+    else:
+        x = x.astype(np.float64)
+    return (x.mean(axis=1) if x.ndim == 2 else x), rate
 
 
 def evaluate(cli, model, rows, tool):

@@ -90,9 +90,7 @@ def main():
         with tempfile.TemporaryDirectory() as tmp:
             changed = []
             for i, (path, label) in enumerate(rows):
-                rate, x = wavfile.read(path if os.path.isabs(path) else os.path.join(base, path))
-                x = x.astype(np.float64) / (32768 if x.dtype == np.int16 else 1)
-                x = x if x.ndim == 1 else x.mean(axis=1)
+                x, rate = manifest.mono(path if os.path.isabs(path) else os.path.join(base, path))
                 y = tilted(x, v) if kind == "tilt" else formant_warped(x, v)
                 name = os.path.join(tmp, f"{i}.wav")
                 wavfile.write(name, rate, y.astype(np.float32))

@@ -64,11 +64,9 @@ public struct DataDigest: Codable, Sendable, Equatable {
             values.withUnsafeBufferPointer { for v in $0 { s = (s ^ UInt64(v.bitPattern)) &* 0x0000_0100_0000_01b3 } }
             state = s
         }
-        /// The state through a 64-bit finalizer (splitmix64's), in hex.
+        /// The state through SplitMix64's finalizer (`Dropout.mix`), in hex.
         var hex: String {
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9; z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb; z ^= z >> 31
-            let digits = String(z, radix: 16)
+            let digits = String(Dropout.mix(state), radix: 16)
             return String(repeating: "0", count: 16 - digits.count) + digits
         }
     }
