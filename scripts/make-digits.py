@@ -2,7 +2,8 @@
 """The spoken-digit data set of the shipped classifier (models/digits.safetensors).
 
 usage: scripts/make-digits.py OUT --fsdd PATH [--takes 4] [--flite-takes 16] [--extra-takes 4]
-                              [--festival-takes 0] [--whisper-takes 1] [--human-repeat 3] [--human-test SPEAKER]
+                              [--festival-takes 0] [--whisper-takes 1] [--pico-takes 0] [--human-repeat 3]
+                              [--human-test SPEAKER]
                               [--seed 0]
 
 Synthetic speech: espeak-ng says "zero" … "nine" in 8 English accents × 20 voice variants, each
@@ -26,7 +27,11 @@ voice takes neither the duration stretch nor the pitch, so its takes differ in l
 variants not named klatt* or *whisper* (65 voices, some of them Klatt voices by their files: each
 variant's own file with whisperf's voicing and breath lines added, WHISPER_LINES), N takes per voice
 and digit, each in a random training accent, written last (synth/w-*.wav, random stream [seed, 4]);
-espeak-ng reads them from a temporary copy of its data folder.
+espeak-ng reads them from a temporary copy of its data folder. With --pico-takes N (default 0:
+none), training also hears SVOX Pico's two English voices (PICO_VOICES: an American and a British
+female speaker by HMM synthesis), N takes per voice and digit as for flite, pitch 70–130 % of the
+voice's own, written last (synth/pico-*.wav, random stream [seed, 6]; needs `pip install ttspico`,
+which builds Pico from the sources it carries).
 
 Human speech: the Free Spoken Digit Dataset recordings in PATH ({digit}_{speaker}_{take}.wav,
 8 kHz), referenced by absolute path (the data stays where it is: nothing is copied). One speaker
@@ -72,6 +77,10 @@ FLITE_VOICES = {"kal": (75, 150), "kal16": (75, 150), "awb": (75, 150), "rms": (
 # their pitch ranges: ked, a speaker no other set has, and kal and slt by other methods (diphone
 # concatenation, HMM synthesis) than flite's. The HMM voice takes no duration stretch.
 FESTIVAL_VOICES = {"ked_diphone": (75, 150), "kal_diphone": (75, 150), "cmu_us_slt_arctic_hts": (140, 260)}
+# SVOX Pico's English voices (PyPI: ttspico, which builds Pico from its sources and carries its
+# language files): two female speakers (American, British) by HMM synthesis, their mean pitch at
+# Pico's pitch 100 % (Hz, measured), and the range of mean pitch a take draws from (70–130 %).
+PICO_VOICES = {"en-US": (139, 97, 181), "en-GB": (152, 106, 198)}
 RATE = 8000
 
 
@@ -94,6 +103,33 @@ def say_festival(text, voice, stretch, f0):
         return synthesize(["text2wave", "-eval", f"(voice_{voice})", "-eval", f"(Parameter.set 'Duration_Stretch {stretch:.3f})",
                            "-eval", f"(set! int_lr_params (cons (list 'target_f0_mean {f0:.1f}) int_lr_params))",
                            t.name, "-o", "{wav}"])
+
+
+_pico_engines = {}
+
+
+def say_pico(text, voice, stretch, f0):
+    """SVOX Pico (16 kHz): stretch scales the duration (rate 100/stretch %), f0 the mean pitch in Hz."""
+    import ttspico
+    if voice not in _pico_engines:
+        _pico_engines[voice] = ttspico.TtsEngine(voice)
+    engine = _pico_engines[voice]
+    engine.rate = int(round(100 / stretch))
+    engine.pitch = int(round(100 * f0 / PICO_VOICES[voice][0]))
+    x = np.frombuffer(engine.speak(text), dtype=np.int16).astype(np.float64) / 32768.0
+    return resample_trim(x, 16000)
+
+
+def pico_voices(out, seed, takes):
+    """PICO_VOICES' takes (training rows), from their own random stream [seed, 6]."""
+    if not takes:
+        return []
+    try:
+        import ttspico  # noqa: F401
+    except ImportError:
+        sys.exit("make-digits.py: --pico-takes needs SVOX Pico's Python module (pip install ttspico)")
+    voices = {v: (lo, hi) for v, (_, lo, hi) in PICO_VOICES.items()}
+    return pitched_voices(out, np.random.default_rng([seed, 6]), say_pico, voices, takes, "pico")
 
 
 def festival_voices(out, seed, takes):
@@ -134,7 +170,11 @@ def synthesize(command):
         subprocess.run([f.name if a == "{wav}" else a for a in command], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         rate, x = wavfile.read(f.name)
-    x = x.astype(np.float64) / 32768.0
+    return resample_trim(x.astype(np.float64) / 32768.0, rate)
+
+
+def resample_trim(x, rate):
+    """A synthesizer's output at `rate` resampled to RATE, its leading and trailing silence trimmed."""
     g = np.gcd(RATE, rate)
     y = resample_poly(x, RATE // g, rate // g)
     # Trim the synthesizer's leading and trailing silence to 20 ms around the voice (as FSDD is).
@@ -273,6 +313,8 @@ def main():
                     help="takes per whispered training variant and digit (training only; 0: none)")
     ap.add_argument("--festival-takes", type=int, default=0,
                     help="takes per festival voice and digit (training only; 0: none)")
+    ap.add_argument("--pico-takes", type=int, default=0,
+                    help="takes per SVOX Pico voice and digit (training only; 0: none)")
     ap.add_argument("--human-repeat", type=int, default=3, help="times each human training recording is listed")
     ap.add_argument("--human-test", default="nicolas", help="FSDD speaker held out for testing")
     ap.add_argument("--seed", type=int, default=0)
@@ -324,6 +366,7 @@ def main():
     train.extend(extra_voices(out, a.seed, a.extra_takes))
     train.extend(festival_voices(out, a.seed, a.festival_takes))
     train.extend(whispered_voices(out, a.seed, a.whisper_takes))
+    train.extend(pico_voices(out, a.seed, a.pico_takes))
     noise_folder(out, a.seed)
     for name, rows in [("train.csv", train), ("test-synth.csv", test_synth), ("test-human.csv", test_human)]:
         with open(out + "/" + name, "w", newline="") as fh:
