@@ -46,13 +46,15 @@ own noise is white, while rooms are closer to pink, and so are half of the test 
 recipe gives it to the synthetic words (README, "Spoken digits", fourteenth session).
 
 Writes OUT/synth/*.wav, OUT/silence/*.wav, OUT/noise/*.wav, and the manifests OUT/train.csv, OUT/test-synth.csv,
-OUT/test-human.csv (path,label), and OUT/stream.wav + OUT/stream.txt: a recording of the ten digits
-in random order, each by a different test voice, with pauses between them, and when each digit was
-spoken (examples/digits.wav and .txt, the quick start's stream, are this recording).
+OUT/test-human.csv (path,label), OUT/loo-train-SPEAKER.csv and OUT/loo-test-SPEAKER.csv (the same
+split with each FSDD speaker held out in turn, for scripts/loo-digits.sh), and OUT/stream.wav +
+OUT/stream.txt: a recording of the ten digits in random order, each by a different test voice,
+with pauses between them, and when each digit was spoken (examples/digits.wav and .txt, the quick
+start's stream, are this recording).
 
 Needs espeak-ng and flite (apt install espeak-ng flite), numpy and scipy.
 """
-import argparse, csv, os, shutil, subprocess, sys, tempfile
+import argparse, csv, importlib.util, os, shutil, subprocess, sys, tempfile
 import numpy as np
 from scipy.io import wavfile
 from scipy.signal import resample_poly, lfilter
@@ -124,10 +126,6 @@ def pico_voices(out, seed, takes):
     """PICO_VOICES' takes (training rows), from their own random stream [seed, 6]."""
     if not takes:
         return []
-    try:
-        import ttspico  # noqa: F401
-    except ImportError:
-        sys.exit("make-digits.py: --pico-takes needs SVOX Pico's Python module (pip install ttspico)")
     voices = {v: (lo, hi) for v, (_, lo, hi) in PICO_VOICES.items()}
     return pitched_voices(out, np.random.default_rng([seed, 6]), say_pico, voices, takes, "pico")
 
@@ -296,6 +294,27 @@ def noise_folder(out, seed):
         write(f"{out}/noise/{kind}.wav", x / np.abs(x).max() * 0.5)
 
 
+def fsdd_rows(folder):
+    """[(speaker, (path, word))] of the FSDD recordings ({digit}_{speaker}_{take}.wav) in folder, by name."""
+    rows = []
+    for f in sorted(os.listdir(folder)):
+        if not f.endswith(".wav"):
+            continue
+        parts = f.split("_")
+        if len(parts) != 3 or parts[0] not in "0123456789" or len(parts[0]) != 1:
+            sys.exit(f"make-digits.py: {os.path.join(folder, f)}: not an FSDD name ({{digit}}_{{speaker}}_{{take}}.wav)")
+        digit, speaker = parts[:2]
+        rows.append((speaker, (os.path.join(os.path.abspath(folder), f), DIGITS[int(digit)])))
+    return rows
+
+
+def write_manifest(path, rows):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["path", "label"])
+        w.writerows(rows)
+
+
 def write(path, x):
     x = np.clip(x, -1, 1)
     wavfile.write(path, RATE, (x * 32767).astype(np.int16))
@@ -319,12 +338,21 @@ def main():
     ap.add_argument("--human-test", default="nicolas", help="FSDD speaker held out for testing")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
+    if not os.path.isdir(a.fsdd):
+        sys.exit(f"make-digits.py: --fsdd {a.fsdd}: no such folder (the FSDD recordings, {{digit}}_{{speaker}}_{{take}}.wav)")
+    fsdd = fsdd_rows(a.fsdd)
+    speakers = sorted({speaker for speaker, _ in fsdd})
+    if a.human_test not in speakers:
+        sys.exit(f"make-digits.py: --human-test {a.human_test}: {a.fsdd} has no recordings of that speaker"
+                 f" (its speakers: {', '.join(speakers) or 'none'})")
     check_variants(a.extra_takes > 0 or a.whisper_takes > 0)
+    if a.pico_takes and importlib.util.find_spec("ttspico") is None:
+        sys.exit("make-digits.py: --pico-takes needs SVOX Pico's Python module (pip install ttspico)")
     rng = np.random.default_rng(a.seed)
     out = os.path.abspath(a.out)
     os.makedirs(out + "/synth", exist_ok=True)
     os.makedirs(out + "/silence", exist_ok=True)
-    train, test_synth, test_human = [], [], []
+    train, test_synth = [], []  # train: espeak-ng's training takes and the noise-only clips, so far
     test_clips = []  # (x, digit, voice) for the stream recording
     for accent in ACCENTS:
         for variant in VARIANTS:
@@ -351,29 +379,30 @@ def main():
         name = f"silence/{kind}_{i}.wav"
         write(out + "/" + name, x)
         (train if i % 6 else test_synth).append((name, "silence"))
-    for f in sorted(os.listdir(a.fsdd)):
-        if not f.endswith(".wav"):
-            continue
-        digit, speaker = f.split("_")[:2]
-        row = (os.path.join(os.path.abspath(a.fsdd), f), DIGITS[int(digit)])
-        if speaker == a.human_test:
-            test_human.append(row)
-        else:
-            train.extend([row] * a.human_repeat)
     # flite's voices, training only, from their own random stream (so that adding them left every
     # espeak recording, the silence set and the stream recording as they were).
-    train.extend(pitched_voices(out, np.random.default_rng([a.seed, 1]), say_flite, FLITE_VOICES, a.flite_takes, "flite"))
-    train.extend(extra_voices(out, a.seed, a.extra_takes))
-    train.extend(festival_voices(out, a.seed, a.festival_takes))
-    train.extend(whispered_voices(out, a.seed, a.whisper_takes))
-    train.extend(pico_voices(out, a.seed, a.pico_takes))
+    voices_after = pitched_voices(out, np.random.default_rng([a.seed, 1]), say_flite, FLITE_VOICES, a.flite_takes, "flite")
+    voices_after += extra_voices(out, a.seed, a.extra_takes)
+    voices_after += festival_voices(out, a.seed, a.festival_takes)
+    voices_after += whispered_voices(out, a.seed, a.whisper_takes)
+    voices_after += pico_voices(out, a.seed, a.pico_takes)
     noise_folder(out, a.seed)
-    for name, rows in [("train.csv", train), ("test-synth.csv", test_synth), ("test-human.csv", test_human)]:
-        with open(out + "/" + name, "w", newline="") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(["path", "label"])
-            w.writerows(rows)
+
+    def split(held_out):
+        """(training rows, human test rows) with `held_out`'s recordings as the test set."""
+        human = [row for speaker, row in fsdd if speaker != held_out for _ in range(a.human_repeat)]
+        return train + human + voices_after, [row for speaker, row in fsdd if speaker == held_out]
+
+    train_rows, test_human = split(a.human_test)
+    for name, rows in [("train.csv", train_rows), ("test-synth.csv", test_synth), ("test-human.csv", test_human)]:
+        write_manifest(out + "/" + name, rows)
         print(f"{name}: {len(rows)} recordings", file=sys.stderr)
+    # Every speaker held out in turn (scripts/loo-digits.sh): loo-train-SPEAKER.csv, loo-test-SPEAKER.csv.
+    for speaker in speakers:
+        rows, test = split(speaker)
+        write_manifest(f"{out}/loo-train-{speaker}.csv", rows)
+        write_manifest(f"{out}/loo-test-{speaker}.csv", test)
+    print(f"loo-*.csv: {len(speakers)} splits, one per held-out speaker ({', '.join(speakers)})", file=sys.stderr)
     # A stream: the ten digits in random order, each by a different test voice, 0.6–1.2 s pauses,
     # low noise throughout.
     picks, voices = [], set()

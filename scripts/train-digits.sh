@@ -13,16 +13,7 @@ cd "$(dirname "$0")/.."
 fsdd="${1:?usage: scripts/train-digits.sh FSDD_DIR [s4d|s5|lru] [MINUTES]}"
 family="${2:-s4d}"
 minutes="${3:-}"   # default: the recipe's epochs and threads (examples/train/digits.toml)
-command -v espeak-ng >/dev/null || { echo "needs espeak-ng (apt install espeak-ng)" >&2; exit 1; }
-command -v flite >/dev/null || { echo "needs flite (apt install flite)" >&2; exit 1; }
-python3 -c "import numpy, scipy" || { echo "needs numpy and scipy (pip install numpy scipy)" >&2; exit 1; }
-swift build -c release --product ssm-stream
-bin=.build/release/ssm-stream
-# The data set is made once (it is seeded: a second run writes the same bytes); one made before
-# the recipe took the whispered training voices (synth/w-*, written last) or the noise folder it
-# draws from (noise/) is made again.
-{ grep -q "synth/w-" .build-digits/train.csv && [ -f .build-digits/noise/pink.wav ]; } 2>/dev/null \
-    || python3 scripts/make-digits.py .build-digits --fsdd "$fsdd"
+. scripts/digits-data.sh
 out=".build-digits/digits-$family.safetensors"
 $bin train --config examples/train/digits.toml --arch "examples/train/digits-$family.json" -o "$out" \
     ${minutes:+--minutes "$minutes" --threads "$(nproc)"} --json | tee ".build-digits/train-$family.jsonl"
