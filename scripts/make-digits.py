@@ -301,7 +301,7 @@ def fsdd_rows(folder):
         if not f.endswith(".wav"):
             continue
         parts = f.split("_")
-        if len(parts) != 3 or parts[0] not in "0123456789" or len(parts[0]) != 1:
+        if len(parts) != 3 or len(parts[0]) != 1 or not parts[0].isdigit():
             sys.exit(f"make-digits.py: {os.path.join(folder, f)}: not an FSDD name ({{digit}}_{{speaker}}_{{take}}.wav)")
         digit, speaker = parts[:2]
         rows.append((speaker, (os.path.join(os.path.abspath(folder), f), DIGITS[int(digit)])))
