@@ -31,6 +31,7 @@ mkdir -p "$out"
 [ -n "$speakers" ] || speakers=$(cd .build-digits && ls loo-train-*.csv | sed 's/^loo-train-//; s/\.csv$//')
 accuracy() { python3 -c 'import json, sys; print("%.1f" % (100 * json.load(sys.stdin)["accuracy"]))'; }
 summary="$out/summary.txt"
+scores=""   # "human synthetic" per speaker, for the means
 echo "# scripts/loo-digits.sh --family $family${*:+ -- $*} ($(date -u +%Y-%m-%dT%H:%MZ))" > "$summary"
 for speaker in $speakers; do
     [ -f ".build-digits/loo-train-$speaker.csv" ] || { echo "no speaker $speaker (.build-digits/loo-train-$speaker.csv)" >&2; exit 64; }
@@ -42,11 +43,9 @@ for speaker in $speakers; do
     synth=$($bin eval "$model" .build-digits/test-synth.csv --json | accuracy)
     human=$($bin eval "$model" ".build-digits/loo-test-$speaker.csv" --json | accuracy)
     echo "$speaker held out: human $human %, synthetic $synth %, training $seconds s" | tee -a "$summary"
+    scores="$scores $human $synth"
 done
-python3 - "$summary" <<'PY' | tee -a "$summary"
-import re, sys
-rows = [tuple(map(float, re.findall(r"human ([\d.]+) %, synthetic ([\d.]+) %", line)[0]))
-        for line in open(sys.argv[1]) if " held out: " in line]
-print(f"mean over {len(rows)} held-out speakers: human {sum(h for h, _ in rows) / len(rows):.2f} %, "
-      f"synthetic {sum(s for _, s in rows) / len(rows):.2f} %")
-PY
+python3 -c 'import sys
+h, s = [float(x) for x in sys.argv[1::2]], [float(x) for x in sys.argv[2::2]]
+print(f"mean over {len(h)} held-out speakers: human {sum(h) / len(h):.2f} %, synthetic {sum(s) / len(s):.2f} %")' \
+    $scores | tee -a "$summary"

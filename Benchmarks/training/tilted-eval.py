@@ -86,11 +86,12 @@ def main():
     if any(kind == "formant" and not 0.5 <= v <= 2 for kind, v in changes):
         sys.exit("tilted-eval.py: --formant must be in [0.5, 2]")
     rows, base = manifest.read(a.manifest, "tilted-eval.py")
+    recordings = [(manifest.mono(path if os.path.isabs(path) else os.path.join(base, path)), label)
+                  for path, label in rows]
     for kind, v in changes:
         with tempfile.TemporaryDirectory() as tmp:
             changed = []
-            for i, (path, label) in enumerate(rows):
-                x, rate = manifest.mono(path if os.path.isabs(path) else os.path.join(base, path))
+            for i, ((x, rate), label) in enumerate(recordings):
                 y = tilted(x, v) if kind == "tilt" else formant_warped(x, v)
                 name = os.path.join(tmp, f"{i}.wav")
                 wavfile.write(name, rate, y.astype(np.float32))
